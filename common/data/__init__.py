@@ -1,1 +1,34 @@
-"""common.data."""
+"""Hugging Face downloads, tokenizers, token datasets and loaders, the embedded default corpus."""
+
+from common._lazy import lazy_exports
+
+_EXPORTS = {
+    # Hugging Face assets
+    "get_assets_dir": ".hf_utils",
+    "get_datasets_dir": ".hf_utils",
+    "get_models_dir": ".hf_utils",
+    "download_dataset": ".hf_utils",
+    "download_model": ".hf_utils",
+    "link_dataset": ".hf_utils",
+    "resolve_dataset_name": ".hf_utils",
+    "DATASET_ALIASES": ".hf_utils",
+    "HFAssetError": ".hf_utils",
+    # tokenizers
+    "Tokenizer": ".tokenizers",
+    "load_tokenizer": ".tokenizers",
+    "train_bpe_tokenizer": ".tokenizers",
+    # embedded default corpus
+    "generate_story": ".synthetic",
+    "generate_stories": ".synthetic",
+    "generate_corpus": ".synthetic",
+    # token files and loaders
+    "TokenFile": ".token_dataset",
+    "build_token_file": ".token_dataset",
+    "RandomWindowLoader": ".token_dataset",
+    "SequentialLoader": ".token_dataset",
+    "prepare_data": ".pipeline",
+    "PreparedData": ".pipeline",
+    "DataError": ".pipeline",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -1,1 +1,10 @@
-"""common.visualization."""
+"""Plots of experiments (headless-safe: the Agg backend)."""
+
+from common._lazy import lazy_exports
+
+_EXPORTS = {
+    "plot_training_curves": ".plots",
+    "plot_best_comparison": ".plots",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
