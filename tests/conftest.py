@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.hub_fixtures import hub, hub_cli, hub_server  # noqa: F401 - the Hub stand-in
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -1,0 +1,158 @@
+"""Process-group set-up for single-process and ``torchrun`` data-parallel training.
+
+``init_distributed()`` reads the variables ``torchrun`` sets (``RANK``, ``WORLD_SIZE``,
+``LOCAL_RANK``). Without them it is a no-op returning a single-process context; with them it joins
+the process group (``nccl`` on CUDA, ``gloo`` otherwise) and binds the process to its GPU.
+``cleanup_distributed()`` (or ``DistributedContext.cleanup()``) leaves the group at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, TypeVar
+
+import torch
+import torch.distributed as dist
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class DistributedContext:
+    """Where this process stands in a (possibly single-process) run.
+
+    Attributes:
+        rank: global rank, 0 in a single process.
+        local_rank: rank on this machine (selects the GPU).
+        world_size: number of processes.
+        device: the device this process computes on.
+        is_main: whether this is rank 0, which alone writes checkpoints, experiments and logs.
+    """
+
+    rank: int = 0
+    local_rank: int = 0
+    world_size: int = 1
+    device: torch.device = torch.device("cpu")
+    is_main: bool = True
+
+    @property
+    def is_distributed(self) -> bool:
+        """Whether a process group with more than one member is active."""
+        return self.world_size > 1 and dist.is_available() and dist.is_initialized()
+
+    def barrier(self) -> None:
+        """Wait for every rank (no-op in a single process)."""
+        if self.is_distributed:
+            dist.barrier()
+
+    def cleanup(self) -> None:
+        """Leave the process group (no-op in a single process)."""
+        cleanup_distributed()
+
+
+def resolve_device(spec: str = "auto", local_rank: int = 0) -> torch.device:
+    """The device named by a config's ``training.device``.
+
+    Args:
+        spec: ``"auto"`` (``cuda:<local_rank>`` when CUDA is available, else ``mps``, else
+            ``cpu``), ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``.
+        local_rank: the GPU index ``"auto"`` and ``"cuda"`` use.
+
+    Returns:
+        The device. ``cuda``/``mps`` requested where unavailable fall back to CPU with a warning.
+
+    Raises:
+        ValueError: an unrecognized device string.
+    """
+    spec = (spec or "auto").strip().lower()
+    if spec == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda", local_rank % max(torch.cuda.device_count(), 1))
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if spec == "cpu":
+        return torch.device("cpu")
+    if spec.startswith("cuda"):
+        if not torch.cuda.is_available():
+            warnings.warn(
+                f"device {spec!r} requested but CUDA is unavailable; using CPU", stacklevel=2
+            )
+            return torch.device("cpu")
+        if spec == "cuda":
+            return torch.device("cuda", local_rank % torch.cuda.device_count())
+        return torch.device(spec)
+    if spec == "mps":
+        if not torch.backends.mps.is_available():
+            warnings.warn("device 'mps' requested but MPS is unavailable; using CPU", stacklevel=2)
+            return torch.device("cpu")
+        return torch.device("mps")
+    raise ValueError(f"unknown device {spec!r}; use auto, cpu, cuda, cuda:N or mps")
+
+
+def _env_int(name: str) -> int | None:
+    value = os.environ.get(name)
+    return int(value) if value not in (None, "") else None
+
+
+def init_distributed(device: str = "auto", backend: str | None = None) -> DistributedContext:
+    """Join the ``torchrun`` process group if launched by it; otherwise a single-process context.
+
+    Args:
+        device: the config's ``training.device`` (see ``resolve_device``); under ``torchrun``
+            each rank takes ``cuda:<LOCAL_RANK>``.
+        backend: override the process-group backend (default ``nccl`` on CUDA, else ``gloo``).
+
+    Returns:
+        The context. Calling it again when the group already exists returns the same context.
+    """
+    world_size = _env_int("WORLD_SIZE") or 1
+    rank = _env_int("RANK") or 0
+    local_rank = _env_int("LOCAL_RANK")
+    local_rank = rank if local_rank is None else local_rank
+    dev = resolve_device(device, local_rank)
+    if world_size <= 1:
+        return DistributedContext(0, 0, 1, dev, True)
+    if dev.type == "cuda":
+        torch.cuda.set_device(dev)
+    if not dist.is_initialized():
+        chosen = backend or ("nccl" if dev.type == "cuda" else "gloo")
+        kwargs: dict[str, Any] = {"backend": chosen, "timeout": timedelta(minutes=30)}
+        if chosen == "nccl":
+            kwargs["device_id"] = dev
+        dist.init_process_group(**kwargs)
+    return DistributedContext(rank, local_rank, world_size, dev, rank == 0)
+
+
+def cleanup_distributed() -> None:
+    """Destroy the process group if one is active."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def broadcast_object(obj: T, src: int = 0) -> T:
+    """``obj`` as held by rank ``src`` on every rank (identity in a single process)."""
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return obj
+    holder = [obj]
+    dist.broadcast_object_list(holder, src=src)
+    return holder[0]
+
+
+def all_gather_object(obj: T) -> list[T]:
+    """Every rank's ``obj``, in rank order (``[obj]`` in a single process)."""
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return [obj]
+    out: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(out, obj)
+    return out
+
+
+def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
+    """Sum ``tensor`` over ranks in place and return it (identity in a single process)."""
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+    return tensor

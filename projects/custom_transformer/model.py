@@ -1,0 +1,704 @@
+"""``CustomTransformer``: a Llama-style decoder whose backward pass is written by hand.
+
+Architecture: token embedding; ``n_layers`` blocks of ``x = x + drop(Attn(RMSNorm(x)))``,
+``x = x + drop(SwiGLU(RMSNorm(x)))`` with causal multi-head self-attention and rotary position
+embeddings (Hugging Face Llama convention); a final RMSNorm; an output projection, tied to the
+embedding or not. No biases anywhere.
+
+How autograd is used: only as the wiring. The model is three ``torch.autograd.Function`` s,
+``EmbeddingFunction``, ``TransformerBlockFunction`` (one application per block) and
+``LMHeadFunction`` (final norm + output projection + cross-entropy). Their ``forward`` runs the
+hand-written ``*_forward`` ops of :mod:`projects.custom_transformer.ops` in no-grad mode and their
+``backward`` the hand-written ``*_backward`` ops, so the autograd graph of the loss contains only
+these three node types and the parameters' ``AccumulateGrad``; optimizers, gradient clipping,
+``loss.backward()`` and DDP work as for any module.
+
+What a block keeps for its backward (everything else is recomputed, element-wise and cheap):
+its input ``x``, the mid-block residual ``x1``, the fused ``qkv`` projection (before RoPE), the
+attention output (input of the output projection), the fused gate/up projection, the two
+``rstd`` vectors and the dropout masks. Recomputed: both RMSNorm outputs, RoPE, the attention
+probabilities (block by block; never stored), SwiGLU's output. The head keeps the logits it
+returns and one log-sum-exp per row; the gradient of the logits is formed a block of rows at a
+time and never exists in full.
+
+Parameter names (shared with :class:`~projects.custom_transformer.reference.ReferenceTransformer`
+so state dicts load both ways)::
+
+    embed.weight                       [V, D]
+    layers.{i}.attn_norm.weight        [D]
+    layers.{i}.attn.wqkv.weight        [3D, D]   rows: q heads, then k heads, then v heads
+    layers.{i}.attn.wo.weight          [D, D]
+    layers.{i}.ffn_norm.weight         [D]
+    layers.{i}.ffn.w_gate_up.weight    [2F, D]   rows: gate, then up
+    layers.{i}.ffn.w_down.weight       [D, F]
+    norm.weight                        [D]
+    lm_head.weight                     [V, D]    (only when not tied)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import torch
+from torch import nn
+
+from common.models.base import BaseLanguageModel
+from common.utils.config import ModelConfig
+from projects.custom_transformer.ops import (
+    attention_backward,
+    attention_forward,
+    dropout_backward,
+    dropout_forward,
+    embedding_backward,
+    embedding_forward,
+    linear_backward,
+    linear_forward,
+    lm_head_cross_entropy_backward,
+    lm_head_cross_entropy_forward,
+    make_dropout_mask,
+    residual_backward,
+    residual_forward,
+    rmsnorm_backward,
+    rmsnorm_forward,
+    rope_backward,
+    rope_cache,
+    rope_forward,
+    swiglu_backward,
+    swiglu_forward,
+)
+
+__all__ = [
+    "CustomTransformer",
+    "EmbeddingFunction",
+    "LMHeadFunction",
+    "TransformerBlockFunction",
+    "TransformerConfig",
+    "resolve_d_ff",
+    "transformer_block_backward",
+    "transformer_block_forward",
+]
+
+
+# ----------------------------------------------------------------------------- configuration
+@dataclass
+class TransformerConfig(ModelConfig):
+    """Hyper-parameters of the custom transformer (the ``model`` section of a run config).
+
+    Adds to :class:`~common.utils.config.ModelConfig`: ``rope_theta`` (RoPE base),
+    ``norm_eps`` (RMSNorm epsilon) and ``tie_embeddings`` (output projection shares the
+    embedding table). ``d_ff`` of ``None`` follows the Llama rule, see :func:`resolve_d_ff`.
+    """
+
+    rope_theta: float = 10000.0
+    norm_eps: float = 1e-5
+    tie_embeddings: bool = True
+
+
+def resolve_d_ff(d_model: int, d_ff: int | None, multiple_of: int = 64) -> int:
+    """Width of the SwiGLU hidden layer.
+
+    ``None`` gives the Llama rule: ``8/3 * d_model`` (same parameter count as a 4x GELU MLP,
+    since SwiGLU has three matrices) rounded up to a multiple of ``multiple_of``; e.g. 256 -> 704,
+    768 -> 2048.
+
+    Args:
+        d_model: Model width.
+        d_ff: Explicit width, or None.
+        multiple_of: Rounding granularity for the default.
+
+    Returns:
+        The width.
+    """
+    if d_ff is not None:
+        return int(d_ff)
+    hidden = int(8 * d_model / 3)
+    return multiple_of * math.ceil(hidden / multiple_of)
+
+
+def _check_architecture(
+    vocab_size: int,
+    context_length: int,
+    d_model: int,
+    n_layers: int,
+    n_heads: int,
+    d_ff: int,
+    dropout: float,
+    rope_theta: float,
+    norm_eps: float,
+) -> None:
+    problems = []
+    for name, value in (
+        ("vocab_size", vocab_size),
+        ("context_length", context_length),
+        ("d_model", d_model),
+        ("n_layers", n_layers),
+        ("n_heads", n_heads),
+        ("d_ff", d_ff),
+    ):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            problems.append(f"{name} must be a positive integer, got {value!r}")
+    if not problems and d_model % n_heads:
+        problems.append(f"d_model ({d_model}) must be divisible by n_heads ({n_heads})")
+    elif not problems and (d_model // n_heads) % 2:
+        problems.append(f"the head size d_model/n_heads ({d_model // n_heads}) must be even (RoPE)")
+    if not 0.0 <= dropout < 1.0:
+        problems.append(f"dropout must be in [0, 1), got {dropout!r}")
+    if not rope_theta > 0:
+        problems.append(f"rope_theta must be positive, got {rope_theta!r}")
+    if not norm_eps > 0:
+        problems.append(f"norm_eps must be positive, got {norm_eps!r}")
+    if problems:
+        raise ValueError("invalid transformer configuration: " + "; ".join(problems))
+
+
+def config_kwargs(cfg: ModelConfig, vocab_size: int | None = None) -> dict[str, Any]:
+    """Constructor keyword arguments from a config section.
+
+    Args:
+        cfg: A :class:`TransformerConfig` (a plain ``ModelConfig`` gets the defaults for the
+            extra fields).
+        vocab_size: Overrides ``cfg.vocab_size`` (needed when that is None: "from tokenizer").
+
+    Returns:
+        Keyword arguments for :class:`CustomTransformer` / ``ReferenceTransformer``.
+
+    Raises:
+        ValueError: No vocabulary size known.
+    """
+    vocab = vocab_size if vocab_size is not None else cfg.vocab_size
+    if vocab is None:
+        raise ValueError("vocab_size is not set in the config; pass the tokenizer's vocab_size")
+    defaults = TransformerConfig()
+    return {
+        "vocab_size": int(vocab),
+        "context_length": cfg.context_length,
+        "d_model": cfg.d_model,
+        "n_layers": cfg.n_layers,
+        "n_heads": cfg.n_heads,
+        "d_ff": cfg.d_ff,
+        "dropout": cfg.dropout,
+        "rope_theta": getattr(cfg, "rope_theta", defaults.rope_theta),
+        "norm_eps": getattr(cfg, "norm_eps", defaults.norm_eps),
+        "tie_embeddings": getattr(cfg, "tie_embeddings", defaults.tie_embeddings),
+    }
+
+
+# ----------------------------------------------------------------------------- parameters
+class _AttentionWeights(nn.Module):
+    def __init__(self, d_model: int) -> None:
+        super().__init__()
+        self.wqkv = nn.Linear(d_model, 3 * d_model, bias=False)
+        self.wo = nn.Linear(d_model, d_model, bias=False)
+
+
+class _FeedForwardWeights(nn.Module):
+    def __init__(self, d_model: int, d_ff: int) -> None:
+        super().__init__()
+        self.w_gate_up = nn.Linear(d_model, 2 * d_ff, bias=False)
+        self.w_down = nn.Linear(d_ff, d_model, bias=False)
+
+
+class _BlockWeights(nn.Module):
+    """The parameters of one block (the math lives in :func:`transformer_block_forward`)."""
+
+    def __init__(self, d_model: int, d_ff: int, norm_eps: float) -> None:
+        super().__init__()
+        self.attn_norm = nn.RMSNorm(d_model, eps=norm_eps)
+        self.attn = _AttentionWeights(d_model)
+        self.ffn_norm = nn.RMSNorm(d_model, eps=norm_eps)
+        self.ffn = _FeedForwardWeights(d_model, d_ff)
+
+    def tensors(self) -> tuple[torch.Tensor, ...]:
+        return (
+            self.attn_norm.weight,
+            self.attn.wqkv.weight,
+            self.attn.wo.weight,
+            self.ffn_norm.weight,
+            self.ffn.w_gate_up.weight,
+            self.ffn.w_down.weight,
+        )
+
+
+def init_weights(model: nn.Module, n_layers: int, std: float = 0.02) -> None:
+    """GPT-2/Llama-style initialisation shared by the model and its reference twin.
+
+    Normal(0, ``std``) for the embedding and the projections, ``std / sqrt(2 n_layers)`` for the
+    two projections that write into the residual stream (``wo``, ``w_down``), ones for the norms.
+    """
+    for name, param in model.named_parameters():
+        if name.endswith("norm.weight"):
+            nn.init.ones_(param)
+        elif name.endswith(("attn.wo.weight", "ffn.w_down.weight")):
+            nn.init.normal_(param, mean=0.0, std=std / math.sqrt(2 * n_layers))
+        else:
+            nn.init.normal_(param, mean=0.0, std=std)
+
+
+# ----------------------------------------------------------------------------- one block
+class BlockSaved(NamedTuple):
+    """What :func:`transformer_block_forward` keeps for :func:`transformer_block_backward`."""
+
+    rstd1: torch.Tensor  # [N, 1] 1/rms of the block input
+    qkv: torch.Tensor  # [N, 3D] fused projection, before RoPE
+    attn: torch.Tensor  # [N, D] attention output, heads concatenated (input of wo)
+    x1: torch.Tensor  # [N, D] residual stream between the two sub-layers
+    rstd2: torch.Tensor  # [N, 1]
+    gate_up: torch.Tensor  # [N, 2F]
+
+
+def _rmsnorm_apply(x: torch.Tensor, weight: torch.Tensor, rstd: torch.Tensor) -> torch.Tensor:
+    """RMSNorm output from a known ``rstd`` (recomputation in the backward)."""
+    return torch.mul(x, rstd).to(x.dtype).mul_(weight.to(x.dtype))
+
+
+def _rope_heads_first(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """RoPE of ``[B, T, H, hd]`` (a view into ``qkv``) written into a new ``[B, H, T, hd]``."""
+    b, t, h, hd = x.shape
+    out = torch.empty(b, h, t, hd, dtype=x.dtype, device=x.device)
+    rope_forward(x, cos, sin, out=out.transpose(1, 2))
+    return out
+
+
+def transformer_block_forward(
+    x: torch.Tensor,
+    attn_norm_w: torch.Tensor,
+    wqkv: torch.Tensor,
+    wo: torch.Tensor,
+    ffn_norm_w: torch.Tensor,
+    w_gate_up: torch.Tensor,
+    w_down: torch.Tensor,
+    cos: torch.Tensor,
+    sin: torch.Tensor,
+    mask_attn: torch.Tensor | None,
+    mask_ffn: torch.Tensor | None,
+    n_heads: int,
+    eps: float,
+    dropout: float,
+    compute_dtype: torch.dtype,
+) -> tuple[torch.Tensor, BlockSaved]:
+    """One block: ``x1 = x + drop(Attn(norm1(x)))``; ``out = x1 + drop(FFN(norm2(x1)))``.
+
+    Args:
+        x: Residual stream ``[B, T, D]``.
+        attn_norm_w, wqkv, wo, ffn_norm_w, w_gate_up, w_down: The block's parameters.
+        cos, sin: RoPE tables ``[T, hd]`` for positions ``0..T-1``.
+        mask_attn, mask_ffn: Dropout keep-masks ``[B, T, D]`` of the two branches, or None.
+        n_heads: Number of attention heads.
+        eps: RMSNorm epsilon.
+        dropout: Drop probability the masks were drawn with.
+        compute_dtype: Dtype of the matrix multiplies (the residual stream stays in ``x``'s).
+
+    Returns:
+        ``(out, saved)``: the new residual stream and what the backward needs.
+    """
+    b, t, d = x.shape
+    n, hd = b * t, d // n_heads
+    cdt = compute_dtype
+    x2 = x.reshape(n, d)
+    cos_t, sin_t = cos.view(t, 1, hd), sin.view(t, 1, hd)
+    # attention sub-layer
+    h, rstd1 = rmsnorm_forward(x2, attn_norm_w, eps)
+    qkv = linear_forward(h.to(cdt), wqkv.to(cdt))
+    del h
+    q, k, v = qkv.view(b, t, 3, n_heads, hd).unbind(2)
+    qr = _rope_heads_first(q, cos_t, sin_t)
+    kr = _rope_heads_first(k, cos_t, sin_t)
+    o = attention_forward(qr, kr, v.transpose(1, 2))
+    del qr, kr
+    attn = o.transpose(1, 2).reshape(n, d)
+    del o
+    proj = linear_forward(attn, wo.to(cdt))
+    if mask_attn is not None:
+        proj = dropout_forward(proj, mask_attn.view(n, d), dropout)
+    x1 = residual_forward(x2, proj)
+    del proj
+    # feed-forward sub-layer
+    h2, rstd2 = rmsnorm_forward(x1, ffn_norm_w, eps)
+    gate_up = linear_forward(h2.to(cdt), w_gate_up.to(cdt))
+    del h2
+    y = linear_forward(swiglu_forward(gate_up), w_down.to(cdt))
+    if mask_ffn is not None:
+        y = dropout_forward(y, mask_ffn.view(n, d), dropout)
+    out = residual_forward(x1, y)
+    return out.view(b, t, d), BlockSaved(rstd1, qkv, attn, x1, rstd2, gate_up)
+
+
+def transformer_block_backward(
+    dout: torch.Tensor,
+    x: torch.Tensor,
+    attn_norm_w: torch.Tensor,
+    wqkv: torch.Tensor,
+    wo: torch.Tensor,
+    ffn_norm_w: torch.Tensor,
+    w_gate_up: torch.Tensor,
+    w_down: torch.Tensor,
+    cos: torch.Tensor,
+    sin: torch.Tensor,
+    mask_attn: torch.Tensor | None,
+    mask_ffn: torch.Tensor | None,
+    n_heads: int,
+    eps: float,
+    dropout: float,
+    compute_dtype: torch.dtype,
+    saved: BlockSaved,
+) -> tuple[torch.Tensor, ...]:
+    """Gradients of :func:`transformer_block_forward`, in reverse order of its operations.
+
+    Args:
+        dout: Gradient of the block output ``[B, T, D]``.
+        x ... compute_dtype: The forward's arguments.
+        saved: The forward's :class:`BlockSaved`.
+
+    Returns:
+        ``(dx, dattn_norm_w, dwqkv, dwo, dffn_norm_w, dw_gate_up, dw_down)``.
+    """
+    b, t, d = x.shape
+    n, hd = b * t, d // n_heads
+    cdt = compute_dtype
+    x2 = x.reshape(n, d)
+    cos_t, sin_t = cos.view(t, 1, hd), sin.view(t, 1, hd)
+    wqkv_c, wo_c, w_gate_up_c, w_down_c = (w.to(cdt) for w in (wqkv, wo, w_gate_up, w_down))
+    d_out = dout.reshape(n, d)
+
+    # out = x1 + drop(w_down(swiglu(w_gate_up(norm2(x1)))))
+    dx1, dy = residual_backward(d_out, saved.x1, None)
+    if mask_ffn is not None:
+        dy = dropout_backward(dy, None, mask_ffn.view(n, d), dropout)
+    act = swiglu_forward(saved.gate_up)  # recomputed
+    dact, dw_down = linear_backward(dy.to(cdt), act, w_down_c)
+    del act
+    dgate_up = swiglu_backward(dact, saved.gate_up)
+    del dact
+    h2 = _rmsnorm_apply(saved.x1, ffn_norm_w, saved.rstd2).to(cdt)  # recomputed
+    dh2, dw_gate_up = linear_backward(dgate_up, h2, w_gate_up_c)
+    del dgate_up, h2
+    dx1_norm, dffn_norm_w = rmsnorm_backward(dh2, saved.x1, ffn_norm_w, eps, saved.rstd2)
+    del dh2
+    dx1 = dx1_norm.add_(dx1)
+
+    # x1 = x + drop(wo(attention(rope(q), rope(k), v))), qkv = wqkv(norm1(x))
+    dx, dproj = residual_backward(dx1, x2, None)
+    if mask_attn is not None:
+        dproj = dropout_backward(dproj, None, mask_attn.view(n, d), dropout)
+    dattn, dwo = linear_backward(dproj.to(cdt), saved.attn, wo_c)
+    q, k, v = saved.qkv.view(b, t, 3, n_heads, hd).unbind(2)
+    qr = _rope_heads_first(q, cos_t, sin_t)  # recomputed
+    kr = _rope_heads_first(k, cos_t, sin_t)
+    dqr, dkr, dv = attention_backward(
+        dattn.view(b, t, n_heads, hd).transpose(1, 2),
+        qr,
+        kr,
+        v.transpose(1, 2),
+        saved.attn.view(b, t, n_heads, hd).transpose(1, 2),
+    )
+    del qr, kr, dattn
+    dqkv = torch.empty_like(saved.qkv)
+    dq_, dk_, dv_ = dqkv.view(b, t, 3, n_heads, hd).unbind(2)
+    rope_backward(dqr.transpose(1, 2), None, cos_t, sin_t, out=dq_)
+    rope_backward(dkr.transpose(1, 2), None, cos_t, sin_t, out=dk_)
+    dv_.copy_(dv.transpose(1, 2))
+    del dqr, dkr, dv
+    h = _rmsnorm_apply(x2, attn_norm_w, saved.rstd1).to(cdt)  # recomputed
+    dh, dwqkv = linear_backward(dqkv, h, wqkv_c)
+    del dqkv, h
+    dx_norm, dattn_norm_w = rmsnorm_backward(dh, x2, attn_norm_w, eps, saved.rstd1)
+    dx = dx_norm.add_(dx)
+    return (
+        dx.view(b, t, d),
+        dattn_norm_w,
+        dwqkv.to(wqkv.dtype),
+        dwo.to(wo.dtype),
+        dffn_norm_w,
+        dw_gate_up.to(w_gate_up.dtype),
+        dw_down.to(w_down.dtype),
+    )
+
+
+# ----------------------------------------------------------------------------- autograd wiring
+@contextlib.contextmanager
+def _no_autocast(device_type: str) -> Iterator[None]:
+    """The ops choose their dtypes themselves; ambient autocast must not re-cast them."""
+    try:
+        ctx = torch.autocast(device_type=device_type, enabled=False)
+    except RuntimeError:  # a device type without autocast support
+        ctx = contextlib.nullcontext()  # type: ignore[assignment]
+    with ctx:
+        yield
+
+
+class EmbeddingFunction(torch.autograd.Function):
+    """Token embedding: :func:`~projects.custom_transformer.ops.embedding_forward` / backward."""
+
+    @staticmethod
+    def forward(ctx: Any, ids: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(ids, weight)
+        return embedding_forward(ids, weight)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, dout: torch.Tensor) -> tuple[None, torch.Tensor]:
+        ids, weight = ctx.saved_tensors
+        with _no_autocast(dout.device.type):
+            return None, embedding_backward(dout, ids, weight)
+
+
+class TransformerBlockFunction(torch.autograd.Function):
+    """One block: :func:`transformer_block_forward` and :func:`transformer_block_backward`."""
+
+    @staticmethod
+    def forward(
+        ctx: Any,
+        x: torch.Tensor,
+        attn_norm_w: torch.Tensor,
+        wqkv: torch.Tensor,
+        wo: torch.Tensor,
+        ffn_norm_w: torch.Tensor,
+        w_gate_up: torch.Tensor,
+        w_down: torch.Tensor,
+        cos: torch.Tensor,
+        sin: torch.Tensor,
+        mask_attn: torch.Tensor | None,
+        mask_ffn: torch.Tensor | None,
+        n_heads: int,
+        eps: float,
+        dropout: float,
+        compute_dtype: torch.dtype,
+    ) -> torch.Tensor:
+        with _no_autocast(x.device.type):
+            out, saved = transformer_block_forward(
+                x,
+                attn_norm_w,
+                wqkv,
+                wo,
+                ffn_norm_w,
+                w_gate_up,
+                w_down,
+                cos,
+                sin,
+                mask_attn,
+                mask_ffn,
+                n_heads,
+                eps,
+                dropout,
+                compute_dtype,
+            )
+        ctx.save_for_backward(
+            x,
+            attn_norm_w,
+            wqkv,
+            wo,
+            ffn_norm_w,
+            w_gate_up,
+            w_down,
+            cos,
+            sin,
+            mask_attn,
+            mask_ffn,
+            *saved,
+        )
+        ctx.static = (n_heads, eps, dropout, compute_dtype)
+        return out
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, dout: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        tensors = ctx.saved_tensors
+        inputs, saved = tensors[:11], BlockSaved(*tensors[11:])
+        with _no_autocast(dout.device.type):
+            grads = transformer_block_backward(dout, *inputs, *ctx.static, saved)
+        return (*grads, None, None, None, None, None, None, None, None)
+
+
+class LMHeadFunction(torch.autograd.Function):
+    """Final RMSNorm + output projection + cross-entropy, fused (see
+    :func:`~projects.custom_transformer.ops.lm_head_cross_entropy_forward`)."""
+
+    @staticmethod
+    def forward(
+        ctx: Any,
+        x: torch.Tensor,
+        norm_w: torch.Tensor,
+        head_w: torch.Tensor,
+        labels: torch.Tensor | None,
+        eps: float,
+        compute_dtype: torch.dtype,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        b, t, d = x.shape
+        x2 = x.reshape(b * t, d)
+        with _no_autocast(x.device.type):
+            h, rstd = rmsnorm_forward(x2, norm_w, eps)
+            flat_labels = None if labels is None else labels.reshape(-1)
+            logits, loss, lse = lm_head_cross_entropy_forward(
+                h.to(compute_dtype), head_w.to(compute_dtype), flat_labels
+            )
+        del h
+        logits = logits.view(b, t, -1)
+        ctx.set_materialize_grads(False)
+        ctx.save_for_backward(x, norm_w, head_w, flat_labels, logits, lse, rstd)
+        ctx.static = (eps, compute_dtype)
+        return logits, loss
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(
+        ctx: Any, dlogits: torch.Tensor | None, dloss: torch.Tensor | None
+    ) -> tuple[torch.Tensor | None, ...]:
+        x, norm_w, head_w, labels, logits, lse, rstd = ctx.saved_tensors
+        eps, cdt = ctx.static
+        b, t, d = x.shape
+        x2 = x.reshape(b * t, d)
+        vocab = logits.size(-1)
+        with _no_autocast(x.device.type):
+            h = _rmsnorm_apply(x2, norm_w, rstd).to(cdt)
+            dh, dhead_w = lm_head_cross_entropy_backward(
+                None if dlogits is None else dlogits.reshape(b * t, vocab),
+                dloss,
+                h,
+                head_w.to(cdt),
+                labels,
+                logits.view(b * t, vocab),
+                lse,
+            )
+            del h
+            dx, dnorm_w = rmsnorm_backward(dh, x2, norm_w, eps, rstd)
+        return dx.view(b, t, d), dnorm_w, dhead_w.to(head_w.dtype), None, None, None
+
+
+# ----------------------------------------------------------------------------- the model
+def _compute_dtype(device_type: str, param_dtype: torch.dtype) -> torch.dtype:
+    try:
+        if torch.is_autocast_enabled(device_type):
+            return torch.get_autocast_dtype(device_type)
+    except RuntimeError:
+        pass
+    return param_dtype
+
+
+class CustomTransformer(BaseLanguageModel):
+    """Llama-style decoder-only language model with hand-written backpropagation.
+
+    Args:
+        vocab_size: Vocabulary size.
+        context_length: Maximum sequence length (RoPE tables are built for it).
+        d_model: Residual stream width.
+        n_layers: Number of blocks.
+        n_heads: Attention heads (``d_model / n_heads`` must be even).
+        d_ff: SwiGLU hidden width; None for the Llama rule (:func:`resolve_d_ff`).
+        dropout: Drop probability on the output of each sub-layer (attention and feed-forward
+            branches, before the residual add) in training mode.
+        rope_theta: RoPE base.
+        norm_eps: RMSNorm epsilon.
+        tie_embeddings: Use the embedding table as the output projection.
+
+    Raises:
+        ValueError: An invalid combination of sizes.
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        context_length: int = 256,
+        d_model: int = 256,
+        n_layers: int = 4,
+        n_heads: int = 8,
+        d_ff: int | None = None,
+        dropout: float = 0.0,
+        rope_theta: float = 10000.0,
+        norm_eps: float = 1e-5,
+        tie_embeddings: bool = True,
+    ) -> None:
+        d_ff = resolve_d_ff(d_model, d_ff)
+        _check_architecture(
+            vocab_size,
+            context_length,
+            d_model,
+            n_layers,
+            n_heads,
+            d_ff,
+            dropout,
+            rope_theta,
+            norm_eps,
+        )
+        super().__init__(
+            vocab_size,
+            context_length=context_length,
+            d_model=d_model,
+            n_layers=n_layers,
+            n_heads=n_heads,
+            d_ff=d_ff,
+            dropout=float(dropout),
+            rope_theta=float(rope_theta),
+            norm_eps=float(norm_eps),
+            tie_embeddings=bool(tie_embeddings),
+        )
+        self.n_heads = n_heads
+        self.dropout = float(dropout)
+        self.norm_eps = float(norm_eps)
+        self.tie_embeddings = bool(tie_embeddings)
+        self.embed = nn.Embedding(vocab_size, d_model)
+        self.layers = nn.ModuleList(_BlockWeights(d_model, d_ff, norm_eps) for _ in range(n_layers))
+        self.norm = nn.RMSNorm(d_model, eps=norm_eps)
+        self.lm_head = None if tie_embeddings else nn.Linear(d_model, vocab_size, bias=False)
+        cos, sin = rope_cache(torch.arange(context_length), d_model // n_heads, rope_theta)
+        self.register_buffer("rope_cos", cos, persistent=False)
+        self.register_buffer("rope_sin", sin, persistent=False)
+        init_weights(self, n_layers)
+
+    @classmethod
+    def from_config(cls, cfg: ModelConfig, vocab_size: int | None = None) -> CustomTransformer:
+        """Build from a :class:`TransformerConfig` (``vocab_size`` overrides the config's)."""
+        return cls(**config_kwargs(cfg, vocab_size))
+
+    @property
+    def output_weight(self) -> torch.Tensor:
+        """The output projection ``[V, D]`` (the embedding table when tied)."""
+        return self.embed.weight if self.lm_head is None else self.lm_head.weight
+
+    def forward(
+        self, input_ids: torch.Tensor, labels: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
+        """Logits ``[B, T, V]`` and, with (already shifted) ``labels``, the mean loss.
+
+        Args:
+            input_ids: ``[B, T]`` int64 with ``T <= context_length``.
+            labels: ``[B, T]`` targets (``-100`` ignored) or None.
+
+        Returns:
+            ``{"logits"}`` plus ``"loss"`` when labels are given.
+        """
+        if input_ids.dim() != 2:
+            raise ValueError(f"input_ids must be [B, T], got shape {tuple(input_ids.shape)}")
+        b, t = input_ids.shape
+        limit = self.context_length or t
+        if t > limit:
+            raise ValueError(f"sequence length {t} exceeds context_length {limit}")
+        if labels is not None and labels.shape != input_ids.shape:
+            raise ValueError(
+                f"labels shape {tuple(labels.shape)} != input_ids shape {tuple(input_ids.shape)}"
+            )
+        device = input_ids.device
+        cdt = _compute_dtype(device.type, self.embed.weight.dtype)
+        cos, sin = self.rope_cos[:t], self.rope_sin[:t]
+        x = EmbeddingFunction.apply(input_ids, self.embed.weight)
+        p = self.dropout if self.training else 0.0
+        for layer in self.layers:
+            masks: tuple[torch.Tensor | None, torch.Tensor | None] = (None, None)
+            if p > 0:
+                masks = (
+                    make_dropout_mask(x.shape, p, device),
+                    make_dropout_mask(x.shape, p, device),
+                )
+            x = TransformerBlockFunction.apply(
+                x, *layer.tensors(), cos, sin, *masks, self.n_heads, self.norm_eps, p, cdt
+            )
+        logits, loss = LMHeadFunction.apply(
+            x, self.norm.weight, self.output_weight, labels, self.norm_eps, cdt
+        )
+        out = {"logits": logits}
+        if labels is not None:
+            out["loss"] = loss
+        return out

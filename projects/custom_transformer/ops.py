@@ -1,0 +1,687 @@
+"""Hand-written forward and backward passes of every operation of the model (llm.c style).
+
+Each operation is a pair of plain functions with the same stem, the backward right below its
+forward, with mirrored argument lists:
+
+    y = <stem>_forward(a, b, ...)                      (some also return statistics, e.g. rstd)
+    da, db = <stem>_backward(dy, a, b, ..., [stats])   gradient of the output(s) first, then the
+                                                        forward's arguments in the same order,
+                                                        then what the forward returned besides y
+
+The functions are ordinary tensor code: they never rely on autograd (the model calls them from
+``torch.autograd.Function`` s that run in no-grad mode) and they work in any floating dtype, so
+the tests check each pair against ``torch.autograd.gradcheck`` in float64. In half precision
+(bf16/fp16 matrix multiplies under autocast) the statistics (norms, softmax, log-sum-exp) are
+computed in float32.
+
+The attention, softmax-of-the-logits and cross-entropy code works on blocks of rows so that no
+``[T, T]`` score matrix for all heads at once and no full ``[N, V]`` probability matrix is ever
+materialized; ``CHUNK_BYTES`` sets the size of one such block per device type.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+__all__ = [
+    "IGNORE_INDEX",
+    "attention_backward",
+    "attention_forward",
+    "causal_mask",
+    "cross_entropy_backward",
+    "cross_entropy_forward",
+    "dropout_backward",
+    "dropout_forward",
+    "embedding_backward",
+    "embedding_forward",
+    "linear_backward",
+    "linear_forward",
+    "lm_head_cross_entropy_backward",
+    "lm_head_cross_entropy_forward",
+    "make_dropout_mask",
+    "residual_backward",
+    "residual_forward",
+    "rmsnorm_backward",
+    "rmsnorm_forward",
+    "rope_backward",
+    "rope_cache",
+    "rope_forward",
+    "softmax_backward",
+    "softmax_forward",
+    "swiglu_backward",
+    "swiglu_forward",
+]
+
+IGNORE_INDEX = -100
+
+#: Bytes of one block of scores / probabilities processed at a time, per device type. Small on
+#: CPU (stays in cache, low peak memory); large on GPUs, where big matrix multiplies pay.
+CHUNK_BYTES = {"cpu": 8 * 2**20, "cuda": 512 * 2**20}
+_DEFAULT_CHUNK_BYTES = 64 * 2**20
+#: Attention works on blocks of ``heads x query rows x keys`` scores of about this size, with
+#: at most ``ATTENTION_QUERY_ROWS`` query rows (smaller query blocks skip more of the masked
+#: upper triangle; on CPU a block that fits in L2 cache is fastest).
+ATTENTION_CHUNK_BYTES = {"cpu": 256 * 2**10, "cuda": 512 * 2**20}
+ATTENTION_QUERY_ROWS = {"cpu": 64, "cuda": 256}
+
+_HALF = (torch.float16, torch.bfloat16)
+
+
+def _acc_dtype(dtype: torch.dtype) -> torch.dtype:
+    """Dtype for statistics: float32 for half-precision inputs, the input dtype otherwise."""
+    return torch.float32 if dtype in _HALF else dtype
+
+
+def _chunk_rows(
+    n_rows: int, bytes_per_row: int, device: torch.device, budgets: dict[str, int] | None = None
+) -> int:
+    budget = (budgets or CHUNK_BYTES).get(device.type, _DEFAULT_CHUNK_BYTES)
+    return max(1, min(n_rows, budget // max(1, bytes_per_row)))
+
+
+# ----------------------------------------------------------------------------- embedding
+def embedding_forward(ids: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Look up rows of ``weight``.
+
+    Args:
+        ids: Integer ids ``[...]``.
+        weight: Table ``[V, D]``.
+
+    Returns:
+        ``[..., D]``: ``out[i] = weight[ids[i]]``.
+    """
+    return weight.index_select(0, ids.reshape(-1)).view(*ids.shape, weight.size(1))
+
+
+def embedding_backward(dout: torch.Tensor, ids: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Gradient of the table: each row's gradient is scatter-added into the row it was read from.
+
+    Args:
+        dout: Gradient of the output ``[..., D]``.
+        ids: The forward's ids.
+        weight: The forward's table (only its shape and dtype are used).
+
+    Returns:
+        ``dweight`` ``[V, D]`` (rows never looked up are zero; repeated ids accumulate).
+    """
+    dweight = torch.zeros_like(weight)
+    dweight.index_add_(0, ids.reshape(-1), dout.reshape(-1, weight.size(1)).to(weight.dtype))
+    return dweight
+
+
+# ----------------------------------------------------------------------------- RMSNorm
+def rmsnorm_forward(
+    x: torch.Tensor, weight: torch.Tensor, eps: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``y = x / sqrt(mean(x^2) + eps) * weight`` over the last dimension.
+
+    Args:
+        x: Input ``[..., D]``.
+        weight: Gain ``[D]``.
+        eps: Added to the mean square.
+
+    Returns:
+        ``(y, rstd)``: ``y`` like ``x``; ``rstd = 1/sqrt(mean(x^2) + eps)`` ``[..., 1]`` in the
+        statistics dtype, kept for the backward.
+    """
+    acc = _acc_dtype(x.dtype)
+    norm = torch.linalg.vector_norm(x, dim=-1, keepdim=True, dtype=acc)
+    rstd = norm.square_().div_(x.size(-1)).add_(eps).rsqrt_()
+    y = torch.mul(x, rstd).to(x.dtype)
+    return y.mul_(weight.to(x.dtype)), rstd
+
+
+def rmsnorm_backward(
+    dout: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, eps: float, rstd: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Gradients of :func:`rmsnorm_forward`.
+
+    With ``xhat = x * rstd`` and ``g = dout * weight``: ``dweight = sum_rows(dout * xhat)`` and
+    ``dx = rstd * (g - xhat * mean(g * xhat))`` (the second term is the path through ``rstd``).
+
+    Args:
+        dout: Gradient of ``y``.
+        x, weight, eps: The forward's arguments (``eps`` is already folded into ``rstd``).
+        rstd: The forward's ``rstd``.
+
+    Returns:
+        ``(dx, dweight)``.
+    """
+    acc = rstd.dtype
+    d = x.size(-1)
+    xhat = torch.mul(x, rstd)  # in acc dtype (rstd is)
+    dout_acc = dout.to(acc)
+    dweight = (dout_acc * xhat).reshape(-1, d).sum(0)
+    g = dout_acc * weight.to(acc)
+    mean_gx = (g * xhat).sum(-1, keepdim=True).div_(d)
+    dx = g.sub_(xhat.mul_(mean_gx)).mul_(rstd)
+    return dx.to(x.dtype), dweight.to(weight.dtype)
+
+
+# ----------------------------------------------------------------------------- linear
+def linear_forward(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """``y = x @ weight.T`` (no bias).
+
+    Args:
+        x: ``[..., K]``.
+        weight: ``[M, K]`` (PyTorch ``nn.Linear`` layout).
+
+    Returns:
+        ``[..., M]``.
+    """
+    return torch.matmul(x, weight.t())
+
+
+def linear_backward(
+    dout: torch.Tensor, x: torch.Tensor, weight: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``dx = dout @ weight``, ``dweight = dout^T @ x`` (summed over all leading dimensions).
+
+    Args:
+        dout: Gradient of ``y`` ``[..., M]``.
+        x, weight: The forward's arguments.
+
+    Returns:
+        ``(dx, dweight)``.
+    """
+    dx = torch.matmul(dout, weight)
+    dweight = torch.mm(dout.reshape(-1, dout.size(-1)).t(), x.reshape(-1, x.size(-1)))
+    return dx, dweight
+
+
+# ----------------------------------------------------------------------------- RoPE
+def rope_cache(
+    positions: torch.Tensor, head_dim: int, theta: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cosines and sines of rotary position embeddings (Hugging Face Llama convention).
+
+    ``inv_freq[j] = theta^(-2j/head_dim)``; the angle of position ``p`` and pair ``j`` is
+    ``p * inv_freq[j]``; both halves of the head dimension use the same angles (``cat(f, f)``),
+    computed in float32 exactly as ``transformers`` does.
+
+    Args:
+        positions: Positions ``[T]`` (any integers).
+        head_dim: Size of one attention head (even).
+        theta: RoPE base.
+
+    Returns:
+        ``(cos, sin)``, each ``[T, head_dim]`` float32.
+    """
+    inv_freq = 1.0 / (theta ** (torch.arange(0, head_dim, 2, dtype=torch.float) / head_dim))
+    freqs = positions.to(torch.float)[:, None] * inv_freq.to(positions.device)[None, :]
+    emb = torch.cat((freqs, freqs), dim=-1)
+    return emb.cos(), emb.sin()
+
+
+def rope_forward(
+    x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, out: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Rotate each pair ``(x[j], x[j + hd/2])`` of the last dimension by its angle.
+
+    ``y = x * cos + rotate_half(x) * sin`` with ``rotate_half(x) = cat(-x2, x1)``, i.e.
+    ``y1 = x1 cos - x2 sin`` and ``y2 = x2 cos + x1 sin``.
+
+    Args:
+        x: ``[..., hd]``.
+        cos, sin: Broadcastable to ``x`` (from :func:`rope_cache`; only the first half is read).
+        out: Optional tensor to write into (may be a strided view, e.g. a transposed layout).
+
+    Returns:
+        The rotated tensor (``out`` when given).
+    """
+    h = x.size(-1) // 2
+    if out is None:
+        out = torch.empty_like(x)
+    x1, x2 = x[..., :h], x[..., h:]
+    c, s = cos[..., :h].to(x.dtype), sin[..., :h].to(x.dtype)
+    y1, y2 = out[..., :h], out[..., h:]
+    torch.mul(x1, c, out=y1).addcmul_(x2, s, value=-1)
+    torch.mul(x2, c, out=y2).addcmul_(x1, s)
+    return out
+
+
+def rope_backward(
+    dout: torch.Tensor,
+    x: torch.Tensor | None,
+    cos: torch.Tensor,
+    sin: torch.Tensor,
+    out: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Gradient of :func:`rope_forward`: a rotation's transpose is the rotation by minus the angle.
+
+    ``dx1 = dy1 cos + dy2 sin`` and ``dx2 = dy2 cos - dy1 sin`` (``x`` itself is not needed: the
+    operation is linear in ``x``).
+
+    Args:
+        dout: Gradient of ``y``.
+        x: The forward's input (unused; may be None).
+        cos, sin: The forward's tables.
+        out: Optional tensor to write ``dx`` into.
+
+    Returns:
+        ``dx``.
+    """
+    return rope_forward(dout, cos, -sin, out=out)
+
+
+# ----------------------------------------------------------------------------- softmax
+def softmax_forward(x: torch.Tensor, inplace: bool = False) -> torch.Tensor:
+    """``softmax`` over the last dimension (``-inf`` entries get probability 0).
+
+    Args:
+        x: Scores ``[..., n]``.
+        inplace: Overwrite ``x`` with the probabilities.
+
+    Returns:
+        Probabilities like ``x``.
+    """
+    if inplace:
+        return torch._softmax(x, -1, False, out=x)
+    return torch._softmax(x, -1, False)
+
+
+def softmax_backward(dout: torch.Tensor, x: torch.Tensor | None, out: torch.Tensor) -> torch.Tensor:
+    """``dx = p * (dp - sum(dp * p))`` with ``p`` the forward's output (the Jacobian is
+    ``diag(p) - p p^T``).
+
+    Args:
+        dout: Gradient of the probabilities.
+        x: The forward's scores (unused; may be None).
+        out: The forward's probabilities.
+
+    Returns:
+        ``dx``.
+    """
+    dot = (dout * out).sum(-1, keepdim=True)
+    return (dout - dot).mul_(out)
+
+
+# ----------------------------------------------------------------------------- attention
+_MASKS: dict[tuple[int, torch.dtype, torch.device], torch.Tensor] = {}
+
+
+def causal_mask(t: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """Additive causal mask ``[t, t]``: 0 on and below the diagonal, ``-inf`` above (cached)."""
+    key = (t, dtype, device)
+    mask = _MASKS.get(key)
+    if mask is None:
+        mask = torch.full((t, t), float("-inf"), dtype=dtype, device=device).triu_(1)
+        if len(_MASKS) > 16:
+            _MASKS.clear()
+        _MASKS[key] = mask
+    return mask
+
+
+def _as_batched(x: torch.Tensor) -> torch.Tensor:
+    return x.reshape(-1, x.size(-2), x.size(-1))
+
+
+def _attention_blocks(q: torch.Tensor) -> tuple[int, int]:
+    """``(heads per block, query rows per block)`` for blocked causal attention."""
+    bh, t = q.shape[0], q.shape[1]
+    q_rows = min(t, ATTENTION_QUERY_ROWS.get(q.device.type, 128))
+    return _chunk_rows(bh, q_rows * t * 4, q.device, ATTENTION_CHUNK_BYTES), q_rows
+
+
+def attention_forward(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """Causal scaled dot-product attention.
+
+    ``s = q k^T / sqrt(hd) + mask`` (mask: ``-inf`` where key position > query position),
+    ``p = softmax(s)``, ``y = p v``. Computed in blocks of (batch x head) pairs and of query rows;
+    a block of queries ``[q0, q1)`` only meets the keys ``[0, q1)``, so the blocks above the
+    diagonal are never computed. Only one block of probabilities exists at a time and none is
+    kept for the backward.
+
+    Args:
+        q, k, v: ``[..., T, hd]`` (same leading shape; e.g. ``[B, H, T, hd]``).
+
+    Returns:
+        ``y`` ``[..., T, hd]``.
+    """
+    t, hd = q.shape[-2:]
+    qb, kb, vb = _as_batched(q), _as_batched(k), _as_batched(v)
+    out = torch.empty_like(qb)
+    mask = causal_mask(t, q.dtype, q.device)
+    scale = 1.0 / math.sqrt(hd)
+    half = q.dtype in _HALF
+    heads, rows = _attention_blocks(qb)
+    for i in range(0, qb.size(0), heads):
+        j = min(i + heads, qb.size(0))
+        for q0 in range(0, t, rows):
+            q1 = min(q0 + rows, t)
+            s = torch.baddbmm(mask[q0:q1, :q1], qb[i:j, q0:q1], kb[i:j, :q1].mT, alpha=scale)
+            p = softmax_forward(s.float(), inplace=True).to(q.dtype) if half else s
+            if not half:
+                softmax_forward(s, inplace=True)
+            torch.bmm(p, vb[i:j, :q1], out=out[i:j, q0:q1])
+    return out.view(q.shape)
+
+
+def attention_backward(
+    dout: torch.Tensor, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, out: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Gradients of :func:`attention_forward`, recomputing the probabilities block by block.
+
+    ``dv = p^T dy``; ``dp = dy v^T``; softmax backward ``ds = p * (dp - delta)`` where
+    ``delta_i = sum_j dp_ij p_ij = sum_d dy_id y_id`` (cheaper: ``[T, hd]`` instead of
+    ``[T, T]``); masked entries have ``p = 0`` hence ``ds = 0``; ``dq = ds k / sqrt(hd)``,
+    ``dk = ds^T q / sqrt(hd)``. Same blocks as the forward; ``dk`` and ``dv`` accumulate over
+    the query blocks.
+
+    Args:
+        dout: Gradient of ``y``.
+        q, k, v: The forward's arguments.
+        out: The forward's output ``y`` (any layout viewable as ``q``'s shape).
+
+    Returns:
+        ``(dq, dk, dv)`` shaped like ``q``.
+    """
+    t, hd = q.shape[-2:]
+    acc = _acc_dtype(q.dtype)
+    qb, kb, vb = _as_batched(q), _as_batched(k), _as_batched(v)
+    dob = _as_batched(dout.to(q.dtype)).contiguous()
+    delta = _as_batched((dout.to(acc) * out.to(acc)).sum(-1, keepdim=True))  # [BH, T, 1]
+    dq, dk, dv = torch.empty_like(qb), torch.zeros_like(kb), torch.zeros_like(vb)
+    mask = causal_mask(t, q.dtype, q.device)
+    scale = 1.0 / math.sqrt(hd)
+    half = q.dtype in _HALF
+    heads, rows = _attention_blocks(qb)
+    for i in range(0, qb.size(0), heads):
+        j = min(i + heads, qb.size(0))
+        for q0 in range(0, t, rows):
+            q1 = min(q0 + rows, t)
+            q_blk, do_blk, k_blk, v_blk = (
+                qb[i:j, q0:q1],
+                dob[i:j, q0:q1],
+                kb[i:j, :q1],
+                vb[i:j, :q1],
+            )
+            s = torch.baddbmm(mask[q0:q1, :q1], q_blk, k_blk.mT, alpha=scale)
+            p = softmax_forward(s.float() if half else s, inplace=True)
+            p_c = p.to(q.dtype) if half else p
+            dv[i:j, :q1].baddbmm_(p_c.mT, do_blk)
+            dp = torch.bmm(do_blk, v_blk.mT)
+            ds = (dp.float() if half else dp).sub_(delta[i:j, q0:q1]).mul_(p)
+            ds_c = ds.to(q.dtype) if half else ds
+            dq[i:j, q0:q1].baddbmm_(ds_c, k_blk, beta=0.0, alpha=scale)
+            dk[i:j, :q1].baddbmm_(ds_c.mT, q_blk, alpha=scale)
+    return dq.view(q.shape), dk.view(k.shape), dv.view(v.shape)
+
+
+# ----------------------------------------------------------------------------- SwiGLU
+def swiglu_forward(gate_up: torch.Tensor) -> torch.Tensor:
+    """``silu(g) * u`` where ``g, u`` are the two halves of the last dimension.
+
+    Args:
+        gate_up: ``[..., 2F]`` (gate first, then up).
+
+    Returns:
+        ``[..., F]``.
+    """
+    f = gate_up.size(-1) // 2
+    g, u = gate_up[..., :f], gate_up[..., f:]
+    return torch.nn.functional.silu(g).mul_(u)
+
+
+def swiglu_backward(dout: torch.Tensor, gate_up: torch.Tensor) -> torch.Tensor:
+    """Gradient of :func:`swiglu_forward`.
+
+    With ``s = sigmoid(g)``: ``silu(g) = g s`` and ``silu'(g) = s (1 + g (1 - s))
+    = s + silu(g) (1 - s)``; ``du = dy silu(g)``, ``dg = dy u silu'(g)``.
+
+    Args:
+        dout: Gradient of the output ``[..., F]``.
+        gate_up: The forward's input.
+
+    Returns:
+        ``dgate_up`` ``[..., 2F]``.
+    """
+    f = gate_up.size(-1) // 2
+    g, u = gate_up[..., :f], gate_up[..., f:]
+    dgate_up = torch.empty_like(gate_up)
+    dg, du = dgate_up[..., :f], dgate_up[..., f:]
+    s = torch.sigmoid(g)
+    silu = torch.mul(g, s)
+    torch.mul(dout, silu, out=du)
+    # silu'(g) = s + silu * (1 - s), built in the buffer of silu
+    silu.mul_(1.0 - s).add_(s)
+    torch.mul(dout, u, out=dg).mul_(silu)
+    return dgate_up
+
+
+# ----------------------------------------------------------------------------- residual add
+def residual_forward(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """``x + y`` (the residual stream plus a branch).
+
+    Args:
+        x, y: Tensors of the same shape.
+
+    Returns:
+        The sum.
+    """
+    return torch.add(x, y)
+
+
+def residual_backward(
+    dout: torch.Tensor, x: torch.Tensor | None, y: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """An addition passes its gradient unchanged to both operands.
+
+    Args:
+        dout: Gradient of the sum.
+        x, y: The forward's operands (unused; may be None).
+
+    Returns:
+        ``(dx, dy)``, both ``dout`` itself (not copies).
+    """
+    return dout, dout
+
+
+# ----------------------------------------------------------------------------- dropout
+def make_dropout_mask(
+    shape: tuple[int, ...] | torch.Size,
+    p: float,
+    device: torch.device | str = "cpu",
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Boolean keep-mask: each element kept with probability ``1 - p``.
+
+    Args:
+        shape: Mask shape.
+        p: Drop probability in ``[0, 1)``.
+        device: Where to create it.
+        generator: Optional random generator.
+
+    Returns:
+        ``bool`` tensor.
+    """
+    mask = torch.empty(shape, dtype=torch.bool, device=device)
+    return mask.bernoulli_(1.0 - p, generator=generator)
+
+
+def dropout_forward(x: torch.Tensor, mask: torch.Tensor, p: float) -> torch.Tensor:
+    """Inverted dropout with a given keep-mask: ``x * mask / (1 - p)``.
+
+    Args:
+        x: Input.
+        mask: Boolean keep-mask broadcastable to ``x`` (see :func:`make_dropout_mask`).
+        p: Drop probability the mask was drawn with.
+
+    Returns:
+        The masked, rescaled input.
+    """
+    return torch.mul(x, mask).mul_(1.0 / (1.0 - p))
+
+
+def dropout_backward(
+    dout: torch.Tensor, x: torch.Tensor | None, mask: torch.Tensor, p: float
+) -> torch.Tensor:
+    """Dropout is a fixed diagonal scaling: ``dx = dout * mask / (1 - p)``.
+
+    Args:
+        dout: Gradient of the output.
+        x: The forward's input (unused; may be None).
+        mask, p: The forward's mask and probability.
+
+    Returns:
+        ``dx``.
+    """
+    return dropout_forward(dout, mask, p)
+
+
+# ----------------------------------------------------------------------------- cross-entropy
+def _valid_targets(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(valid mask, labels with ignored entries set to 0, number of valid labels)``."""
+    valid = labels != IGNORE_INDEX
+    safe = labels.masked_fill(~valid, 0)
+    return valid, safe, valid.sum()
+
+
+def cross_entropy_forward(
+    logits: torch.Tensor, labels: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean cross-entropy over the labels that are not ``IGNORE_INDEX`` (-100).
+
+    ``loss = mean_valid(lse_i - logits[i, label_i])`` with ``lse_i = log sum_j exp(logits_ij)``.
+    All labels ignored gives ``nan`` (0/0), as in PyTorch.
+
+    Args:
+        logits: ``[N, V]``.
+        labels: ``[N]`` int64.
+
+    Returns:
+        ``(loss, lse)``: scalar loss and the per-row log-sum-exp ``[N]`` (statistics dtype),
+        kept for the backward so that the softmax never needs another normalisation pass.
+    """
+    n, vocab = logits.shape
+    acc = _acc_dtype(logits.dtype)
+    lse = torch.empty(n, dtype=acc, device=logits.device)
+    step = _chunk_rows(n, vocab * 4 * 2, logits.device)
+    for i in range(0, n, step):
+        j = min(i + step, n)
+        torch.logsumexp(logits[i:j].to(acc), dim=-1, out=lse[i:j])
+    valid, safe, n_valid = _valid_targets(labels)
+    target = logits.gather(1, safe[:, None]).squeeze(1).to(acc)
+    loss = torch.where(valid, lse - target, 0.0).sum() / n_valid
+    return loss, lse
+
+
+def _ce_row_scale(
+    dloss: torch.Tensor, labels: torch.Tensor, acc: torch.dtype
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-row factor ``dloss / n_valid`` (0 on ignored rows) ``[N, 1]`` and safe labels."""
+    valid, safe, n_valid = _valid_targets(labels)
+    scale = dloss.to(acc) / n_valid.clamp(min=1)
+    return (valid.to(acc) * scale)[:, None], safe
+
+
+def _ce_grad_rows(
+    logits: torch.Tensor, lse: torch.Tensor, safe: torch.Tensor, row_scale: torch.Tensor
+) -> torch.Tensor:
+    """``row_scale * (softmax(logits) - onehot(safe))`` for a block of rows."""
+    p = torch.sub(logits.to(lse.dtype), lse[:, None]).exp_()
+    minus_one = torch.full((p.size(0), 1), -1.0, dtype=p.dtype, device=p.device)
+    p.scatter_add_(1, safe[:, None], minus_one)
+    return p.mul_(row_scale)
+
+
+def cross_entropy_backward(
+    dloss: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor, lse: torch.Tensor
+) -> torch.Tensor:
+    """``dlogits = dloss * (softmax(logits) - onehot(label)) / n_valid``, zero on ignored rows.
+
+    The softmax is ``exp(logits - lse)`` with the forward's ``lse``: one pass, no max/sum.
+
+    Args:
+        dloss: Gradient of the scalar loss.
+        logits, labels: The forward's arguments.
+        lse: The forward's log-sum-exp.
+
+    Returns:
+        ``dlogits`` ``[N, V]`` (dtype of ``logits``).
+    """
+    n, vocab = logits.shape
+    row_scale, safe = _ce_row_scale(dloss, labels, lse.dtype)
+    dlogits = torch.empty_like(logits)
+    step = _chunk_rows(n, vocab * 4 * 2, logits.device)
+    for i in range(0, n, step):
+        j = min(i + step, n)
+        dlogits[i:j] = _ce_grad_rows(logits[i:j], lse[i:j], safe[i:j], row_scale[i:j])
+    return dlogits
+
+
+def lm_head_cross_entropy_forward(
+    x: torch.Tensor, weight: torch.Tensor, labels: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    """Output projection fused with the cross-entropy: ``logits = x @ weight^T``, then the loss.
+
+    Args:
+        x: Final hidden states ``[N, D]``.
+        weight: Output projection ``[V, D]``.
+        labels: ``[N]`` targets, or None for logits only.
+
+    Returns:
+        ``(logits, loss, lse)``; ``loss`` and ``lse`` are None without labels.
+    """
+    logits = linear_forward(x, weight)
+    if labels is None:
+        return logits, None, None
+    loss, lse = cross_entropy_forward(logits, labels)
+    return logits, loss, lse
+
+
+def lm_head_cross_entropy_backward(
+    dlogits: torch.Tensor | None,
+    dloss: torch.Tensor | None,
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    labels: torch.Tensor | None,
+    logits: torch.Tensor,
+    lse: torch.Tensor | None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Gradients of :func:`lm_head_cross_entropy_forward`, a block of rows at a time.
+
+    For each block of rows the gradient of the logits (cross-entropy part from ``lse`` plus an
+    external ``dlogits`` when the caller also used the logits) is formed, used at once for
+    ``dx[rows] = g @ weight`` and ``dweight += g^T @ x[rows]``, and dropped: the full ``[N, V]``
+    gradient and the full softmax never exist.
+
+    Args:
+        dlogits: Gradient of the logits from elsewhere, or None.
+        dloss: Gradient of the loss, or None.
+        x, weight, labels: The forward's arguments.
+        logits, lse: The forward's outputs.
+
+    Returns:
+        ``(dx, dweight)``.
+    """
+    n, vocab = logits.shape
+    acc = _acc_dtype(logits.dtype)
+    dx = torch.zeros_like(x)
+    dweight = torch.zeros(weight.shape, dtype=acc, device=weight.device)
+    ce = None
+    if dloss is not None and labels is not None and lse is not None:
+        row_scale, safe = _ce_row_scale(dloss, labels, lse.dtype)
+        ce = (lse, safe, row_scale)
+    if ce is None and dlogits is None:
+        return dx, dweight.to(weight.dtype)
+    w = weight.to(x.dtype)
+    step = _chunk_rows(n, vocab * 4 * 2, logits.device)
+    for i in range(0, n, step):
+        j = min(i + step, n)
+        if ce is not None:
+            g = _ce_grad_rows(logits[i:j], ce[0][i:j], ce[1][i:j], ce[2][i:j])
+            if dlogits is not None:
+                g.add_(dlogits[i:j])
+        else:
+            assert dlogits is not None
+            g = dlogits[i:j].to(acc)
+        g = g.to(x.dtype)
+        torch.mm(g, w, out=dx[i:j])
+        if g.dtype == acc:
+            dweight.addmm_(g.t(), x[i:j])
+        else:
+            dweight.add_(torch.mm(g.t(), x[i:j]))
+    return dx, dweight.to(weight.dtype)

@@ -1,0 +1,132 @@
+"""Pytest fixtures for the Hub stand-in (``tests/hub_server.py``), imported by tests/conftest.py.
+
+- ``hub``: the running stand-in with the repos of ``tests/hub_repos.py`` (one server per session;
+  its request log and faults are reset for each test).
+- ``hub_cli``: runs ``tools/*.py`` as subprocesses with ``HF_ENDPOINT`` on the stand-in, a fresh
+  ``HF_HOME`` per test and the test's ``RESEARCH_ASSETS_DIR``; no ``HF_TOKEN`` unless given.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.hub_repos import build_demo_repos
+from tests.hub_server import HubServer
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+_HF_VARIABLES = (
+    "HF_TOKEN",
+    "HUGGING_FACE_HUB_TOKEN",
+    "HF_HUB_OFFLINE",
+    "HF_DATASETS_OFFLINE",
+    "TRANSFORMERS_OFFLINE",
+    "HF_HUB_CACHE",
+    "HF_DATASETS_CACHE",
+    "HF_TOKEN_PATH",
+    "HF_HUB_ENABLE_HF_TRANSFER",
+)
+
+
+@dataclass
+class CliResult:
+    returncode: int
+    stdout: str
+    stderr: str
+    seconds: float
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+    @property
+    def errors(self) -> list[str]:
+        """The ``error: ...`` lines of stderr."""
+        return [line for line in self.stderr.splitlines() if line.startswith("error:")]
+
+
+@dataclass
+class HubCli:
+    hub: HubServer
+    env: dict[str, str]
+    assets: Path
+    hf_home: Path
+
+    def command(self, tool: str, *args: str) -> list[str]:
+        return [sys.executable, str(REPO_ROOT / "tools" / tool), *args]
+
+    def environment(self, **extra: str | None) -> dict[str, str]:
+        env = dict(self.env)
+        for key, value in extra.items():
+            if value is None:
+                env.pop(key, None)
+            else:
+                env[key] = value
+        return env
+
+    def run(
+        self,
+        tool: str,
+        *args: str,
+        env: dict[str, str | None] | None = None,
+        timeout: float = 120,
+        preexec_fn: Callable[[], Any] | None = None,
+    ) -> CliResult:
+        start = time.monotonic()
+        proc = subprocess.run(
+            self.command(tool, *args),
+            env=self.environment(**(env or {})),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=REPO_ROOT,
+            preexec_fn=preexec_fn,
+        )
+        return CliResult(proc.returncode, proc.stdout, proc.stderr, time.monotonic() - start)
+
+    def popen(self, tool: str, *args: str, env: dict[str, str | None] | None = None):
+        return subprocess.Popen(
+            self.command(tool, *args),
+            env=self.environment(**(env or {})),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=REPO_ROOT,
+        )
+
+    def partials(self) -> list[Path]:
+        """Leftover partial download folders anywhere under the assets folder."""
+        return [p for p in self.assets.rglob("*") if ".partial-" in p.name]
+
+
+@pytest.fixture(scope="session")
+def hub_server() -> Iterator[HubServer]:
+    with HubServer() as server:
+        server.commits = build_demo_repos(server)  # type: ignore[attr-defined]
+        yield server
+
+
+@pytest.fixture
+def hub(hub_server: HubServer) -> Iterator[HubServer]:
+    hub_server.clear_log()
+    hub_server.clear_faults()
+    yield hub_server
+    hub_server.clear_faults()
+
+
+@pytest.fixture
+def hub_cli(hub: HubServer, tmp_path: Path) -> HubCli:
+    env = {k: v for k, v in os.environ.items() if k not in _HF_VARIABLES}
+    hf_home = tmp_path / "hf_home"
+    env.update(hub.client_env(str(hf_home)))
+    env["PYTHONUNBUFFERED"] = "1"
+    assets = Path(os.environ["RESEARCH_ASSETS_DIR"])
+    return HubCli(hub, env, assets, hf_home)

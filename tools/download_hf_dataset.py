@@ -1,0 +1,91 @@
+#!/usr/bin/env python
+"""Download a Hugging Face data set into assets/datasets/ (once; later runs reuse it).
+
+The data set is loaded with `datasets` and saved with `save_to_disk`:
+
+    assets/datasets/<name>/                        every split (load_from_disk gives a DatasetDict)
+    assets/datasets/<name>--<config>/              with --config
+    assets/datasets/<name>[--<config>]--<split>/   with --split (a Dataset)
+
+NAME is an alias (tinystories, wikitext, squad, imdb, wmt14, ...) or a repo id "org/name". The token
+comes from HF_TOKEN (or --token) and is never printed. HF_ENDPOINT, HF_HOME and HF_HUB_OFFLINE are
+honoured.
+
+Examples:
+    python tools/download_hf_dataset.py --name tinystories
+    python tools/download_hf_dataset.py --name wikitext --config wikitext-2-raw-v1 --link my_project
+    python tools/download_hf_dataset.py --name stanfordnlp/imdb --split test --revision main
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="download_hf_dataset.py",
+        description=__doc__.split("\n\n")[0],
+        epilog="\n\n".join(__doc__.split("\n\n")[1:]),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--name", required=True, help="alias (tinystories, ...) or repo id org/name"
+    )
+    parser.add_argument("--config", help="configuration name (default: the data set's default)")
+    parser.add_argument("--split", help="one split, e.g. train or 'train[:10%%]' (default: all)")
+    parser.add_argument("--revision", help="branch, tag or commit (default: main)")
+    parser.add_argument("--output-dir", type=Path, help="save here instead of assets/datasets/...")
+    parser.add_argument("--force", action="store_true", help="download again, replacing the copy")
+    parser.add_argument(
+        "--link",
+        metavar="PROJECT",
+        help="then symlink projects/PROJECT/data to the data set (PROJECT: name or folder path)",
+    )
+    parser.add_argument("--token", help="Hugging Face token (prefer the HF_TOKEN variable)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if str(REPO_ROOT) not in sys.path:
+        sys.path.insert(0, str(REPO_ROOT))
+    from common.data import hf_utils
+
+    token = args.token or None
+    if args.link:
+        try:
+            hf_utils.project_dir(args.link)  # fail before downloading, not after
+        except hf_utils.HFAssetError as exc:
+            parser.error(str(exc))
+
+    def action() -> hf_utils.AssetDownload:
+        result = hf_utils.ensure_dataset(
+            args.name,
+            args.config,
+            args.split,
+            revision=args.revision,
+            output_dir=args.output_dir,
+            force=args.force,
+            token=token,
+        )
+        if args.link:
+            link = hf_utils.link_dataset(args.link, args.name, target=result.folder)
+            print(f"Linked {hf_utils._display_path(link)} -> {link.readlink()}", flush=True)
+        return result
+
+    def target() -> Path:
+        if args.output_dir:
+            return args.output_dir.expanduser().resolve()
+        return hf_utils.dataset_path(args.name, args.config, args.split)
+
+    return hf_utils.run_cli(action, token, target)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

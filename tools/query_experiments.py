@@ -1,0 +1,629 @@
+#!/usr/bin/env python
+"""Query the experiment store from the shell: list, summarize, rank, compare, or run SQL.
+
+Examples (from the repository root)::
+
+    python tools/query_experiments.py --list
+    python tools/query_experiments.py --best perplexity --top 5
+    python tools/query_experiments.py --compare baseline bigger-model --plot curves.png
+    python tools/query_experiments.py --sql "SELECT experiment_name, min(loss) FROM experiments
+        GROUP BY 1 ORDER BY 2 LIMIT 3" --format markdown
+
+Start-up is kept fast: the query path imports DuckDB and the store, never pandas, torch,
+transformers or datasets; only ``--plot`` loads matplotlib.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as _dt
+import decimal
+import json
+import math
+import os
+import shutil
+import sys
+import textwrap
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import IO, Any, NoReturn
+
+try:
+    import common  # noqa: F401
+except ImportError:  # run by a Python without the editable install: use this checkout
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+EXIT_USAGE = 2
+EXIT_INTERNAL = 1
+FORMATS = ("table", "csv", "json", "markdown")
+MAX_CELL_WIDTH = 48
+MIN_CELL_WIDTH = 12
+MAX_TRANSPOSED_ROWS = 8
+DEBUG_ENV = "QUERY_EXPERIMENTS_DEBUG"
+
+EMPTY_STORE_HINT = """\
+No experiments in {where} yet.
+
+Experiments get there when a run saves its results:
+  - a project's training run, e.g. (from the repository root)
+      python -m projects.custom_transformer.train \\
+          --config projects/custom_transformer/configs/tiny.yaml
+  - or from Python / a notebook:
+      from common.utils import save_experiment
+      save_experiment("my-run", [{{"step": 100, "loss": 2.31}}], metadata={{"model": "tiny"}})
+Use --dir PATH (or set RESEARCH_ASSETS_DIR) to query another store."""
+
+
+class CliError(Exception):
+    """A user mistake: printed as one message on stderr, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (no usage dump): ``query_experiments: error: ...``."""
+
+    def error(self, message: str) -> NoReturn:
+        _error(f"{message} (see --help)")
+        sys.exit(EXIT_USAGE)
+
+
+# --------------------------------------------------------------------------- arguments
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line interface."""
+    parser = _Parser(
+        prog="query_experiments.py",
+        description=(
+            "Query the experiment store (Parquet + DuckDB). SQL sees two views: `experiments` "
+            "(every stored row) and `experiment_summary` (one row per experiment)."
+        ),
+        epilog=(
+            "examples:\n"
+            "  %(prog)s --list\n"
+            "  %(prog)s --best perplexity --top 5\n"
+            "  %(prog)s --compare baseline wide-model --plot curves.png\n"
+            '  %(prog)s --sql "SELECT experiment_name, min(loss) AS best FROM experiments '
+            'GROUP BY 1 ORDER BY best LIMIT 5"\n'
+            "\nThe store is assets/outputs/experiments (RESEARCH_ASSETS_DIR relocates assets/)."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    what = parser.add_argument_group("what to show (pick one)")
+    action = what.add_mutually_exclusive_group(required=True)
+    action.add_argument("--sql", metavar="QUERY", help="run a read-only SQL query")
+    action.add_argument("--list", action="store_true", help="list experiments")
+    action.add_argument(
+        "--summary", action="store_true", help="one row per experiment with its final metrics"
+    )
+    action.add_argument(
+        "--best", metavar="METRIC", help="rank experiments by the best value of METRIC"
+    )
+    action.add_argument(
+        "--compare", nargs="+", metavar="EXP", help="compare experiments side by side"
+    )
+
+    opts = parser.add_argument_group("options")
+    opts.add_argument("--top", type=_positive_int, metavar="N", help="with --best: N best (5)")
+    opts.add_argument(
+        "--mode",
+        choices=("min", "max"),
+        help="with --best: lower or higher is better (default: from the metric's name)",
+    )
+    opts.add_argument(
+        "--metrics",
+        nargs="+",
+        metavar="METRIC",
+        help="with --compare: only these metrics (also the curves drawn by --plot)",
+    )
+    opts.add_argument("--dir", metavar="PATH", help="read the store in PATH instead")
+    opts.add_argument(
+        "--format", choices=FORMATS, default="table", help="output format (default: table)"
+    )
+    opts.add_argument(
+        "--max-rows",
+        type=_non_negative_int,
+        metavar="N",
+        help="cut table/markdown output after N rows, 0 = all (default: table fits the "
+        "terminal height, markdown shows all; csv and json always show all)",
+    )
+    opts.add_argument(
+        "--plot",
+        metavar="PATH",
+        help="with --compare/--best: also write those experiments' training curves as PNG",
+    )
+    return parser
+
+
+def _positive_int(text: str) -> int:
+    value = _non_negative_int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {text}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative: {text}")
+    return value
+
+
+def _check_combinations(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    if args.best is None:
+        if args.top is not None:
+            parser.error("--top goes with --best")
+        if args.mode is not None:
+            parser.error("--mode goes with --best")
+    if args.metrics is not None and args.compare is None:
+        parser.error("--metrics goes with --compare")
+    if args.plot is not None:
+        if args.compare is None and args.best is None:
+            parser.error("--plot goes with --compare or --best")
+        if Path(args.plot).suffix.lower() not in ("", ".png"):
+            parser.error(f"--plot writes PNG files: give a .png name, not {args.plot!r}")
+
+
+# --------------------------------------------------------------------------- main
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _check_combinations(parser, args)
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning  # one line per warning, no source excerpt
+        return _run_guarded(args)
+
+
+def _run_guarded(args: argparse.Namespace) -> int:
+    try:
+        return _run(args)
+    except CliError as exc:
+        _error(str(exc))
+        return EXIT_USAGE
+    except BrokenPipeError:  # e.g. `| head`: the reader left, nothing more to say
+        _silence_stdout()
+        return 0
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        from common.utils.experiment_storage import ExperimentStoreError
+
+        if isinstance(exc, ExperimentStoreError):
+            _error(str(exc))
+            return EXIT_USAGE
+        if isinstance(exc, OSError):
+            _error(f"cannot read the experiment store: {exc}")
+            return EXIT_USAGE
+        if os.environ.get(DEBUG_ENV):
+            raise
+        _error(
+            f"unexpected {type(exc).__name__}: {exc} "
+            f"(set {DEBUG_ENV}=1 to see the traceback and report it)"
+        )
+        return EXIT_INTERNAL
+
+
+def _run(args: argparse.Namespace) -> int:
+    from common.utils import experiment_storage as store
+
+    storage_dir = _storage_dir(args.dir)
+    # One connection = one snapshot of the store for the whole command.
+    with store.connect(storage_dir, read_only=True) as con:
+        if not store.experiment_names(con):
+            where = storage_dir if storage_dir is not None else _default_store()
+            print(EMPTY_STORE_HINT.format(where=where), file=sys.stderr)
+            for sub in ("experiments", "outputs/experiments"):
+                if storage_dir is not None and (storage_dir / sub).is_dir():
+                    print(f"(Did you mean --dir {storage_dir / sub}?)", file=sys.stderr)
+            if args.format == "json":
+                print("[]")
+            return 0
+        if args.sql is not None:
+            result = store.run_readonly_sql(con, args.sql)
+        elif args.list:
+            result = store.fetch_list(con)
+        elif args.summary:
+            result = store.fetch_summary(con)
+        elif args.best is not None:
+            top = args.top if args.top is not None else 5
+            result = store.fetch_best(con, args.best, top, args.mode)
+        else:
+            result = store.fetch_compare(con, args.compare, args.metrics)
+        plot_metrics = _plot_metrics(args, store.metric_columns(con)) if args.plot else []
+
+    write_result(result.columns, result.rows, args.format, max_rows=args.max_rows)
+    if args.plot is not None:
+        _plot(args, result.columns, result.rows, plot_metrics, storage_dir)
+    return 0
+
+
+def _storage_dir(option: str | None) -> Path | None:
+    if option is None:
+        return None
+    path = Path(option).expanduser()
+    if path.is_dir() and not os.access(path, os.R_OK | os.X_OK):
+        raise CliError(f"cannot read the experiment store {path}: permission denied")
+    return path
+
+
+def _default_store() -> Path:
+    from common.paths import get_experiments_dir
+
+    return get_experiments_dir()
+
+
+def _plot_metrics(args: argparse.Namespace, available: list[str]) -> list[str]:
+    if args.best is not None:
+        return [args.best]
+    if args.metrics:
+        return list(args.metrics)
+    return ["loss"] if "loss" in available else available[:1]
+
+
+def _plot(
+    args: argparse.Namespace,
+    columns: list[str],
+    rows: list[tuple],
+    metrics: list[str],
+    storage_dir: Path | None,
+) -> None:
+    path = Path(args.plot).expanduser()
+    if not path.suffix:
+        path = path.with_suffix(".png")
+    title = None
+    if args.best is not None:
+        name_i = columns.index("experiment_name")
+        names = [r[name_i] for r in rows]
+        title = f"Top {len(names)} by best {args.best}"
+    else:
+        names = list(dict.fromkeys(args.compare))
+    if not names or not metrics:
+        raise CliError("nothing to plot: no experiments or metrics selected")
+
+    from common.visualization.plots import plot_training_curves
+
+    try:
+        plot_training_curves(
+            names, metrics, storage_dir=storage_dir, save_path=path, log_scale="auto", title=title
+        )
+    except ValueError as exc:
+        raise CliError(f"cannot plot: {exc}") from None
+    except OSError as exc:
+        raise CliError(f"cannot write the plot to {path}: {exc.strerror or exc}") from None
+    print(f"wrote {path}", file=sys.stderr)
+
+
+def _show_warning(message: Warning | str, category: type[Warning], *_args: Any, **_kw: Any) -> None:
+    print(f"query_experiments: warning: {message}", file=sys.stderr)
+
+
+def _error(message: str) -> None:
+    print(f"query_experiments: error: {message}", file=sys.stderr)
+
+
+def _silence_stdout() -> None:
+    # Python flushes stdout at exit; point it at devnull so that flush cannot fail again.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
+# --------------------------------------------------------------------------- output
+
+
+def write_result(
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    fmt: str,
+    *,
+    max_rows: int | None = None,
+    out: IO[str] | None = None,
+) -> None:
+    """Print a result in ``fmt``; ``table`` fits the terminal, csv and json print every row."""
+    out = out if out is not None else sys.stdout
+    if fmt == "csv":
+        write_csv(columns, rows, out)
+    elif fmt == "json":
+        write_json(columns, rows, out)
+    elif fmt == "markdown":
+        out.write(render_markdown(columns, rows, max_rows=max_rows or None))
+    else:
+        size = shutil.get_terminal_size(fallback=(120, 40))
+        limit = max_rows if max_rows is not None else max(10, size.lines - 6)
+        out.write(render_table(columns, rows, width=size.columns, max_rows=limit or None))
+
+
+def write_csv(columns: Sequence[str], rows: Sequence[Sequence[Any]], out: IO[str]) -> None:
+    """Every row as CSV with a header; floats at full precision, NULL as an empty field."""
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([_plain(v) for v in row])
+
+
+def write_json(columns: Sequence[str], rows: Sequence[Sequence[Any]], out: IO[str]) -> None:
+    """Every row as a JSON list of objects; NaN and infinities become null."""
+    records = [{c: _jsonable(v) for c, v in zip(columns, row)} for row in rows]
+    json.dump(records, out, indent=2, ensure_ascii=False, allow_nan=False)
+    out.write("\n")
+
+
+def render_table(
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    width: int = 120,
+    max_rows: int | None = None,
+) -> str:
+    """Aligned plain-text table cut to ``max_rows`` rows and ``width`` characters.
+
+    Numbers are right-aligned with one number format per column. Columns that do not fit the
+    width are left out (the first one is always shown) and a note names them, as it does for
+    rows cut by ``max_rows``.
+    """
+    shown = rows if max_rows is None else rows[:max_rows]
+    cells = _format_columns(columns, shown)
+    numeric = [_is_numeric_column(rows, i) for i in range(len(columns))]
+    widths = [max([len(c)] + [len(v) for v in col]) for c, col in zip(columns, cells)]
+    if sum(widths) + 2 * (len(widths) - 1) > width and 1 <= len(shown) <= MAX_TRANSPOSED_ROWS:
+        transposed = _render_transposed(columns, cells, numeric, width)
+        if transposed is not None:
+            return transposed + _row_note(len(rows), len(shown))
+    keep = _fit_columns(list(columns), widths, cells, width)
+
+    def line(values: list[str]) -> str:
+        parts = []
+        for i in keep:
+            text = values[i]
+            parts.append(text.rjust(widths[i]) if numeric[i] else text.ljust(widths[i]))
+        return "  ".join(parts).rstrip()
+
+    headers = [_clip(c, widths[i]) for i, c in enumerate(columns)]
+    lines = [line(headers), "  ".join("-" * widths[i] for i in keep)]
+    lines += [line([col[r] for col in cells]) for r in range(len(shown))]
+    if not rows:
+        lines.append("(no rows)")
+    notes = [_row_note(len(rows), len(shown))] if len(rows) > len(shown) else []
+    dropped = [columns[i] for i in range(len(columns)) if i not in keep]
+    if dropped:
+        listed = ", ".join(dropped[:8]) + (", ..." if len(dropped) > 8 else "")
+        notes.append(
+            f"... {len(dropped)} more column{'s' if len(dropped) != 1 else ''} not shown: "
+            f"{listed} (pick columns with --sql, or use --format csv/json)\n"
+        )
+    wrapped = [textwrap.fill(n.rstrip("\n"), width=max(width, 40)) + "\n" for n in notes]
+    return "\n".join(lines) + "\n" + "".join(wrapped)
+
+
+def _row_note(total: int, shown: int) -> str:
+    if total <= shown:
+        return ""
+    left = total - shown
+    return (
+        f"... {left} more row{'s' if left != 1 else ''} not shown ({total} in all; "
+        "--max-rows 0 or --format csv/json shows all)\n"
+    )
+
+
+def _render_transposed(
+    columns: Sequence[str], cells: list[list[str]], numeric: list[bool], width: int
+) -> str | None:
+    """Few rows, many columns: one line per column, one text column per row (None if too wide).
+
+    The first column (usually ``experiment_name``) becomes the header line.
+    """
+    label_w = max(len(c) for c in columns)
+    n = len(cells[0])
+    col_w = [max(len(cells[i][r]) for i in range(len(columns))) for r in range(n)]
+    if label_w + sum(w + 2 for w in col_w) > width:
+        return None
+    lines = []
+    for i, name in enumerate(columns):
+        parts = [name.ljust(label_w)]
+        for r in range(n):
+            text = cells[i][r]
+            parts.append(text.rjust(col_w[r]) if numeric[i] else text.ljust(col_w[r]))
+        lines.append("  ".join(parts).rstrip())
+        if i == 0:
+            lines.append("  ".join("-" * w for w in [label_w, *col_w]))
+    lines.append(f"(one column per result row, {len(columns)} fields: transposed to fit)")
+    return "\n".join(lines) + "\n"
+
+
+def render_markdown(
+    columns: Sequence[str], rows: Sequence[Sequence[Any]], *, max_rows: int | None = None
+) -> str:
+    """A GitHub-flavoured Markdown table (numbers right-aligned), optionally cut to max_rows."""
+    shown = rows if max_rows is None else rows[:max_rows]
+    cells = _format_columns(columns, shown, max_width=None)
+    numeric = [_is_numeric_column(rows, i) for i in range(len(columns))]
+
+    def esc(text: str) -> str:
+        return text.replace("\\", "\\\\").replace("|", "\\|")
+
+    lines = ["| " + " | ".join(esc(c) for c in columns) + " |"]
+    lines.append("|" + "|".join("---:" if n else "---" for n in numeric) + "|")
+    for r in range(len(shown)):
+        lines.append("| " + " | ".join(esc(col[r]) for col in cells) + " |")
+    if len(rows) > len(shown):
+        left = len(rows) - len(shown)
+        lines.append("")
+        lines.append(f"_... {left} more row{'s' if left != 1 else ''} not shown._")
+    return "\n".join(lines) + "\n"
+
+
+def _fit_columns(
+    columns: list[str], widths: list[int], cells: list[list[str]], width: int
+) -> list[int]:
+    """Indices of the columns to show, fitting ``width`` (may shrink ``widths`` and ``cells``).
+
+    Wide text columns after the first shrink first (never below MIN_CELL_WIDTH), then columns
+    are dropped from the right; the first column (usually the experiment name) is kept whole as
+    long as it fits on its own.
+    """
+
+    def total(idx: list[int]) -> int:
+        return sum(widths[i] for i in idx) + 2 * (len(idx) - 1)
+
+    def shrink(i: int, excess: int, floor: int) -> None:
+        new = max(floor, widths[i] - excess)
+        if new < widths[i]:
+            widths[i] = new
+            cells[i] = [_clip(v, new) for v in cells[i]]
+
+    keep = list(range(len(columns)))
+    for i in sorted(keep[1:], key=lambda j: -widths[j]):
+        excess = total(keep) - width
+        if excess <= 0:
+            break
+        if not _all_numbers(cells[i]):
+            shrink(i, excess, MIN_CELL_WIDTH)
+    # drop bookkeeping columns (times, provenance) first, then from the right
+    drop_order = sorted(keep[1:], key=lambda j: (not _is_bookkeeping(columns[j]), -j))
+    while len(keep) > 1 and total(keep) > width:
+        keep.remove(drop_order.pop(0))
+    if total(keep) > width:
+        shrink(0, total(keep) - width, 4)
+    return keep
+
+
+_BOOKKEEPING = {"saved_at", "first_saved_at", "last_saved_at", "git_commit", "git_dirty", "host"}
+
+
+def _is_bookkeeping(name: str) -> bool:
+    return name in _BOOKKEEPING
+
+
+def _all_numbers(values: list[str]) -> bool:
+    return all(not v or v[0].isdigit() or v[0] in "-+." or v in ("nan", "inf") for v in values)
+
+
+def _format_columns(
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    max_width: int | None = MAX_CELL_WIDTH,
+) -> list[list[str]]:
+    out = []
+    for i in range(len(columns)):
+        formatter = _column_formatter([row[i] for row in rows])
+        out.append([_clip(formatter(row[i]), max_width) for row in rows])
+    return out
+
+
+def _column_formatter(values: list[Any]) -> Any:
+    floats = [
+        float(v)
+        for v in values
+        if isinstance(v, (float, decimal.Decimal)) and not isinstance(v, bool)
+    ]
+    finite = [f for f in floats if math.isfinite(f)]
+    if not finite:
+        return _cell
+    if all(f.is_integer() and abs(f) < 1e15 for f in finite):
+        decimals: int | None = 0
+    elif any(f != 0 and (abs(f) < 1e-3 or abs(f) >= 1e9) for f in finite):
+        decimals = None  # scientific notation for the whole column
+    else:
+        fractional = [f for f in finite if f != 0 and not f.is_integer()]
+        needed = [max(0, 4 - math.floor(math.log10(abs(f)))) for f in fractional]
+        decimals = min(max(needed, default=0), 6)
+
+    def fmt(v: Any) -> str:
+        if isinstance(v, (float, decimal.Decimal)) and not isinstance(v, bool):
+            f = float(v)
+            if not math.isfinite(f):
+                return _cell(f)
+            if decimals is None:
+                return f"{f:.4g}"
+            return f"{f:.{decimals}f}"
+        return _cell(v)
+
+    return fmt
+
+
+def _cell(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        if math.isnan(v):
+            return "nan"
+        if math.isinf(v):
+            return "inf" if v > 0 else "-inf"
+        return f"{v:.6g}"
+    if isinstance(v, _dt.datetime):
+        return v.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(v, (_dt.date, _dt.time)):
+        return v.isoformat()
+    if isinstance(v, _dt.timedelta):
+        return str(v)
+    if isinstance(v, (list, tuple, dict)):
+        return json.dumps(_jsonable(v), ensure_ascii=False)
+    if isinstance(v, (bytes, bytearray)):
+        return v.hex()
+    return " ".join(str(v).split("\n"))
+
+
+def _clip(text: str, width: int | None) -> str:
+    if width is None or len(text) <= width:
+        return text
+    return text[: max(1, width - 3)] + "..."
+
+
+def _is_numeric_column(rows: Sequence[Sequence[Any]], i: int) -> bool:
+    seen = False
+    for row in rows:
+        v = row[i]
+        if v is None:
+            continue
+        if isinstance(v, bool) or not isinstance(v, (int, float, decimal.Decimal)):
+            return False
+        seen = True
+    return seen
+
+
+def _plain(v: Any) -> Any:
+    """CSV field: full-precision numbers, ISO times, JSON for nested values."""
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        return repr(v) if math.isfinite(v) else ("nan" if math.isnan(v) else str(v))
+    if isinstance(v, (_dt.datetime, _dt.date, _dt.time)):
+        return v.isoformat()
+    if isinstance(v, (list, tuple, dict)):
+        return json.dumps(_jsonable(v), ensure_ascii=False)
+    return v
+
+
+def _jsonable(v: Any) -> Any:
+    if v is None or isinstance(v, (bool, int, str)):
+        return v
+    if isinstance(v, float):
+        return v if math.isfinite(v) else None
+    if isinstance(v, decimal.Decimal):
+        return _jsonable(float(v))
+    if isinstance(v, (_dt.datetime, _dt.date, _dt.time)):
+        return v.isoformat()
+    if isinstance(v, _dt.timedelta):
+        return v.total_seconds()
+    if isinstance(v, dict):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, (bytes, bytearray)):
+        return v.hex()
+    return str(v)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
