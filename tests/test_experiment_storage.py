@@ -477,6 +477,7 @@ def test_superseded_files_wait_for_the_grace_period(
     root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(store, "AUTO_COMPACT_PROBABILITY", 0.0)
+    monkeypatch.setattr(store, "AUTO_COMPACT_EVERY", 10**9)
     for i in range(5):
         store.save_experiment(f"e{i}", {"step": [i]}, storage_dir=root)
     con = store.connect(root)  # a reader that listed the folder before compaction

@@ -213,6 +213,23 @@ def test_model_single_file(hub_cli: HubCli, hub: HubServer):
     again = hub_cli.run(MODEL, "--repo-id", MODEL_REPO, "--filename", "config.json")
     assert again.stdout.startswith("Already downloaded") and hub.requests() == []
 
+    api = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from common.data import download_model; "
+            "print(download_model(sys.argv[1], 'tokenizer.json'))",
+            MODEL_REPO,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=hub_cli.env,
+        cwd=REPO_ROOT,
+    )
+    assert api.stdout.strip() == str(folder / "tokenizer.json"), api.stderr
+    assert [r.filename for r in hub.downloads()] == ["tokenizer.json"]
+
     typo = hub_cli.run(MODEL, "--repo-id", MODEL_REPO, "--filename", "confg.json")
     assert_clean_error(typo, "no file 'confg.json'", "Did you mean: config.json")
 
@@ -381,19 +398,30 @@ def test_dataset_first_download_repeat_and_offline(hub_cli: HubCli, hub: HubServ
     assert offline.returncode == 0 and offline.stdout.startswith("Already downloaded")
     assert hub.requests() == []
 
+    # The Python API returns the saved data set, and the README's load_from_disk line loads it.
     check = (
-        "import sys, datasets\n"
-        "d = datasets.load_from_disk(sys.argv[1])\n"
+        "import sys\n"
+        "from datasets import load_from_disk\n"
+        "from common.data import download_dataset, get_datasets_dir\n"
+        "d = download_dataset(sys.argv[1])\n"
+        "same = load_from_disk(get_datasets_dir() / sys.argv[1])\n"
+        "assert same['train']['text'] == d['train']['text']\n"
         "print(type(d).__name__, d['train'].num_rows, d['validation'][0]['text'])\n"
     )
     loaded = subprocess.run(
-        [sys.executable, "-c", check, str(folder)], capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", check, DATASET_REPO],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=hub_cli.env,
+        cwd=REPO_ROOT,
     )
     assert loaded.stdout.split(" ", 2) == [
         "DatasetDict",
         "10",
         "story validation number 0: once upon a time.\n",
     ], loaded.stderr
+    assert hub.requests() == []
 
     missing = hub_cli.run(DATASET, "--name", "research-test/other", env={"HF_HUB_OFFLINE": "1"})
     assert_clean_error(missing, "Offline mode is on", "Available locally in ", DATASET_REPO)
@@ -444,11 +472,13 @@ def test_dataset_errors_are_clear(hub_cli: HubCli, hub: HubServer):
         "has no configuration 'novels'",
         "default, poems",
     )
+    hub.clear_log()
     assert_clean_error(
         hub_cli.run(DATASET, "--name", DATASET_REPO, "--split", "test"),
         "has no split 'test'",
         "train, validation",
     )
+    assert hub.downloads() == [] or {r.filename for r in hub.downloads()} == {"README.md"}
     assert hub_cli.partials() == []
     assert [p.name for p in (hub_cli.assets / "datasets").iterdir()] == []
 

@@ -308,6 +308,10 @@ def test_empty_store_explains_how_experiments_get_there() -> None:
     assert "save_experiment" in proc.stderr and "train" in proc.stderr
     assert proc.stdout == ""
     assert json.loads(ok(run_cli("--best", "loss", "--format", "json"))) == []
+    # SQL still runs, and a failing query says why it probably failed
+    assert ok(run_cli("--sql", "SELECT 42 AS answer")).split() == ["answer", "------", "42"]
+    err = user_error(run_cli("--sql", "SELECT loss FROM experiments"))
+    assert "loss" in err and "The store is empty" in err
 
 
 @pytest.mark.parametrize(
@@ -322,6 +326,7 @@ def test_empty_store_explains_how_experiments_get_there() -> None:
          ["unknown experiment 'wide-modle'", "Did you mean", "'wide-model'"]),
         (["--compare", "baseline", "--metrics", "nope"], ["unknown metric 'nope'", "loss"]),
         (["--best", "model"], ["not a numeric metric", "loss"]),
+        (["--best", "step"], ["lower or higher", "--mode"]),
     ],
 )  # fmt: skip
 def test_user_errors_exit_2_with_one_clear_message(

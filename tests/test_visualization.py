@@ -86,11 +86,13 @@ def test_curves_by_epoch_log_scale_and_custom_title(store: Path) -> None:
 
 
 def test_auto_log_scale_only_when_values_span_a_wide_range() -> None:
-    rows = [{"step": s, "loss": 3.0 - 0.1 * s, "perplexity": 1000.0 / (s + 1)} for s in range(10)]
+    rows = [
+        {"step": s, "loss": 3.0 - 0.1 * s, "perplexity": 1000.0 / (s + 1) ** 2} for s in range(10)
+    ]
     fig = plot_training_curves("r", ["loss", "perplexity"], log_scale="auto", data=rows)
     loss_ax, ppl_ax = _visible_axes(fig)
     assert loss_ax.get_yscale() == "linear"  # 3.0 .. 2.1
-    assert ppl_ax.get_yscale() == "log"  # 1000 .. 100: a factor of 10 is not enough, 100 is
+    assert ppl_ax.get_yscale() == "log"  # 1000 .. 10: a factor of 100
     rows = [{"step": s, "perplexity": 100.0 - 9 * s} for s in range(10)]  # 100 .. 19
     (ax,) = _visible_axes(plot_training_curves("r", "perplexity", log_scale="auto", data=rows))
     assert ax.get_yscale() == "linear"

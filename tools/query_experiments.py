@@ -76,17 +76,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="query_experiments.py",
         description=(
-            "Query the experiment store (Parquet + DuckDB). SQL sees two views: `experiments` "
-            "(every stored row) and `experiment_summary` (one row per experiment)."
+            "Query the experiment store (Parquet files read by DuckDB).\n\n"
+            "SQL sees the views `experiments` (every stored row: results, flattened metadata\n"
+            "such as training__lr, and saved_at / git_commit / git_dirty / host),\n"
+            "`experiment_summary` (one row per experiment) and `experiment_columns`.\n"
+            "Queries are read-only: nothing can be written, copied or deleted through SQL."
         ),
         epilog=(
             "examples:\n"
             "  %(prog)s --list\n"
-            "  %(prog)s --best perplexity --top 5\n"
-            "  %(prog)s --compare baseline wide-model --plot curves.png\n"
-            '  %(prog)s --sql "SELECT experiment_name, min(loss) AS best FROM experiments '
-            'GROUP BY 1 ORDER BY best LIMIT 5"\n'
-            "\nThe store is assets/outputs/experiments (RESEARCH_ASSETS_DIR relocates assets/)."
+            "  %(prog)s --best perplexity --top 5 --plot best.png\n"
+            "  %(prog)s --compare baseline wide-model --metrics loss accuracy\n"
+            '  %(prog)s --sql "SELECT experiment_name, min(loss) AS best FROM experiments\n'
+            '                             GROUP BY 1 ORDER BY best LIMIT 5" --format markdown\n'
+            "\n"
+            "The store is assets/outputs/experiments (RESEARCH_ASSETS_DIR relocates assets/).\n"
+            "Mistakes (bad SQL, unknown metric or experiment, missing store) exit with status 2."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -95,7 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
     action.add_argument("--sql", metavar="QUERY", help="run a read-only SQL query")
     action.add_argument("--list", action="store_true", help="list experiments")
     action.add_argument(
-        "--summary", action="store_true", help="one row per experiment with its final metrics"
+        "--summary",
+        action="store_true",
+        help="one row per experiment with the best value of each metric",
     )
     action.add_argument(
         "--best", metavar="METRIC", help="rank experiments by the best value of METRIC"
@@ -104,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--compare", nargs="+", metavar="EXP", help="compare experiments side by side"
     )
 
-    opts = parser.add_argument_group("options")
+    opts = parser.add_argument_group("modifiers")
     opts.add_argument("--top", type=_positive_int, metavar="N", help="with --best: N best (5)")
     opts.add_argument(
         "--mode",
@@ -216,31 +223,48 @@ def _run(args: argparse.Namespace) -> int:
     storage_dir = _storage_dir(args.dir)
     # One connection = one snapshot of the store for the whole command.
     with store.connect(storage_dir, read_only=True) as con:
-        if not store.experiment_names(con):
-            where = storage_dir if storage_dir is not None else _default_store()
-            print(EMPTY_STORE_HINT.format(where=where), file=sys.stderr)
-            for sub in ("experiments", "outputs/experiments"):
-                if storage_dir is not None and (storage_dir / sub).is_dir():
-                    print(f"(Did you mean --dir {storage_dir / sub}?)", file=sys.stderr)
-            if args.format == "json":
-                print("[]")
-            return 0
-        if args.sql is not None:
-            result = store.run_readonly_sql(con, args.sql)
-        elif args.list:
-            result = store.fetch_list(con)
-        elif args.summary:
-            result = store.fetch_summary(con)
-        elif args.best is not None:
-            top = args.top if args.top is not None else 5
-            result = store.fetch_best(con, args.best, top, args.mode)
-        else:
-            result = store.fetch_compare(con, args.compare, args.metrics)
+        try:
+            result = _query(store, con, args)
+        except store.ExperimentStoreError as exc:
+            if store.experiment_names(con):
+                raise
+            if args.sql is None:
+                return _empty_store(args, storage_dir)
+            raise CliError(
+                f"{exc}\n(The store is empty: no experiments have been saved.)"
+            ) from None
+        # checked only now, so that the usual case costs no extra query
+        if not result.rows and not store.experiment_names(con):
+            return _empty_store(args, storage_dir)
         plot_metrics = _plot_metrics(args, store.metric_columns(con)) if args.plot else []
 
     write_result(result.columns, result.rows, args.format, max_rows=args.max_rows)
     if args.plot is not None:
         _plot(args, result.columns, result.rows, plot_metrics, storage_dir)
+    return 0
+
+
+def _query(store: Any, con: Any, args: argparse.Namespace) -> Any:
+    if args.sql is not None:
+        return store.run_readonly_sql(con, args.sql)
+    if args.list:
+        return store.fetch_list(con)
+    if args.summary:
+        return store.fetch_summary(con)
+    if args.best is not None:
+        top = args.top if args.top is not None else 5
+        return store.fetch_best(con, args.best, top, args.mode)
+    return store.fetch_compare(con, args.compare, args.metrics)
+
+
+def _empty_store(args: argparse.Namespace, storage_dir: Path | None) -> int:
+    where = storage_dir if storage_dir is not None else _default_store()
+    print(EMPTY_STORE_HINT.format(where=where), file=sys.stderr)
+    for sub in ("experiments", "outputs/experiments"):
+        if storage_dir is not None and (storage_dir / sub).is_dir():
+            print(f"(Did you mean --dir {storage_dir / sub}?)", file=sys.stderr)
+    if args.format == "json":
+        print("[]")
     return 0
 
 

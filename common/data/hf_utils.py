@@ -38,13 +38,14 @@ import os
 import re
 import shutil
 import signal
+import socket
 import sys
 import threading
 import time
 import traceback
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -341,7 +342,9 @@ def _folder_stats(folder: Path) -> tuple[int, int]:
 # --------------------------------------------------------------------------------------------------
 # manifests, temporary folders, atomic placement
 
-_ACTIVE_PARTIALS: dict[Path, Path] = {}  # partial folder -> its target
+# partial folder -> (its target, the target's ancestors this download created)
+_ACTIVE_PARTIALS: dict[Path, tuple[Path, list[Path]]] = {}
+_PARTIAL_NAME_RE = re.compile(r"(\d+)@(.+)-[0-9a-f]{8}$")
 _ACTIVE_LOCK = threading.Lock()
 
 
@@ -370,41 +373,57 @@ def _pid_alive(pid: int) -> bool:
 
 
 def _remove_stale_partials(target: Path) -> None:
-    """Remove partial folders of ``target`` left by processes that no longer run."""
+    """Remove partial folders of ``target`` left by processes of this host that have ended."""
     parent = target.parent
     if not parent.is_dir():
         return
     prefix = f".{target.name}{PARTIAL_MARKER}"
+    host = socket.gethostname()
     for entry in parent.iterdir():
         if not entry.name.startswith(prefix):
             continue
-        pid_text = entry.name[len(prefix) :].split("-", 1)[0]
-        if pid_text.isdigit() and not _pid_alive(int(pid_text)):
+        m = _PARTIAL_NAME_RE.match(entry.name[len(prefix) :])
+        # Partials of other hosts (a shared assets folder) are never touched.
+        if m and m.group(2) == host and not _pid_alive(int(m.group(1))):
             shutil.rmtree(entry, ignore_errors=True)
 
 
+def _missing_ancestors(target: Path) -> list[Path]:
+    """The ancestors of ``target`` that do not exist yet, deepest first."""
+    missing = []
+    folder = target.parent
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
+
+
+def _remove_created_folders(target: Path, created: list[Path]) -> None:
+    # A failed first download of "org/name" leaves no empty "org" folder behind.
+    if target.exists():
+        return
+    for folder in created:
+        with contextlib.suppress(OSError):
+            folder.rmdir()
+
+
 def _new_partial(target: Path) -> Path:
+    created = _missing_ancestors(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_partials(target)
-    partial = target.parent / f".{target.name}{PARTIAL_MARKER}{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    name = f".{target.name}{PARTIAL_MARKER}{os.getpid()}@{socket.gethostname()}"
+    partial = target.parent / f"{name}-{uuid.uuid4().hex[:8]}"
     partial.mkdir()
     with _ACTIVE_LOCK:
-        _ACTIVE_PARTIALS[partial] = target
+        _ACTIVE_PARTIALS[partial] = (target, created)
     return partial
 
 
 def _drop_partial(partial: Path, target: Path) -> None:
     shutil.rmtree(partial, ignore_errors=True)
     with _ACTIVE_LOCK:
-        _ACTIVE_PARTIALS.pop(partial, None)
-    _remove_empty_parent(target)
-
-
-def _remove_empty_parent(target: Path) -> None:
-    # A failed first download of "org/name" leaves no empty "org" folder behind.
-    if not target.exists() and target.parent not in (get_datasets_dir(), get_models_dir()):
-        with contextlib.suppress(OSError):
-            target.parent.rmdir()
+        _, created = _ACTIVE_PARTIALS.pop(partial, (target, []))
+    _remove_created_folders(target, created)
 
 
 def cleanup_partial_downloads() -> list[Path]:
@@ -416,23 +435,24 @@ def cleanup_partial_downloads() -> list[Path]:
     with _ACTIVE_LOCK:
         partials = dict(_ACTIVE_PARTIALS)
         _ACTIVE_PARTIALS.clear()
-    for partial, target in partials.items():
+    for partial, (target, created) in partials.items():
         shutil.rmtree(partial, ignore_errors=True)
-        _remove_empty_parent(target)
+        _remove_created_folders(target, created)
     return list(partials)
 
 
 def _place(staged: Path, target: Path, partial: Path, replace: bool) -> None:
-    """Rename the finished ``staged`` folder to ``target``; ``replace`` moves an old one aside."""
+    """Rename the finished ``staged`` folder to ``target``; ``replace`` moves an old one aside.
+
+    When another process placed the same asset meanwhile (and ``replace`` is off), keep theirs.
+    """
     if target.exists() or target.is_symlink():
         if not replace:
+            if _read_manifest(target) is not None:
+                return
             raise AssetConflictError(f"{target} appeared while downloading; it was left untouched.")
         os.rename(target, partial / "previous")
     os.rename(staged, target)
-
-
-def _is_finished(folder: Path) -> bool:
-    return folder.is_dir() and (folder / MANIFEST_NAME).is_file()
 
 
 def _revision_matches(manifest: dict[str, Any], revision: str | None) -> bool:
@@ -495,11 +515,13 @@ def _offline_mode() -> bool:
 
 def _local_inventory(kind: str) -> str:
     root = get_datasets_dir() if kind == "dataset" else get_models_dir()
-    names = []
-    for manifest in sorted(root.rglob(MANIFEST_NAME)):
-        if any(part.startswith(".") for part in manifest.parent.relative_to(root).parts):
-            continue
-        names.append(manifest.parent.relative_to(root).as_posix())
+    # Asset folders are one or two levels deep ("tinystories", "org/name").
+    manifests = [*root.glob(f"*/{MANIFEST_NAME}"), *root.glob(f"*/*/{MANIFEST_NAME}")]
+    names = sorted(
+        m.parent.relative_to(root).as_posix()
+        for m in manifests
+        if not any(part.startswith(".") for part in m.parent.relative_to(root).parts)
+    )
     where = _display_path(root)
     if not names:
         return f"Nothing has been downloaded to {where} yet."
@@ -516,7 +538,6 @@ class _Context:
     config: str | None = None
     split: str | None = None
     filename: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def what(self) -> str:
@@ -528,11 +549,7 @@ class _Context:
     @property
     def page(self) -> str:
         prefix = "datasets/" if self.kind == "dataset" else ""
-        try:
-            endpoint = _endpoint()
-        except ImportError:  # pragma: no cover - huggingface_hub is a dependency
-            endpoint = "https://huggingface.co"
-        return f"{endpoint}/{prefix}{self.repo_id}"
+        return f"{_endpoint()}/{prefix}{self.repo_id}"
 
 
 def _offline_error(ctx: _Context, reason: str) -> OfflineError:
@@ -727,10 +744,15 @@ def ensure_dataset(
 ) -> AssetDownload:
     """Make sure the data set is saved in its asset folder; download it only when needed.
 
-    Args: as :func:`download_dataset`, plus ``token`` (default: ``HF_TOKEN`` or the stored login).
+    Args:
+        name, config, split, revision, output_dir, force: as for :func:`download_dataset`.
+        token: Hugging Face token; None uses ``HF_TOKEN`` or the stored login.
 
     Returns:
         What was done (:class:`AssetDownload`); the data itself is not loaded.
+
+    Raises:
+        HFAssetError: as :func:`download_dataset`.
     """
     start = time.monotonic()
     repo_id = resolve_dataset_name(name)
@@ -796,10 +818,19 @@ def _load_and_save(
 ) -> dict[str, int]:
     import datasets
 
+    # What datasets.load_dataset does, with the split checked before any data is downloaded.
     # The Arrow cache goes into the partial folder: the saved copy is the only one kept.
-    loaded = datasets.load_dataset(
-        repo_id, config, split=split, revision=commit, token=token, cache_dir=str(cache_dir)
+    builder = datasets.load_dataset_builder(
+        repo_id, config, revision=commit, token=token, cache_dir=str(cache_dir)
     )
+    known = builder.config.data_files
+    if split is not None and isinstance(known, dict) and known:
+        wanted = [re.sub(r"\[.*\]$", "", part).strip() for part in split.split("+")]
+        unknown = [name for name in wanted if name not in known]
+        if unknown:
+            raise ValueError(f"Unknown split {unknown[0]!r}. Should be one of {sorted(known)}.")
+    builder.download_and_prepare()
+    loaded = builder.as_dataset(split=split)
     loaded.save_to_disk(str(staged))
     if isinstance(loaded, datasets.DatasetDict):
         return {name: ds.num_rows for name, ds in loaded.items()}
@@ -904,10 +935,16 @@ def ensure_model(
 ) -> AssetDownload:
     """Make sure the model files are in the asset folder; download only what is missing.
 
-    Args: as :func:`download_model`, plus ``token`` (default: ``HF_TOKEN`` or the stored login).
+    Args:
+        repo_id, filename, revision, include, exclude, output_dir, force: as for
+            :func:`download_model`.
+        token: Hugging Face token; None uses ``HF_TOKEN`` or the stored login.
 
     Returns:
         What was done (:class:`AssetDownload`).
+
+    Raises:
+        HFAssetError: as :func:`download_model`.
     """
     start = time.monotonic()
     repo_id = _strip_hub_url(repo_id.strip())
@@ -1183,6 +1220,10 @@ def run_cli(
     """
     if not hasattr(os, "fork"):
         return _run_in_process(action, token)
+    folder: Path | None = None
+    with contextlib.suppress(Exception):
+        folder = target() if target else None
+    created = _missing_ancestors(folder) if folder is not None else []
     sys.stdout.flush()
     sys.stderr.flush()
     pid = os.fork()
@@ -1200,12 +1241,9 @@ def run_cli(
         with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
-        folder = None
-        with contextlib.suppress(Exception):
-            folder = target() if target else None
         if folder is not None:
             _remove_stale_partials(folder)
-            _remove_empty_parent(folder)
+            _remove_created_folders(folder, created)
         sys.stderr.write("\nInterrupted. The partial download was removed; nothing was saved.\n")
         sys.stderr.flush()
         os._exit(128 + signum)

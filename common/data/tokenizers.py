@@ -233,7 +233,7 @@ def _from_transformers(spec: str, name: str) -> Tokenizer:
     except (OSError, ValueError) as exc:
         raise DataError(
             f"cannot load tokenizer {spec!r}: {exc}\n"
-            f"Download it first: python tools/download_hf_model.py --name {spec}"
+            f"Download it first: python tools/download_hf_model.py --repo-id {spec}"
         ) from None
     backend = getattr(hf, "backend_tokenizer", None)
     if backend is None:

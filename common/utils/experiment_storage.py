@@ -90,10 +90,20 @@ COMPACTION_FANIN = 4
 DELETE_GRACE_S = 300.0
 """Seconds a file superseded by compaction stays on disk for readers that listed it earlier."""
 
-AUTO_COMPACT_PROBABILITY = 0.25
-"""Chance that a save checks whether the store needs compacting (a folder listing)."""
+AUTO_COMPACT_EVERY = 4
+"""A process checks whether the store needs compacting (a folder listing) after this many of its
+own saves, and after any save with probability ``AUTO_COMPACT_PROBABILITY`` (so that many
+processes saving a few times each still trigger it, without coordinating)."""
+
+AUTO_COMPACT_PROBABILITY = 0.1
 
 TMP_MAX_AGE_S = 3600.0
+"""Unfinished temporary files older than this are left-overs of crashed writers and removed."""
+
+FSYNC_DIRECTORY = False
+"""Also fsync the folder after each rename. Files are always fsynced before they get their final
+name, so no crash or power loss exposes a partial file; without this, a power loss (not a process
+crash) may forget the newest saves. Costs one more disk flush per save."""
 """Unfinished temporary files older than this are left-overs of crashed writers and removed."""
 
 _FORMAT = "research-experiments/1"
@@ -444,6 +454,7 @@ def _normalize_results(results: Any) -> list[_Column]:
     return columns
 
 
+_SAVES_SINCE_CHECK = 0
 _CLOCK_LOCK = threading.Lock()
 _LAST_TIME_US = 0
 
@@ -548,7 +559,8 @@ def _write_parquet(
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    _fsync_path(root, directory=True)
+    if FSYNC_DIRECTORY:
+        _fsync_path(root, directory=True)
     return root / final_name
 
 
@@ -639,7 +651,10 @@ def save_experiment(
         _writer_connection(), root, f"s-{save_id}.parquet", "SELECT " + ", ".join(select), params,
         file_meta,
     )  # fmt: skip
-    if random.random() < AUTO_COMPACT_PROBABILITY:
+    global _SAVES_SINCE_CHECK
+    _SAVES_SINCE_CHECK += 1
+    if _SAVES_SINCE_CHECK >= AUTO_COMPACT_EVERY or random.random() < AUTO_COMPACT_PROBABILITY:
+        _SAVES_SINCE_CHECK = 0
         try:
             _auto_compact(root)
         except Exception as exc:  # the save itself succeeded; compaction can wait
@@ -780,7 +795,7 @@ def _file_info(root: Path, name: str) -> _FileInfo | str:
     try:
         st = os.stat(path)
     except FileNotFoundError:
-        return "deleted while reading"
+        return _VANISHED
     with _INFO_CACHE_LOCK:
         hit = _INFO_CACHE.get(path)
     if hit is not None and hit[0] == st.st_size and hit[1] == st.st_mtime_ns:
@@ -789,7 +804,7 @@ def _file_info(root: Path, name: str) -> _FileInfo | str:
     try:
         result = _parse_footer(path, name)
     except FileNotFoundError:
-        return "deleted while reading"
+        return _VANISHED
     except _BadFile as exc:
         result = str(exc)
     except OSError as exc:
@@ -815,8 +830,37 @@ def _compacted_rank(name: str) -> int | None:
     return int(digits) if len(name) > 11 and name[10] == "-" and digits.isdigit() else None
 
 
+_VANISHED = "deleted while reading"
+
+
+class _Vanished(Exception):
+    pass
+
+
 def _snapshot(root: Path, *, warn: bool = True) -> _Snapshot:
     """List the store and decide which file provides each save.
+
+    A file deleted between the listing and reading its footer (a compaction finished meanwhile)
+    restarts the listing: skipping it could hide saves that only it held.
+    """
+    for _ in range(20):
+        try:
+            snap = _snapshot_once(root)
+        except _Vanished:
+            continue
+        if warn:
+            for name, reason in snap.bad:
+                warnings.warn(
+                    f"experiment store: skipping {root / name}: {reason}",
+                    UserWarning,
+                    stacklevel=3,
+                )
+        return snap
+    raise ExperimentStoreError(f"the experiment store {root} kept changing while being listed")
+
+
+def _snapshot_once(root: Path) -> _Snapshot:
+    """One attempt of ``_snapshot``; raises ``_Vanished``.
 
     Compacted files are visited from the highest rank down; a file listed in the ``inputs`` of a
     file already read is skipped unread (all its saves are there), and so is a single-save file
@@ -857,9 +901,10 @@ def _snapshot(root: Path, *, warn: bool = True) -> _Snapshot:
         if name in skipped:
             continue
         got = _file_info(root, name)
+        if got == _VANISHED:
+            raise _Vanished(name)
         if isinstance(got, str):
-            if got != "deleted while reading":
-                bad.append((name, got))
+            bad.append((name, got))
             continue
         read.append(got)
         for child in got.inputs:
@@ -877,9 +922,10 @@ def _snapshot(root: Path, *, warn: bool = True) -> _Snapshot:
             covered[name] = save
             continue
         got = _file_info(root, name)
+        if got == _VANISHED:
+            raise _Vanished(name)
         if isinstance(got, str):
-            if got != "deleted while reading":
-                bad.append((name, got))
+            bad.append((name, got))
             continue
         singles.append(got)
 
@@ -904,11 +950,6 @@ def _snapshot(root: Path, *, warn: bool = True) -> _Snapshot:
         else:
             parts.append(_Part(info, None, {}))
 
-    if warn:
-        for name, reason in bad:
-            warnings.warn(
-                f"experiment store: skipping {root / name}: {reason}", UserWarning, stacklevel=3
-            )
     return _Snapshot(root, names, parts, dead, read, unused, skipped, covered, markers, bad)
 
 
@@ -958,6 +999,7 @@ _EMPTY_VIEW = (
 
 def _install_views(con: duckdb.DuckDBPyConnection, snap: _Snapshot) -> None:
     _COLUMN_CACHE.pop(con, None)
+    _SNAPSHOTS[con] = snap
     rows_sql = _rows_sql(snap.parts)
     result_cols, meta_cols = snap.result_cols, snap.meta_cols
     if rows_sql is None:
@@ -993,6 +1035,9 @@ def _install_views(con: duckdb.DuckDBPyConnection, snap: _Snapshot) -> None:
 _COLUMN_CACHE: weakref.WeakKeyDictionary[duckdb.DuckDBPyConnection, list[tuple[str, str, str]]] = (
     weakref.WeakKeyDictionary()
 )
+_SNAPSHOTS: weakref.WeakKeyDictionary[duckdb.DuckDBPyConnection, _Snapshot] = (
+    weakref.WeakKeyDictionary()
+)
 _CONNECTIONS: weakref.WeakKeyDictionary[duckdb.DuckDBPyConnection, Path] = (
     weakref.WeakKeyDictionary()
 )
@@ -1019,10 +1064,17 @@ def connect(
         StoreNotFoundError: the folder does not exist or cannot be read.
     """
     root = _resolve_dir(storage_dir, create=False)
-    snap = _snapshot(root)
     con = _database(root if read_only else None).cursor()
-    _install_views(con, snap)
     _CONNECTIONS[con] = root
+    snap = _snapshot(root)
+    for attempt in range(4):
+        try:
+            _install_views(con, snap)
+            break
+        except duckdb.Error as exc:
+            if attempt == 3 or not _recover(con, root, exc):
+                raise
+            snap = _snapshot(root)
     return con
 
 
@@ -1054,6 +1106,58 @@ def _database(read_only_root: Path | None) -> duckdb.DuckDBPyConnection:
 _PATH_IN_ERROR = re.compile(r"""[^"'\s]+\.parquet""")
 
 
+_NOT_FILE_ERRORS: tuple[type[BaseException], ...] = (
+    duckdb.ParserException,
+    duckdb.SyntaxException,
+    duckdb.BinderException,
+    duckdb.CatalogException,
+    duckdb.ConversionException,
+    duckdb.OutOfRangeException,
+    duckdb.TypeMismatchException,
+    duckdb.InvalidTypeException,
+    duckdb.PermissionException,
+    duckdb.InterruptException,
+    duckdb.OutOfMemoryException,
+    duckdb.ConstraintException,
+    duckdb.DependencyException,
+    duckdb.TransactionException,
+    duckdb.SequenceException,
+)
+
+
+def _recover(con: duckdb.DuckDBPyConnection, root: Path, exc: BaseException) -> bool:
+    """After a DuckDB error that may come from store files: remember the unreadable ones.
+
+    Returns True when a retry on a fresh listing may succeed: a store file named in the message
+    (vanished, or present but unreadable), or a damaged file found by reading each file of the
+    connection's snapshot (DuckDB does not always say which file it choked on).
+    """
+    if isinstance(exc, _NOT_FILE_ERRORS):
+        return False
+    message = str(exc)
+    paths = [m for m in _PATH_IN_ERROR.findall(message) if m.startswith(str(root))]
+    for path in paths:
+        if os.path.exists(path):  # present but unreadable: skip it from now on (with a warning)
+            _mark_bad(path, f"DuckDB cannot read it: {message.splitlines()[0]}")
+    if paths:
+        return True
+    snap = _SNAPSHOTS.get(con)
+    if snap is None:
+        return False
+    probe = _compaction_connection()
+    found = False
+    for part in snap.parts:
+        try:
+            probe.execute(
+                f"SELECT sum(hash(t)) FROM read_parquet({_quote_str(part.info.path)}) t"
+            ).fetchall()
+        except duckdb.Error as err:
+            if os.path.exists(part.info.path):
+                _mark_bad(part.info.path, f"DuckDB cannot read it: {str(err).splitlines()[0]}")
+            found = True
+    return found
+
+
 def _execute(
     con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None
 ) -> duckdb.DuckDBPyConnection:
@@ -1062,16 +1166,9 @@ def _execute(
     for attempt in range(4):
         try:
             return con.execute(sql, params)
-        except (duckdb.IOException, duckdb.InvalidInputException) as exc:
-            if root is None or attempt == 3:
+        except duckdb.Error as exc:
+            if root is None or attempt == 3 or not _recover(con, root, exc):
                 raise
-            message = str(exc)
-            files = [m for m in _PATH_IN_ERROR.findall(message) if m.startswith(str(root))]
-            if not files:
-                raise
-            for path in files:
-                if os.path.exists(path):
-                    _mark_bad(path, f"DuckDB cannot read it: {message.splitlines()[0]}")
             _install_views(con, _snapshot(root))
     raise AssertionError("unreachable")
 
@@ -1745,22 +1842,47 @@ def _cleanup(root: Path, snap: _Snapshot, grace_s: float) -> int:
 
 
 def _claim(root: Path) -> bool:
-    """Advisory claim so that two writers rarely compact at once (correct either way)."""
+    """Advisory claim so that two writers rarely compact at once (correct either way).
+
+    A claim is stale when older than ``_CLAIM_MAX_AGE_S`` or left by a dead process of this host.
+    """
     path = root / _CLAIM_NAME
-    try:
-        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-    except FileExistsError:
+    me = f"{hostname()} {os.getpid()}"
+    for _ in range(2):
         try:
-            if time.time() - path.stat().st_mtime < _CLAIM_MAX_AGE_S:
-                return False
-            os.unlink(path)
             fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            if not _claim_is_stale(path):
+                return False
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+            continue
         except OSError:
             return False
+        try:
+            os.write(fd, me.encode())
+        finally:
+            os.close(fd)
+        return True
+    return False
+
+
+def _claim_is_stale(path: Path) -> bool:
+    try:
+        if time.time() - path.stat().st_mtime > _CLAIM_MAX_AGE_S:
+            return True
+        host, _, pid = path.read_text().partition(" ")
+    except (OSError, UnicodeDecodeError):
+        return False
+    if host != hostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
     except OSError:
         return False
-    os.close(fd)
-    return True
+    return False
 
 
 def _release(root: Path) -> None:

@@ -25,7 +25,6 @@ _COLORS = (
     "#E69F00",
     "#56B4E9",
     "#000000",
-    "#F0E442",
     "#332288",
     "#88CCEE",
     "#44AA99",
@@ -34,6 +33,7 @@ _COLORS = (
     "#DDCC77",
     "#CC6677",
     "#882255",
+    "#F0E442",  # yellow last: the hardest to see on white
 )
 _SPLIT_STYLES: tuple[Any, ...] = ("-", "--", ":", "-.")
 _PREFERRED_SPLIT_ORDER = ("train", "val", "validation", "test")

@@ -63,7 +63,7 @@ _DEFAULT_CHUNK_BYTES = 64 * 2**20
 #: Attention works on blocks of ``heads x query rows x keys`` scores of about this size, with
 #: at most ``ATTENTION_QUERY_ROWS`` query rows (smaller query blocks skip more of the masked
 #: upper triangle; on CPU a block that fits in L2 cache is fastest).
-ATTENTION_CHUNK_BYTES = {"cpu": 256 * 2**10, "cuda": 512 * 2**20}
+ATTENTION_CHUNK_BYTES = {"cpu": 512 * 2**10, "cuda": 512 * 2**20}
 ATTENTION_QUERY_ROWS = {"cpu": 64, "cuda": 256}
 
 _HALF = (torch.float16, torch.bfloat16)
@@ -368,7 +368,8 @@ def attention_backward(
     ``delta_i = sum_j dp_ij p_ij = sum_d dy_id y_id`` (cheaper: ``[T, hd]`` instead of
     ``[T, T]``); masked entries have ``p = 0`` hence ``ds = 0``; ``dq = ds k / sqrt(hd)``,
     ``dk = ds^T q / sqrt(hd)``. Same blocks as the forward; ``dk`` and ``dv`` accumulate over
-    the query blocks.
+    the query blocks (a product into a fresh block, then added: ``baddbmm_`` into a strided
+    slice falls back to one small matrix product per head on CPU).
 
     Args:
         dout: Gradient of ``y``.
@@ -401,12 +402,14 @@ def attention_backward(
             s = torch.baddbmm(mask[q0:q1, :q1], q_blk, k_blk.mT, alpha=scale)
             p = softmax_forward(s.float() if half else s, inplace=True)
             p_c = p.to(q.dtype) if half else p
-            dv[i:j, :q1].baddbmm_(p_c.mT, do_blk)
+            dv[i:j, :q1].add_(torch.bmm(p_c.mT, do_blk))
             dp = torch.bmm(do_blk, v_blk.mT)
             ds = (dp.float() if half else dp).sub_(delta[i:j, q0:q1]).mul_(p)
             ds_c = ds.to(q.dtype) if half else ds
-            dq[i:j, q0:q1].baddbmm_(ds_c, k_blk, beta=0.0, alpha=scale)
-            dk[i:j, :q1].baddbmm_(ds_c.mT, q_blk, alpha=scale)
+            torch.bmm(ds_c, k_blk, out=dq[i:j, q0:q1])
+            dk[i:j, :q1].add_(torch.bmm(ds_c.mT, q_blk))
+    dq.mul_(scale)
+    dk.mul_(scale)
     return dq.view(q.shape), dk.view(k.shape), dv.view(v.shape)
 
 

@@ -3,7 +3,7 @@
 Runs both ways:
 
     cd projects/custom_transformer && python train.py --config configs/tiny.yaml
-    python -m projects.custom_transformer.train --config projects/custom_transformer/configs/tiny.yaml
+    python -m projects.custom_transformer.train --config configs/tiny.yaml   # from the repo root
 
 Without --config it trains on TinyStories (configs/tinystories.yaml) when that data set has been
 downloaded (python tools/download_hf_dataset.py --name tinystories) and on the embedded synthetic
@@ -98,6 +98,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     parser = build_arg_parser(__doc__, default_config="TinyStories if downloaded, else tiny.yaml")
     args = parser.parse_args(argv)
+    if args.config is not None and not args.config.exists() and not args.config.is_absolute():
+        # ``--config configs/tiny.yaml`` also works from the repository root.
+        in_project = Path(__file__).resolve().parent / args.config
+        if in_project.exists():
+            args.config = in_project
     is_main = os.environ.get("RANK", "0") == "0"
     default_config: Path | None = None
     if args.config is None:
