@@ -48,9 +48,14 @@ CLI = REPO / "tools" / "query_experiments.py"
 METRIC_COLUMNS = 7
 ROWS = 100
 TARGETS = {
-    1000: {"cli_best_s": 0.35, "save_median_ms": 5.0, "bytes_per_value_live": 15.0, "warm_vs_floor": 2.0},
+    1000: {
+        "cli_best_s": 0.35,
+        "save_median_ms": 5.0,
+        "bytes_per_value_live": 15.0,
+        "warm_vs_floor": 2.0,
+    },
     10000: {"cli_best_s": 0.6},
-}  # fmt: skip
+}
 
 
 def make_experiment(i: int, rng: random.Random) -> tuple[Any, dict[str, Any]]:
@@ -86,7 +91,7 @@ def make_experiment(i: int, rng: random.Random) -> tuple[Any, dict[str, Any]]:
 
 def timed_runs(cmd: list[str], repeats: int = 5) -> tuple[float, list[float], str]:
     """Median wall time of ``cmd`` in fresh processes (after one untimed warm-up run)."""
-    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="0")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     first = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
     if first.returncode != 0:
         raise RuntimeError(f"{cmd} failed: {first.stderr.strip()[-2000:]}")
@@ -130,12 +135,13 @@ def bench(n: int, workdir: Path, seed: int = 0) -> dict[str, Any]:
     root.mkdir()
     rng = random.Random(seed)
     data = [make_experiment(i, rng) for i in range(n)]
-    save_times = []
+    save_times, save_cpu = [], []
     t_fill = time.perf_counter()
     for i, (frame, metadata) in enumerate(data):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         store.save_experiment(f"exp-{i:05d}", frame, metadata, storage_dir=root)
         save_times.append(time.perf_counter() - t0)
+        save_cpu.append(time.process_time() - c0)
     fill_s = time.perf_counter() - t_fill
     values = n * ROWS * METRIC_COLUMNS
     stats = store.store_stats(root)
@@ -185,6 +191,7 @@ def bench(n: int, workdir: Path, seed: int = 0) -> dict[str, Any]:
         "query_via": how,
         "fill_s": fill_s,
         "save_median_ms": statistics.median(save_times) * 1e3,
+        "save_cpu_median_ms": statistics.median(save_cpu) * 1e3,
         "save_p90_ms": ordered[int(0.9 * (n - 1))] * 1e3,
         "save_max_ms": ordered[-1] * 1e3,
         "live_files": stats["live_files"],
@@ -208,16 +215,37 @@ def bench(n: int, workdir: Path, seed: int = 0) -> dict[str, Any]:
     }
 
 
-def baseline() -> dict[str, float]:
-    """Fresh-process floors on this machine: bare Python, and Python importing duckdb."""
+def fsync_floor(workdir: Path, repeats: int = 30) -> float:
+    """Median time to fsync a freshly written 8 KB file: what one durable save costs at least."""
+    times = []
+    for i in range(repeats):
+        path = workdir / f"fsync-{i}"
+        path.write_bytes(os.urandom(8192))
+        t0 = time.perf_counter()
+        fd = os.open(path, os.O_RDONLY)
+        os.fsync(fd)
+        os.close(fd)
+        times.append(time.perf_counter() - t0)
+        path.unlink()
+    return statistics.median(times)
+
+
+def baseline(workdir: Path) -> dict[str, float]:
+    """Floors on this machine: bare Python, Python importing duckdb, one fsync; load average."""
     py, _, _ = timed_runs([sys.executable, "-c", "pass"])
     duck, _, _ = timed_runs([sys.executable, "-c", "import duckdb"])
-    return {"python_start_s": py, "python_import_duckdb_s": duck}
+    return {
+        "python_start_s": py,
+        "python_import_duckdb_s": duck,
+        "fsync_ms": fsync_floor(workdir) * 1e3,
+        "loadavg_1min": os.getloadavg()[0],
+    }
 
 
 def print_table(results: list[dict[str, Any]], base: dict[str, float]) -> None:
     rows = [
         ("save_experiment median (ms)", "save_median_ms", "{:.2f}"),
+        ("save_experiment CPU median (ms)", "save_cpu_median_ms", "{:.2f}"),
         ("save_experiment p90 / max (ms)", None, None),
         ("bytes per metric value: live", "bytes_per_value_live", "{:.2f}"),
         ("bytes per metric value: on disk", "bytes_per_value_disk", "{:.2f}"),
@@ -249,8 +277,9 @@ def print_table(results: list[dict[str, Any]], base: dict[str, float]) -> None:
                 cells.append(fmt.format(r[key]))
         print(f"{label:<40}" + "".join(f"{c:>16}" for c in cells))
     print(
-        f"\nfresh process floors: python {base['python_start_s']:.3f} s, "
-        f"python + import duckdb {base['python_import_duckdb_s']:.3f} s; "
+        f"\nfloors: python {base['python_start_s']:.3f} s, python + import duckdb "
+        f"{base['python_import_duckdb_s']:.3f} s, fsync of 8 KB {base['fsync_ms']:.2f} ms; "
+        f"load average {base['loadavg_1min']:.1f} on {os.cpu_count()} CPUs; "
         f"queries via {results[0]['query_via']}"
     )
     for r in results:
@@ -272,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="bench-store-"))
     try:
-        base = baseline()
+        base = baseline(workdir)
         results = []
         for n in args.n:
             print(f"N={n}: filling and measuring ...", file=sys.stderr, flush=True)

@@ -23,7 +23,7 @@ It speaks the parts of the Hub protocol that ``huggingface_hub`` 2.4 (``hf_hub_d
 
 Every request is logged (:class:`LoggedRequest`); faults can be injected per file: cut the body
 after N bytes (the connection is closed mid-body), stall mid-body until released, or answer a
-status code. Run ``python tests/hub_server.py`` to serve a demo model and data set by hand.
+status code. Run ``python -m tests.hub_server`` to serve the test repos by hand.
 """
 
 from __future__ import annotations

@@ -69,7 +69,7 @@ warnings.simplefilter("error")
 root, stop = sys.argv[1], sys.argv[2]
 runs = 0
 while not os.path.exists(stop):
-    s.compact_store(root, grace_s=1.0)
+    s.compact_store(root, grace_s=float(os.environ.get("GRACE", "1.0")))
     runs += 1
 print(runs)
 """
@@ -182,6 +182,13 @@ def test_sigkilled_writer_never_leaves_partial_or_lost_saves(tmp_path: Path) -> 
     assert all(key in after for key in acknowledged)
 
 
+@pytest.fixture
+def no_auto_compaction(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(store, "AUTO_COMPACT_EVERY", 10**9)
+    monkeypatch.setattr(store, "AUTO_COMPACT_PROBABILITY", 0.0)
+
+
+@pytest.mark.usefixtures("no_auto_compaction")
 def test_truncated_and_foreign_files_are_skipped_with_a_warning(tmp_path: Path) -> None:
     root = tmp_path / "store"
     root.mkdir()
@@ -218,6 +225,7 @@ def test_truncated_and_foreign_files_are_skipped_with_a_warning(tmp_path: Path) 
     assert all((root / name).exists() for name in bad)
 
 
+@pytest.mark.usefixtures("no_auto_compaction")
 def test_file_damaged_inside_is_skipped_after_duckdb_fails(tmp_path: Path) -> None:
     root = tmp_path / "store"
     root.mkdir()

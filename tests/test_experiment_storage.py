@@ -514,3 +514,15 @@ def test_store_files_are_plain_parquet(filled: Path) -> None:
     kv = con.execute(f"SELECT key FROM parquet_kv_metadata('{filled}/{names[0]}')").fetchall()
     assert (b"research_experiments",) in kv
     assert not any(n.startswith(".tmp") for n in os.listdir(filled))
+
+
+def test_column_that_is_metadata_here_and_result_there(root: Path) -> None:
+    store.save_experiment("a", {"step": [1], "loss": [1.0]}, {"lr": 0.1}, storage_dir=root)
+    store.save_experiment("b", {"step": [1], "lr": [0.01]}, storage_dir=root)
+    with store.connect(root) as con:
+        kinds = dict(con.execute("SELECT column_name, kind FROM experiment_columns").fetchall())
+        assert kinds["lr"] == "result" and kinds["experiment_name"] == "name"
+        assert kinds["saved_at"] == "provenance"
+        assert "lr" in store.metric_columns(con)
+        rows = con.execute("SELECT experiment_name, lr FROM experiments ORDER BY 1").fetchall()
+    assert rows == [("a", 0.1), ("b", 0.01)]

@@ -111,6 +111,7 @@ def test_model_first_download_then_repeat_transfers_nothing(hub_cli: HubCli, hub
     assert hub.requests() == []
 
 
+@pytest.mark.slow
 def test_model_revision_pinning_and_conflicts(hub_cli: HubCli, hub: HubServer):
     commits = hub.commits[MODEL_REPO]  # type: ignore[attr-defined]
     folder = hub_cli.assets / "models" / MODEL_REPO
@@ -144,6 +145,7 @@ def test_model_revision_pinning_and_conflicts(hub_cli: HubCli, hub: HubServer):
     assert hub_cli.partials() == []
 
 
+@pytest.mark.slow
 def test_model_include_and_exclude_patterns(hub_cli: HubCli, hub: HubServer):
     json_only = hub_cli.assets / "json-only"
     result = hub_cli.run(
@@ -194,6 +196,7 @@ def test_model_include_and_exclude_patterns(hub_cli: HubCli, hub: HubServer):
     assert not (hub_cli.assets / "models" / MODEL_REPO).exists()
 
 
+@pytest.mark.slow
 def test_model_single_file(hub_cli: HubCli, hub: HubServer):
     result = hub_cli.run(MODEL, "--repo-id", MODEL_REPO, "--filename", "config.json")
     assert result.returncode == 0, result.output
@@ -233,6 +236,9 @@ def test_model_single_file(hub_cli: HubCli, hub: HubServer):
     typo = hub_cli.run(MODEL, "--repo-id", MODEL_REPO, "--filename", "confg.json")
     assert_clean_error(typo, "no file 'confg.json'", "Did you mean: config.json")
 
+    outside = hub_cli.run(MODEL, "--repo-id", MODEL_REPO, "--filename", "../../config.json")
+    assert_clean_error(outside, "not a file path inside a repo")
+
     both = hub_cli.run(MODEL, "--repo-id", MODEL_REPO, "--filename", "a", "--include", "*")
     assert both.returncode == 2 and "cannot be combined" in both.stderr
 
@@ -251,6 +257,7 @@ def test_model_not_found_errors_are_clear(hub_cli: HubCli, hub: HubServer):
     assert list((hub_cli.assets / "models").iterdir()) == []
 
 
+@pytest.mark.slow
 def test_gated_model_explains_authentication_and_hides_the_token(hub_cli: HubCli, hub: HubServer):
     anonymous = hub_cli.run(MODEL, "--repo-id", GATED_REPO)
     assert_clean_error(anonymous, "is gated", "HF_TOKEN", "--token", "hf auth login")
@@ -446,6 +453,15 @@ def test_dataset_config_split_and_revision_selection(hub_cli: HubCli, hub: HubSe
 
     conflict = hub_cli.run(DATASET, *args, "--revision", "main")
     assert_clean_error(conflict, "revision 'v1.0'", "--force")
+
+    hub.clear_log()
+    forced = hub_cli.run(DATASET, *args, "--revision", "main", "--force")
+    assert forced.returncode == 0, forced.output
+    manifest = json.loads((folder / ".download.json").read_text())
+    assert manifest["commit"] == hub.commits[DATASET_REPO]["main"]  # type: ignore[attr-defined]
+    assert manifest["num_rows"] == {"validation": 3}
+    assert "poems/validation-00000-of-00001.parquet" in {r.filename for r in hub.downloads()}
+    assert hub_cli.partials() == []
 
 
 @pytest.mark.slow

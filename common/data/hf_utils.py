@@ -108,10 +108,6 @@ and ``huggingface_hub`` refuse bare names (``squad``); any ``org/name`` is accep
 
 MANIFEST_NAME = ".download.json"
 PARTIAL_MARKER = ".partial-"
-TOKEN_HELP = (
-    "Authenticate with a token that has access: set HF_TOKEN=<token>, pass --token <token>, "
-    "or run `hf auth login` once (tokens: https://huggingface.co/settings/tokens)."
-)
 
 _REPO_ID_RE = re.compile(r"^(?:[A-Za-z0-9][\w.-]*/)?[A-Za-z0-9][\w.-]*$")
 _HUB_URL_RE = re.compile(r"^(?:https?://(?:huggingface\.co|hf\.co)/|hf://)(datasets/)?(.+?)/?$")
@@ -552,10 +548,24 @@ class _Context:
         return f"{_endpoint()}/{prefix}{self.repo_id}"
 
 
-def _offline_error(ctx: _Context, reason: str) -> OfflineError:
+def _token_help() -> str:
+    return (
+        "To authenticate, set HF_TOKEN=<token>, pass --token <token>, or run `hf auth login` "
+        f"once (tokens: {_endpoint()}/settings/tokens)."
+    )
+
+
+_OFFLINE_REASON = "Offline mode is on (HF_HUB_OFFLINE=1):"
+
+
+def _offline_error(ctx: _Context, reason: str = _OFFLINE_REASON) -> OfflineError:
+    if reason == _OFFLINE_REASON:
+        advice = "Unset HF_HUB_OFFLINE to download it."
+    else:
+        advice = "Check the network connection and HF_ENDPOINT, then run the command again."
     return OfflineError(
         f"{reason} {ctx.what} is not in {_display_path(ctx.target)}. {_local_inventory(ctx.kind)} "
-        "Unset HF_HUB_OFFLINE and check the connection (HF_ENDPOINT) to download it."
+        + advice
     )
 
 
@@ -607,11 +617,11 @@ def _translate(exc: BaseException, ctx: _Context) -> HFAssetError | None:
             if status == 401:
                 return AuthenticationError(
                     f"The Hub rejected the token sent for {ctx.what} (invalid or expired). "
-                    + TOKEN_HELP
+                    + _token_help()
                 )
             if status == 403:
                 return AuthenticationError(
-                    f"The token has no permission to read {ctx.what}. " + TOKEN_HELP
+                    f"The token has no permission to read {ctx.what}. " + _token_help()
                 )
             if status >= 500 or status in (408, 429):
                 return DownloadFailedError(
@@ -620,7 +630,7 @@ def _translate(exc: BaseException, ctx: _Context) -> HFAssetError | None:
                 )
     for err in chain:
         if isinstance(err, hf_errors.OfflineModeIsEnabled):
-            return _offline_error(ctx, "Offline mode is on (HF_HUB_OFFLINE=1):")
+            return _offline_error(ctx)
         if isinstance(err, (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.ProxyError)):
             return _offline_error(
                 ctx, f"Cannot reach the Hub at {_endpoint()} ({type(err).__name__}: {err}):"
@@ -663,7 +673,7 @@ def _translate(exc: BaseException, ctx: _Context) -> HFAssetError | None:
             )
         if isinstance(err, ConnectionError):
             if _offline_mode():
-                return _offline_error(ctx, "Offline mode is on (HF_HUB_OFFLINE=1):")
+                return _offline_error(ctx)
             return _offline_error(ctx, f"Cannot reach the Hub at {_endpoint()} ({err}):")
     return None
 
@@ -686,7 +696,7 @@ def _repo_not_found(ctx: _Context) -> RepoNotFoundError:
     kind = "data set" if ctx.kind == "dataset" else "model"
     return RepoNotFoundError(
         f"No {kind} repository '{ctx.repo_id}' on the Hub ({_endpoint()}){alias}. Check the id "
-        f"(org/name). If it is private, authenticate: {TOKEN_HELP}"
+        f"(org/name). If it is private: {_token_help()}"
     )
 
 
@@ -697,8 +707,8 @@ def _gated_error(ctx: _Context, status: int) -> GatedRepoError:
             f"at {ctx.page} with the account the token belongs to, then try again."
         )
     return GatedRepoError(
-        f"{ctx.what} is gated: accept its conditions at {ctx.page}, then authenticate. "
-        + TOKEN_HELP
+        f"{ctx.what} is gated: accept its conditions at {ctx.page} and send a token of that "
+        "account. " + _token_help()
     )
 
 
@@ -768,7 +778,7 @@ def ensure_dataset(
         return _dataset_result(target, manifest, downloaded=False, start=start)
 
     if _offline_mode():
-        raise _offline_error(ctx, "Offline mode is on (HF_HUB_OFFLINE=1):")
+        raise _offline_error(ctx)
 
     from huggingface_hub import HfApi
 
@@ -785,7 +795,7 @@ def ensure_dataset(
         num_rows = _run_translated(
             ctx,
             lambda: _load_and_save(
-                repo_id, config, split, commit, token, partial / "cache", staged
+                repo_id, config, split, commit, token, partial / "cache", staged, force
             ),
         )
         manifest = {
@@ -815,6 +825,7 @@ def _load_and_save(
     token: str | None,
     cache_dir: Path,
     staged: Path,
+    force: bool,
 ) -> dict[str, int]:
     import datasets
 
@@ -829,7 +840,8 @@ def _load_and_save(
         unknown = [name for name in wanted if name not in known]
         if unknown:
             raise ValueError(f"Unknown split {unknown[0]!r}. Should be one of {sorted(known)}.")
-    builder.download_and_prepare()
+    # force: fetch the data files again instead of reusing the Hugging Face cache.
+    builder.download_and_prepare(download_mode="force_redownload" if force else None)
     loaded = builder.as_dataset(split=split)
     loaded.save_to_disk(str(staged))
     if isinstance(loaded, datasets.DatasetDict):
@@ -952,6 +964,10 @@ def ensure_model(
     include_l, exclude_l = _as_list(include), _as_list(exclude)
     if filename is not None and (include_l or exclude_l):
         raise HFAssetError("Pass either a filename or include/exclude patterns, not both.")
+    if filename is not None and (
+        filename.startswith("/") or ".." in filename.split("/") or not filename.strip()
+    ):
+        raise HFAssetError(f"'{filename}' is not a file path inside a repo (e.g. 'config.json').")
     target = Path(output_dir).expanduser().resolve() if output_dir else model_path(repo_id)
     ctx = _Context("model", repo_id, repo_id, revision, target, filename=filename)
 
@@ -965,7 +981,7 @@ def ensure_model(
         revision = str(manifest.get("commit") or revision or "main")
 
     if _offline_mode():
-        raise _offline_error(ctx, "Offline mode is on (HF_HUB_OFFLINE=1):")
+        raise _offline_error(ctx)
 
     from huggingface_hub import HfApi, hf_hub_download, snapshot_download
     from huggingface_hub.utils import filter_repo_objects
@@ -982,7 +998,6 @@ def ensure_model(
                 f"{ctx.what} has no file '{filename}' at revision '{revision or 'main'}'.{hint} "
                 f"Files: {', '.join(siblings[:20])}{' ...' if len(siblings) > 20 else ''}"
             )
-        wanted = [filename]
     else:
         wanted = list(
             filter_repo_objects(siblings, allow_patterns=include_l, ignore_patterns=exclude_l)
@@ -1002,7 +1017,12 @@ def ensure_model(
             _run_translated(
                 ctx,
                 lambda: hf_hub_download(
-                    repo_id, filename, revision=commit, local_dir=staged, token=token
+                    repo_id,
+                    filename,
+                    revision=commit,
+                    local_dir=staged,
+                    token=token,
+                    force_download=force,
                 ),
             )
         else:
@@ -1015,6 +1035,7 @@ def ensure_model(
                     allow_patterns=include_l,
                     ignore_patterns=exclude_l,
                     token=token,
+                    force_download=force,
                 ),
             )
         shutil.rmtree(staged / ".cache", ignore_errors=True)

@@ -7,7 +7,7 @@ Writing
     top-level keys are plain columns) and the provenance columns ``saved_at`` (UTC, naive
     ``TIMESTAMP``), ``git_commit``, ``git_dirty`` and ``host``. NaN values are stored as NULL.
 
-Reading
+Querying
     ``connect()`` returns an in-memory DuckDB connection with the views ``experiments`` (every row
     of every experiment, columns unioned by name), ``experiment_summary`` (one row per experiment:
     ``experiment_name``, ``rows``, ``first_saved_at``, ``last_saved_at``, then the latest
@@ -19,29 +19,39 @@ Reading
     same SQL.
 
 Layout (the store folder, flat)
-    ``s-<id>.parquet``: one save, immutable. ``c-<id>.parquet``: a compacted file, immutable,
-    holding the rows of many saves; its Parquet key-value metadata lists the save ids it holds.
-    ``.tmp-*``: files being written. Every file is written under a temporary name in the same
-    folder, fsynced and renamed into place, so a reader sees either nothing or a complete file.
-    No file locks are used (several machines may share the folder).
+    ``s-<id>.parquet``: one save, immutable. ``c-<saves:08d>-<id>.parquet``: a compacted file,
+    immutable, holding the rows of many saves; its Parquet key-value metadata lists the save ids
+    it holds and the compacted files it replaces (``inputs``). Every row has a hidden
+    ``_rx_save`` column naming its save. ``.tmp-*``: files being written. Each file is written
+    under a temporary name in the same folder, fsynced and renamed into place (``os.rename`` is
+    atomic), so nobody ever sees a partial file under a final name. No file locks are used:
+    several processes and machines may share the folder.
 
-    A reader lists the folder, reads the small footers of the compacted files, and takes each save
-    from exactly one file: the one holding it with the highest rank ``(number of saves, name)``.
-    A file whose saves are all held by higher-ranked files is skipped without being opened; a
-    compacted file that overlaps a higher-ranked one (two compactions raced) is read with a filter
-    on its hidden ``_rx_save`` column, so no row is lost or doubled. ``mode="overwrite"`` writes a
-    marker (experiment, time) into the new file's metadata; rows of that experiment saved before
-    it are filtered out and dropped by later compactions.
+Reading
+    A reader lists the folder and takes each save from exactly one file, the highest-ranked one
+    holding it (compacted files rank above single saves; among compacted files more saves rank
+    higher, then the name). It reads the small footers of compacted files from the top rank down;
+    files named in the ``inputs`` of a file already read, and single-save files whose save is
+    already held, are skipped unopened, so a query opens about as many files as the store has
+    live ones. If two compactions raced and wrote overlapping files, the lower-ranked one is read
+    with a filter on ``_rx_save``: no row is lost or doubled. ``mode="overwrite"`` records a
+    marker (experiment, time) in the new file's metadata; rows of that experiment saved earlier
+    are filtered out, and dropped by later compactions.
 
 Compaction
-    After some saves (chosen at random, so no coordination is needed) the writer merges the files
-    of a size tier once there are ``COMPACTION_FANIN`` of them; ``compact_store()`` merges
-    everything. A file is deleted only once every save it holds is in a higher-ranked file that
-    has existed for ``DELETE_GRACE_S`` seconds, so a reader that listed the folder before the
-    merge still finds its files; readers also re-list and retry once if a file vanished. A
-    crash at any point leaves at worst a stale ``.tmp-*`` file (removed after an hour) or an
-    extra copy of some saves (ignored by rank, deleted later): stored data is never hidden or
-    duplicated.
+    A process checks after every ``AUTO_COMPACT_EVERY`` of its saves (and at random after others)
+    whether ``COMPACTION_FANIN`` files of one size tier exist, and merges them into one file of
+    the next tier (an LSM-like tiered scheme: O(log N) live files, each row rewritten O(log N)
+    times). ``compact_store()`` merges everything into one file. A file is deleted only when all
+    its saves are in a strictly higher-ranked file that has existed for ``DELETE_GRACE_S``
+    seconds: readers that listed the folder earlier still find their files, and because every
+    deletion points to a higher rank, the top-ranked holder of a save is never deleted, whatever
+    cleaners on other machines do at the same time. Readers re-list and retry when a file
+    vanished anyway. A crash (even SIGKILL) at any point leaves at worst a stale ``.tmp-*`` file
+    (removed after ``TMP_MAX_AGE_S``) or a redundant copy of some saves (ignored by rank, deleted
+    later): stored data is never hidden, doubled or corrupted. An advisory ``.compacting`` file
+    (``O_EXCL``) keeps two processes from usually doing the same merge; correctness never depends
+    on it.
 
 Damaged files
     A file that is truncated, foreign (not written here) or unreadable is skipped with a
@@ -549,7 +559,7 @@ def _write_parquet(
     assert kv.startswith(_META_PREFIX.decode())
     sql = (
         f"COPY ({select_sql}) TO {_quote_str(str(tmp))} (FORMAT parquet, COMPRESSION zstd, "
-        f"ROW_GROUP_SIZE 1000000, KV_METADATA {{{_KV_KEY}: {_quote_str(kv)}}})"
+        f"KV_METADATA {{{_KV_KEY}: {_quote_str(kv)}}})"
     )
     try:
         con.execute(sql, params)
@@ -866,41 +876,36 @@ def _snapshot_once(root: Path) -> _Snapshot:
     file already read is skipped unread (all its saves are there), and so is a single-save file
     whose save a read compacted file holds. Only the files queries need are opened.
     """
-    l0: dict[str, str] = {}
-    compacted: list[tuple[int, str]] = []
     bad: list[tuple[str, str]] = []
-    names: set[str] = set()
     try:
-        with os.scandir(root) as entries:
-            for entry in entries:
-                name = entry.name
-                if name.startswith("."):
-                    continue
-                if name.endswith(".parquet") and name.startswith("s-"):
-                    l0[_save_id_of(name)] = name
-                    names.add(name)
-                    continue
-                rank = _compacted_rank(name) if name.startswith("c-") else None
-                if rank is not None and name.endswith(".parquet"):
-                    compacted.append((rank, name))
-                    names.add(name)
-                elif entry.is_file(follow_symlinks=False):
-                    bad.append((name, "not written by save_experiment"))
+        listing = os.listdir(root)
     except FileNotFoundError as exc:
         raise StoreNotFoundError(f"no experiment store at {root}: {exc.strerror}") from exc
     except OSError as exc:
         raise StoreNotFoundError(f"cannot read the experiment store {root}: {exc}") from exc
+    names = set(listing)
+    singles_named = [n for n in listing if n.startswith("s-") and n.endswith(".parquet")]
+    # zero-padded save counts: name order is rank order
+    compacted = sorted((n for n in listing if n.startswith("c-")), reverse=True)
+    for name in listing:
+        if name.startswith(("s-", "c-", ".")):
+            continue
+        if os.path.isfile(root / name):
+            bad.append((name, "not written by save_experiment"))
 
-    compacted.sort(reverse=True)
     skipped: dict[str, _FileInfo] = {}
     read: list[_FileInfo] = []
     unused: list[_FileInfo] = []
     taken: set[str] = set()
     candidates: list[tuple[_FileInfo, frozenset[str] | None]] = []
-    for _, name in compacted:
+    for name in compacted:
         if name in skipped:
             continue
-        got = _file_info(root, name)
+        got = (
+            _file_info(root, name)
+            if _compacted_rank(name) is not None and name.endswith(".parquet")
+            else "not written by save_experiment (unexpected name)"
+        )
         if got == _VANISHED:
             raise _Vanished(name)
         if isinstance(got, str):
@@ -915,11 +920,10 @@ def _snapshot_once(root: Path) -> _Snapshot:
             unused.append(got)
         else:
             candidates.append((got, None if len(mine) == len(got.saves) else frozenset(mine)))
-    covered: dict[str, str] = {}
+    covered = {n: n[2:-8] for n in singles_named if n[2:-8] in taken}
     singles: list[_FileInfo] = []
-    for save, name in l0.items():
-        if save in taken:
-            covered[name] = save
+    for name in singles_named:
+        if name in covered:
             continue
         got = _file_info(root, name)
         if got == _VANISHED:
@@ -1001,13 +1005,15 @@ def _install_views(con: duckdb.DuckDBPyConnection, snap: _Snapshot) -> None:
     _COLUMN_CACHE.pop(con, None)
     _SNAPSHOTS[con] = snap
     rows_sql = _rows_sql(snap.parts)
-    result_cols, meta_cols = snap.result_cols, snap.meta_cols
+    ordered = _ordered_columns(snap.result_cols, snap.meta_cols)
+    results = {c.lower() for c in snap.result_cols}
+    result_cols = [c for c in ordered if c.lower() in results]
+    meta_cols = [c for c in snap.meta_cols if c.lower() not in results]
     if rows_sql is None:
         body = _EMPTY_VIEW
         result_cols, meta_cols = [], []
     else:
-        cols = ", ".join(_quote_ident(c) for c in _ordered_columns(result_cols, meta_cols))
-        body = f"SELECT {cols} FROM ({rows_sql})"
+        body = f"SELECT {', '.join(_quote_ident(c) for c in ordered)} FROM ({rows_sql})"
     con.execute(f"CREATE OR REPLACE TEMP VIEW experiments AS {body}")
     latest = [
         f"max_by({_quote_ident(c)}, saved_at) FILTER (WHERE {_quote_ident(c)} IS NOT NULL) "
@@ -1066,15 +1072,14 @@ def connect(
     root = _resolve_dir(storage_dir, create=False)
     con = _database(root if read_only else None).cursor()
     _CONNECTIONS[con] = root
-    snap = _snapshot(root)
-    for attempt in range(4):
+    for attempt in range(_RETRIES):
         try:
-            _install_views(con, snap)
+            _install_views(con, _snapshot(root))
             break
         except duckdb.Error as exc:
-            if attempt == 3 or not _recover(con, root, exc):
+            if attempt == _RETRIES - 1 or not _recover(con, root, exc):
                 raise
-            snap = _snapshot(root)
+            time.sleep(0.005 * attempt)
     return con
 
 
@@ -1158,18 +1163,26 @@ def _recover(con: duckdb.DuckDBPyConnection, root: Path, exc: BaseException) -> 
     return found
 
 
+_RETRIES = 8
+
+
 def _execute(
     con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None
 ) -> duckdb.DuckDBPyConnection:
     """Run ``sql``; if a store file vanished or is unreadable, re-list the store and retry."""
     root = _CONNECTIONS.get(con)
-    for attempt in range(4):
+    refresh = False
+    for attempt in range(_RETRIES):
         try:
+            if refresh:
+                assert root is not None
+                _install_views(con, _snapshot(root))
             return con.execute(sql, params)
         except duckdb.Error as exc:
-            if root is None or attempt == 3 or not _recover(con, root, exc):
+            if root is None or attempt == _RETRIES - 1 or not _recover(con, root, exc):
                 raise
-            _install_views(con, _snapshot(root))
+            refresh = True
+            time.sleep(0.005 * attempt)
     raise AssertionError("unreachable")
 
 

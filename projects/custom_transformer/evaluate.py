@@ -268,7 +268,7 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     )
     ratio = ""
     if bpb is not None and baseline.get("bits_per_byte"):
-        ratio = f" (the model needs {bpb / baseline['bits_per_byte']:.0%} of its bits)"
+        ratio = f" (the model needs {bpb / baseline['bits_per_byte']:.0%} of the baseline's bits)"
     print(
         f"unigram baseline: loss {baseline['loss']:.4f} | perplexity "
         f"{baseline['perplexity']:.2f} | bits per byte {_fmt(baseline.get('bits_per_byte'))}"

@@ -65,6 +65,8 @@ _DEFAULT_CHUNK_BYTES = 64 * 2**20
 #: upper triangle; on CPU a block that fits in L2 cache is fastest).
 ATTENTION_CHUNK_BYTES = {"cpu": 512 * 2**10, "cuda": 512 * 2**20}
 ATTENTION_QUERY_ROWS = {"cpu": 64, "cuda": 256}
+#: Row blocks of element-wise backward code (SwiGLU, RMSNorm): about L2-sized on CPU.
+ELEMENTWISE_CHUNK_BYTES = {"cpu": 1 * 2**20, "cuda": 1024 * 2**20}
 
 _HALF = (torch.float16, torch.bfloat16)
 
@@ -140,6 +142,7 @@ def rmsnorm_backward(
 
     With ``xhat = x * rstd`` and ``g = dout * weight``: ``dweight = sum_rows(dout * xhat)`` and
     ``dx = rstd * (g - xhat * mean(g * xhat))`` (the second term is the path through ``rstd``).
+    Done a block of rows at a time so that the temporaries stay in cache.
 
     Args:
         dout: Gradient of ``y``.
@@ -151,13 +154,20 @@ def rmsnorm_backward(
     """
     acc = rstd.dtype
     d = x.size(-1)
-    xhat = torch.mul(x, rstd)  # in acc dtype (rstd is)
-    dout_acc = dout.to(acc)
-    dweight = (dout_acc * xhat).reshape(-1, d).sum(0)
-    g = dout_acc * weight.to(acc)
-    mean_gx = (g * xhat).sum(-1, keepdim=True).div_(d)
-    dx = g.sub_(xhat.mul_(mean_gx)).mul_(rstd)
-    return dx.to(x.dtype), dweight.to(weight.dtype)
+    x2, dout2, rstd2 = x.reshape(-1, d), dout.reshape(-1, d), rstd.reshape(-1, 1)
+    w = weight.to(acc)
+    dx = torch.empty_like(x2)
+    dweight = torch.zeros(d, dtype=acc, device=x.device)
+    step = _chunk_rows(x2.size(0), d * 4 * 3, x.device, ELEMENTWISE_CHUNK_BYTES)
+    for i in range(0, x2.size(0), step):
+        j = min(i + step, x2.size(0))
+        xhat = torch.mul(x2[i:j], rstd2[i:j])  # statistics dtype (rstd's)
+        dy = dout2[i:j].to(acc)  # a view when the dtypes agree: not modified
+        dweight.add_((dy * xhat).sum(0))
+        g = dy * w
+        mean_gx = (g * xhat).sum(-1, keepdim=True).div_(d)
+        dx[i:j] = g.sub_(xhat.mul_(mean_gx)).mul_(rstd2[i:j])
+    return dx.view(x.shape), dweight.to(weight.dtype)
 
 
 # ----------------------------------------------------------------------------- linear
@@ -432,7 +442,8 @@ def swiglu_backward(dout: torch.Tensor, gate_up: torch.Tensor) -> torch.Tensor:
     """Gradient of :func:`swiglu_forward`.
 
     With ``s = sigmoid(g)``: ``silu(g) = g s`` and ``silu'(g) = s (1 + g (1 - s))
-    = s + silu(g) (1 - s)``; ``du = dy silu(g)``, ``dg = dy u silu'(g)``.
+    = s + silu(g) - silu(g) s``; ``du = dy silu(g)``, ``dg = dy u silu'(g)``. Done a block of
+    rows at a time so that the temporaries stay in cache.
 
     Args:
         dout: Gradient of the output ``[..., F]``.
@@ -442,16 +453,20 @@ def swiglu_backward(dout: torch.Tensor, gate_up: torch.Tensor) -> torch.Tensor:
         ``dgate_up`` ``[..., 2F]``.
     """
     f = gate_up.size(-1) // 2
-    g, u = gate_up[..., :f], gate_up[..., f:]
-    dgate_up = torch.empty_like(gate_up)
-    dg, du = dgate_up[..., :f], dgate_up[..., f:]
-    s = torch.sigmoid(g)
-    silu = torch.mul(g, s)
-    torch.mul(dout, silu, out=du)
-    # silu'(g) = s + silu * (1 - s), built in the buffer of silu
-    silu.mul_(1.0 - s).add_(s)
-    torch.mul(dout, u, out=dg).mul_(silu)
-    return dgate_up
+    gu2 = gate_up.reshape(-1, 2 * f)
+    dout2 = dout.reshape(-1, f)
+    dgate_up = torch.empty_like(gu2)
+    step = _chunk_rows(gu2.size(0), f * 4 * 2, gu2.device, ELEMENTWISE_CHUNK_BYTES)
+    for i in range(0, gu2.size(0), step):
+        j = min(i + step, gu2.size(0))
+        g, u = gu2[i:j, :f], gu2[i:j, f:]
+        dg, du = dgate_up[i:j, :f], dgate_up[i:j, f:]
+        s = torch.sigmoid(g)
+        silu = torch.mul(g, s)
+        torch.mul(dout2[i:j], silu, out=du)
+        dsilu = silu.addcmul_(silu, s, value=-1.0).add_(s)  # in place: silu - silu*s + s
+        torch.mul(dout2[i:j], u, out=dg).mul_(dsilu)
+    return dgate_up.view(gate_up.shape)
 
 
 # ----------------------------------------------------------------------------- residual add
