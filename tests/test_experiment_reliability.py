@@ -117,14 +117,20 @@ def assert_store_files_sound(root: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.timeout(180)
-def test_concurrent_writers_readers_and_compaction(tmp_path: Path) -> None:
+@pytest.mark.parametrize("grace", ["1.0", "0"])
+def test_concurrent_writers_readers_and_compaction(tmp_path: Path, grace: str) -> None:
+    """8 writers (appending to shared names too), 2 readers, a compactor looping compact_store.
+
+    With ``grace_s=0`` files vanish under the readers' feet: their queries must still never fail
+    (they re-list and retry).
+    """
     root = tmp_path / "store"
     root.mkdir()
     stop = tmp_path / "stop"
     n_writers, n_saves = 8, 12
     writers = [spawn(WRITER, root, w, n_saves) for w in range(n_writers)]
     readers = [spawn(READER, root, stop) for _ in range(2)]
-    compactor = spawn(COMPACTOR, root, stop)
+    compactor = spawn(COMPACTOR, root, stop, env={"GRACE": grace})
     results = [w.communicate(timeout=150) for w in writers]
     stop.touch()
     reports = [json.loads(r.communicate(timeout=60)[0]) for r in readers]

@@ -526,3 +526,20 @@ def test_column_that_is_metadata_here_and_result_there(root: Path) -> None:
         assert "lr" in store.metric_columns(con)
         rows = con.execute("SELECT experiment_name, lr FROM experiments ORDER BY 1").fetchall()
     assert rows == [("a", 0.1), ("b", 0.01)]
+
+
+def test_names_with_quotes_and_unicode(root: Path) -> None:
+    name = "bob's run: α=0.1"
+    store.save_experiment(
+        name, {"step": [1, 2], "loss": [2.0, 1.0]}, {"note": "it's"}, storage_dir=root
+    )
+    store.save_experiment(
+        "other", {"step": [1], "loss": [3.0]}, {"note": "plain"}, storage_dir=root
+    )
+    store.save_experiment(name, {"step": [1], "loss": [0.5]}, storage_dir=root, mode="overwrite")
+    frame = store.compare_experiments([name, "other"], storage_dir=root)
+    assert frame["experiment_name"].tolist() == [name, "other"]
+    assert frame["loss_best"].tolist() == [0.5, 3.0]
+    assert store.best_experiments("loss", top=1, storage_dir=root)["experiment_name"][0] == name
+    with pytest.raises(QueryError, match="no SQL statement"):
+        store.run_sql("  ", storage_dir=root)

@@ -114,7 +114,6 @@ FSYNC_DIRECTORY = False
 """Also fsync the folder after each rename. Files are always fsynced before they get their final
 name, so no crash or power loss exposes a partial file; without this, a power loss (not a process
 crash) may forget the newest saves. Costs one more disk flush per save."""
-"""Unfinished temporary files older than this are left-overs of crashed writers and removed."""
 
 _FORMAT = "research-experiments/1"
 _KV_KEY = "research_experiments"
@@ -824,6 +823,18 @@ def _file_info(root: Path, name: str) -> _FileInfo | str:
     return result
 
 
+_INFO_CACHE_SOFT_LIMIT = 4096
+
+
+def _prune_info_cache(root: Path, names: set[str]) -> None:
+    """Forget cached footers of files of ``root`` that are gone (deleted by compaction)."""
+    prefix = str(root) + os.sep
+    with _INFO_CACHE_LOCK:
+        for path in [p for p in _INFO_CACHE if p.startswith(prefix)]:
+            if path[len(prefix) :] not in names:
+                del _INFO_CACHE[path]
+
+
 def _mark_bad(path: str, reason: str) -> None:
     """Remember that DuckDB could not read ``path`` although its footer looked fine."""
     try:
@@ -858,6 +869,8 @@ def _snapshot(root: Path, *, warn: bool = True) -> _Snapshot:
             snap = _snapshot_once(root)
         except _Vanished:
             continue
+        if len(_INFO_CACHE) > _INFO_CACHE_SOFT_LIMIT:
+            _prune_info_cache(root, snap.names)
         if warn:
             for name, reason in snap.bad:
                 warnings.warn(
@@ -1342,14 +1355,14 @@ def check_readonly_sql(con: duckdb.DuckDBPyConnection, sql: str) -> str:
 
     Raises:
         ReadOnlyViolation: a refused statement, or several statements.
-        QueryError: the SQL does not parse.
+        QueryError: the SQL does not parse, or is empty.
     """
     try:
         statements = con.extract_statements(sql)
     except duckdb.Error as exc:
         raise QueryError(_query_error_message(con, exc)) from exc
     if not statements:
-        raise ReadOnlyViolation("no SQL statement given")
+        raise QueryError("no SQL statement given")
     if len(statements) > 1:
         raise ReadOnlyViolation(
             f"one statement at a time, please (got {len(statements)}); queries are read-only"

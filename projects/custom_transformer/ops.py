@@ -63,8 +63,8 @@ _DEFAULT_CHUNK_BYTES = 64 * 2**20
 #: Attention works on blocks of ``heads x query rows x keys`` scores of about this size, with
 #: at most ``ATTENTION_QUERY_ROWS`` query rows (smaller query blocks skip more of the masked
 #: upper triangle; on CPU a block that fits in L2 cache is fastest).
-ATTENTION_CHUNK_BYTES = {"cpu": 512 * 2**10, "cuda": 512 * 2**20}
-ATTENTION_QUERY_ROWS = {"cpu": 64, "cuda": 256}
+ATTENTION_CHUNK_BYTES = {"cpu": 1 * 2**20, "cuda": 512 * 2**20}
+ATTENTION_QUERY_ROWS = {"cpu": 32, "cuda": 256}
 #: Row blocks of element-wise backward code (SwiGLU, RMSNorm): about L2-sized on CPU.
 ELEMENTWISE_CHUNK_BYTES = {"cpu": 1 * 2**20, "cuda": 1024 * 2**20}
 
@@ -393,7 +393,7 @@ def attention_backward(
     acc = _acc_dtype(q.dtype)
     qb, kb, vb = _as_batched(q), _as_batched(k), _as_batched(v)
     dob = _as_batched(dout.to(q.dtype)).contiguous()
-    delta = _as_batched((dout.to(acc) * out.to(acc)).sum(-1, keepdim=True))  # [BH, T, 1]
+    neg_delta = _as_batched((dout.to(acc) * out.to(acc)).sum(-1, keepdim=True).neg_())
     dq, dk, dv = torch.empty_like(qb), torch.zeros_like(kb), torch.zeros_like(vb)
     mask = causal_mask(t, q.dtype, q.device)
     scale = 1.0 / math.sqrt(hd)
@@ -413,8 +413,10 @@ def attention_backward(
             p = softmax_forward(s.float() if half else s, inplace=True)
             p_c = p.to(q.dtype) if half else p
             dv[i:j, :q1].add_(torch.bmm(p_c.mT, do_blk))
-            dp = torch.bmm(do_blk, v_blk.mT)
-            ds = (dp.float() if half else dp).sub_(delta[i:j, q0:q1]).mul_(p)
+            if half:
+                ds = torch.bmm(do_blk, v_blk.mT).float().add_(neg_delta[i:j, q0:q1]).mul_(p)
+            else:  # dp - delta in one product: baddbmm's input is -delta, broadcast over keys
+                ds = torch.baddbmm(neg_delta[i:j, q0:q1], do_blk, v_blk.mT).mul_(p)
             ds_c = ds.to(q.dtype) if half else ds
             torch.bmm(ds_c, k_blk, out=dq[i:j, q0:q1])
             dk[i:j, :q1].add_(torch.bmm(ds_c.mT, q_blk))

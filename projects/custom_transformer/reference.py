@@ -28,7 +28,7 @@ from projects.custom_transformer.model import (
     init_weights,
     resolve_d_ff,
 )
-from projects.custom_transformer.ops import IGNORE_INDEX, make_dropout_mask, rope_cache
+from projects.custom_transformer.ops import make_dropout_mask, rope_cache
 
 __all__ = ["ReferenceTransformer"]
 
@@ -165,9 +165,5 @@ class ReferenceTransformer(BaseLanguageModel):
         logits = F.linear(x, weight)
         out: dict[str, Any] = {"logits": logits}
         if labels is not None:
-            out["loss"] = F.cross_entropy(
-                logits.reshape(-1, logits.size(-1)).float(),
-                labels.reshape(-1),
-                ignore_index=IGNORE_INDEX,
-            )
+            out["loss"] = self.loss_from_logits(logits, labels)  # F.cross_entropy, -100 ignored
         return out

@@ -90,6 +90,12 @@ def choose_default_config() -> tuple[Path, str]:
     )
 
 
+def _has_cuda() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse the command line and train; returns the exit status (0 on success).
 
@@ -109,6 +115,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         default_config, note = choose_default_config()
         if args.resume is None and is_main:
             print(note, flush=True)
+            if default_config == TINYSTORIES_CONFIG and not _has_cuda():
+                print(
+                    "note: no CUDA GPU found; configs/tinystories.yaml is sized for a 16 GB GPU "
+                    "and will be very slow here",
+                    flush=True,
+                )
     from projects.custom_transformer.model import TransformerConfig
 
     try:

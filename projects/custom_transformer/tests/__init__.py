@@ -1,0 +1,1 @@
+"""Tests of the custom transformer: gradients, twin equivalence, autograd graph, export."""
