@@ -8,7 +8,11 @@ setup:
 	$(SETUP)
 
 demo: setup  ## install, then train the flagship on the embedded corpus, evaluate, query, plot
-	$(PY) -m projects.custom_transformer.main_job
+	$(PY) -m projects.custom_transformer.train --config projects/custom_transformer/configs/tiny.yaml
+	$(PY) -m projects.custom_transformer.evaluate
+	$(PY) tools/query_experiments.py --best bits_per_byte --top 5 \
+		--plot assets/outputs/plots/custom_transformer_best.png
+	@echo "plot written to assets/outputs/plots/custom_transformer_best.png"
 
 test: setup lint typecheck  ## install, quality gates, whole test suite
 	$(PY) -m pytest -q
