@@ -18,6 +18,9 @@ from projects.custom_transformer.model import (
     TransformerBlockFunction,
 )
 from projects.custom_transformer.reference import ReferenceTransformer
+from projects.custom_transformer.tests.helpers import one_thread  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 OURS = {EmbeddingFunction, TransformerBlockFunction, LMHeadFunction}
 

@@ -15,6 +15,9 @@ import torch
 
 from projects.custom_transformer.export import export_hf
 from projects.custom_transformer.model import CustomTransformer
+from projects.custom_transformer.tests.helpers import one_thread  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 transformers = pytest.importorskip("transformers")
 

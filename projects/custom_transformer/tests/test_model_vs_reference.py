@@ -19,6 +19,9 @@ from common.models.base import load_model_from_checkpoint
 from common.utils.config import load_config
 from projects.custom_transformer.model import CustomTransformer, TransformerConfig, resolve_d_ff
 from projects.custom_transformer.reference import ReferenceTransformer
+from projects.custom_transformer.tests.helpers import one_thread  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 VOCAB, CTX = 61, 96
 KW: dict[str, Any] = dict(

@@ -26,6 +26,9 @@ from projects.custom_transformer.model import (
     transformer_block_backward,
     transformer_block_forward,
 )
+from projects.custom_transformer.tests.helpers import one_thread  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 DT = torch.float64
 

@@ -1,0 +1,473 @@
+"""Training-step benchmark: hand-written backward vs the autograd twin (vs the twin compiled).
+
+Measures full training steps (forward with loss, ``loss.backward()``, AdamW step, ``zero_grad``)
+of ``CustomTransformer`` (``handwritten``), ``ReferenceTransformer`` (``twin``) and
+``torch.compile(ReferenceTransformer)`` (``twin_compile``) on identical weights and batches, and
+reports median step time, tokens per second, peak memory, and on CUDA the MFU.
+
+Method:
+    * Every (variant, round) runs in a fresh subprocess; variants are interleaved round by round
+      (order rotated) so that a change in machine load affects all of them alike. Each worker
+      runs ``--warmup`` steps, then ``--steps`` timed steps; the reported step time is the median
+      over all timed steps of all rounds (wall clock; process CPU time is reported beside it).
+    * CPU peak memory: a separate subprocess per variant with glibc forced to serve every
+      allocation of 64 KiB or more by ``mmap`` (``MALLOC_MMAP_THRESHOLD_=65536``), so that freed
+      tensors leave the resident set at once and the resident set follows the live tensor bytes.
+      Before each step the kernel's high-water mark is reset (``/proc/self/clear_refs``); the
+      step's peak is ``VmHWM`` after the step minus ``VmRSS`` before it (weights, optimizer state
+      and batch already resident; gradients are not, ``zero_grad(set_to_none=True)``). Median
+      over the timed steps. Timing runs use the default allocator (forcing ``mmap`` makes every
+      step page-fault its memory in and would distort the times).
+    * CUDA peak memory: ``torch.cuda.max_memory_allocated()`` during the step minus
+      ``memory_allocated()`` before it.
+    * FLOPs per token (MFU on CUDA, TFLOP/s everywhere): ``6 * N + 12 * L * D * T`` with ``N`` the
+      parameters used in matrix multiplies (embedding table counted once, as the output
+      projection) and the attention term as in the PaLM paper (full, not causal, ``T x T``).
+      MFU = tokens/s * FLOPs per token / ``--peak-tflops`` (H100 SXM bf16 dense: 989).
+
+Examples::
+
+    python benchmarks/bench_custom_transformer.py                      # CPU target, float32
+    python benchmarks/bench_custom_transformer.py --threads 1 --rounds 5
+    python benchmarks/bench_custom_transformer.py --device cuda --dtype bf16 --preset gpt2-small
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+VARIANTS = ("handwritten", "twin", "twin_compile")
+PRESETS: dict[str, dict[str, Any]] = {
+    # the CPU target of the issue
+    "cpu-small": dict(
+        vocab_size=4096, context_length=256, d_model=256, n_layers=4, n_heads=8, batch_size=16
+    ),
+    # GPT-2 small sized (124M parameters with the tied 50304-token embedding)
+    "gpt2-small": dict(
+        vocab_size=50304, context_length=1024, d_model=768, n_layers=12, n_heads=12, batch_size=16
+    ),
+}
+TARGETS = {"time_ratio_max": 0.9, "memory_ratio_max": 0.8, "gpu_mfu_min": 0.40}
+
+
+def _fail(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+# ----------------------------------------------------------------------------- worker side
+def _proc_status(field: str) -> float:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024.0  # MiB
+    return float("nan")
+
+
+def _reset_peak_rss() -> None:
+    with open("/proc/self/clear_refs", "w") as fh:
+        fh.write("5")
+
+
+def _build(args: argparse.Namespace, variant: str) -> tuple[Any, Any, int]:
+    import torch
+
+    from projects.custom_transformer.model import CustomTransformer
+    from projects.custom_transformer.reference import ReferenceTransformer
+
+    kwargs = dict(
+        vocab_size=args.vocab_size,
+        context_length=args.context_length,
+        d_model=args.d_model,
+        n_layers=args.n_layers,
+        n_heads=args.n_heads,
+        tie_embeddings=not args.untied,
+    )
+    torch.manual_seed(0)
+    cls = CustomTransformer if variant == "handwritten" else ReferenceTransformer
+    model = cls(**kwargs).to(args.device)
+    n_params = model.num_parameters()
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-4, weight_decay=0.1)
+    if variant == "twin_compile":
+        model = torch.compile(model)
+    return model, opt, n_params
+
+
+def worker(args: argparse.Namespace) -> dict[str, Any]:
+    import contextlib
+
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    cuda = device.type == "cuda"
+    model, opt, n_params = _build(args, args.variant)
+    gen = torch.Generator().manual_seed(1)
+    shape = (args.batch_size, args.context_length)
+    ids = torch.randint(0, args.vocab_size, shape, generator=gen).to(device)
+    labels = torch.randint(0, args.vocab_size, shape, generator=gen).to(device)
+    autocast = (
+        torch.autocast(device.type, dtype=torch.bfloat16)
+        if args.dtype == "bf16"
+        else contextlib.nullcontext()
+    )
+
+    def sync() -> None:
+        if cuda:
+            torch.cuda.synchronize()
+
+    def step() -> float:
+        with autocast:
+            out = model(ids, labels)
+        loss = out["loss"]
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        del out
+        return float(loss.detach())
+
+    t0 = time.perf_counter()
+    first_loss = step()
+    sync()
+    first_step_s = time.perf_counter() - t0
+    for _ in range(max(0, args.warmup - 1)):
+        step()
+    sync()
+    walls, cpus, peaks = [], [], []
+    for _ in range(args.steps):
+        if args.mode == "memory":
+            if cuda:
+                torch.cuda.reset_peak_memory_stats()
+                base = torch.cuda.memory_allocated()
+            else:
+                _reset_peak_rss()
+                base = _proc_status("VmRSS")
+        sync()
+        c0, w0 = time.process_time(), time.perf_counter()
+        step()
+        sync()
+        walls.append(time.perf_counter() - w0)
+        cpus.append(time.process_time() - c0)
+        if args.mode == "memory":
+            if cuda:
+                peaks.append((torch.cuda.max_memory_allocated() - base) / 2**20)
+            else:
+                peaks.append(_proc_status("VmHWM") - base)
+    return {
+        "variant": args.variant,
+        "mode": args.mode,
+        "params": n_params,
+        "first_step_s": first_step_s,
+        "first_loss": first_loss,
+        "wall_s": walls,
+        "cpu_s": cpus,
+        "peak_mib": peaks,
+        "threads": torch.get_num_threads(),
+    }
+
+
+# ----------------------------------------------------------------------------- parent side
+def _run_worker(
+    args: argparse.Namespace, variant: str, mode: str, timeout: float
+) -> dict[str, Any]:
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", variant, "--mode", mode]
+    for key in (
+        "device",
+        "dtype",
+        "vocab_size",
+        "context_length",
+        "d_model",
+        "n_layers",
+        "n_heads",
+        "batch_size",
+        "steps",
+        "warmup",
+        "threads",
+    ):
+        cmd += [f"--{key.replace('_', '-')}", str(getattr(args, key))]
+    if args.untied:
+        cmd.append("--untied")
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    if mode == "memory" and args.device == "cpu":
+        env["MALLOC_MMAP_THRESHOLD_"] = "65536"
+    start = time.perf_counter()
+    try:
+        proc = subprocess.run(
+            cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=timeout
+        )
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout:.0f} s", "elapsed_s": timeout}
+    elapsed = time.perf_counter() - start
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+        return {"error": f"exit code {proc.returncode}: {' | '.join(tail)}", "elapsed_s": elapsed}
+    result = json.loads(lines[-1])
+    result["elapsed_s"] = elapsed
+    return result
+
+
+def _flops_per_token(args: argparse.Namespace) -> float:
+    from projects.custom_transformer.model import resolve_d_ff
+
+    d, layers, vocab = args.d_model, args.n_layers, args.vocab_size
+    f = resolve_d_ff(d, None)
+    matmul_params = layers * (4 * d * d + 3 * d * f) + vocab * d
+    return 6.0 * matmul_params + 12.0 * layers * d * args.context_length
+
+
+def _median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def _loadavg() -> list[float] | None:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
+
+
+def _environment(args: argparse.Namespace) -> dict[str, Any]:
+    import torch
+
+    env: dict[str, Any] = {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "threads": args.threads or torch.get_num_threads(),
+        "hostname": platform.node(),
+    }
+    try:
+        with open("/proc/cpuinfo") as fh:
+            names = [ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")]
+        env["cpu"] = names[0] if names else platform.processor()
+    except OSError:
+        env["cpu"] = platform.processor()
+    if args.device == "cuda" and torch.cuda.is_available():
+        env["gpu"] = torch.cuda.get_device_name()
+    try:
+        from common.utils.provenance import git_info
+
+        env.update(git_info())
+    except Exception:  # noqa: BLE001 - provenance is best effort
+        pass
+    return env
+
+
+def _summarize(
+    args: argparse.Namespace, runs: dict[str, list[dict]], mem: dict[str, dict]
+) -> dict[str, Any]:
+    tokens = args.batch_size * args.context_length
+    flops_token = _flops_per_token(args)
+    results: dict[str, Any] = {}
+    for variant in args.variants:
+        good = [r for r in runs[variant] if "error" not in r]
+        errors = [r["error"] for r in runs[variant] if "error" in r]
+        if not good:
+            results[variant] = {"status": "failed", "reason": errors[0] if errors else "not run"}
+            continue
+        walls = [w for r in good for w in r["wall_s"]]
+        cpus = [c for r in good for c in r["cpu_s"]]
+        wall = statistics.median(walls)
+        entry: dict[str, Any] = {
+            "status": "ok",
+            "params": good[0]["params"],
+            "step_time_s_median": round(wall, 4),
+            "step_time_s_min": round(min(walls), 4),
+            "step_time_s_max": round(max(walls), 4),
+            "cpu_time_s_median": round(statistics.median(cpus), 4),
+            "tokens_per_s": round(tokens / wall, 1),
+            "model_tflops_per_s": round(tokens / wall * flops_token / 1e12, 4),
+            "first_step_s_median": round(statistics.median(r["first_step_s"] for r in good), 2),
+            "first_loss": round(good[0]["first_loss"], 5),
+            "timed_steps": len(walls),
+            "rounds_ok": len(good),
+        }
+        if errors:
+            entry["errors"] = errors
+        if args.device == "cuda":
+            entry["mfu"] = round(tokens / wall * flops_token / (args.peak_tflops * 1e12), 4)
+        m = mem.get(variant)
+        if m is not None and "error" not in m and m.get("peak_mib"):
+            entry["peak_memory_mib_median"] = round(statistics.median(m["peak_mib"]), 1)
+        elif m is not None and "error" in m:
+            entry["peak_memory_error"] = m["error"]
+        results[variant] = entry
+
+    summary: dict[str, Any] = {}
+    hw, twin = results.get("handwritten", {}), results.get("twin", {})
+    if hw.get("status") == "ok" and twin.get("status") == "ok":
+        ratio = hw["step_time_s_median"] / twin["step_time_s_median"]
+        summary["time_ratio_handwritten_vs_twin"] = round(ratio, 4)
+        summary["cpu_time_ratio_handwritten_vs_twin"] = round(
+            hw["cpu_time_s_median"] / twin["cpu_time_s_median"], 4
+        )
+        summary["time_target_met"] = ratio <= TARGETS["time_ratio_max"]
+        if "peak_memory_mib_median" in hw and "peak_memory_mib_median" in twin:
+            mratio = hw["peak_memory_mib_median"] / twin["peak_memory_mib_median"]
+            summary["memory_ratio_handwritten_vs_twin"] = round(mratio, 4)
+            summary["memory_target_met"] = mratio <= TARGETS["memory_ratio_max"]
+    comp = results.get("twin_compile", {})
+    if hw.get("status") == "ok" and comp.get("status") == "ok":
+        summary["time_ratio_handwritten_vs_twin_compile"] = round(
+            hw["step_time_s_median"] / comp["step_time_s_median"], 4
+        )
+    if args.device == "cuda" and hw.get("status") == "ok":
+        summary["gpu_mfu_target_met"] = hw["mfu"] >= TARGETS["gpu_mfu_min"]
+    return {"results": results, "summary": summary, "flops_per_token": flops_token}
+
+
+def _table(report: dict[str, Any]) -> str:
+    rows = [
+        ("variant", "step s (median)", "cpu s", "tokens/s", "peak MiB", "MFU", "status"),
+    ]
+    for variant, r in report["results"].items():
+        if r.get("status") != "ok":
+            rows.append((variant, "-", "-", "-", "-", "-", f"failed: {r.get('reason', '')}"[:60]))
+            continue
+        rows.append(
+            (
+                variant,
+                f"{r['step_time_s_median']:.3f}",
+                f"{r['cpu_time_s_median']:.3f}",
+                f"{r['tokens_per_s']:.0f}",
+                f"{r.get('peak_memory_mib_median', float('nan')):.0f}",
+                f"{r['mfu']:.1%}" if "mfu" in r else "-",
+                "ok",
+            )
+        )
+    widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)) for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    for key, value in report["summary"].items():
+        lines.append(f"{key}: {value}")
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--preset", choices=sorted(PRESETS), default=None)
+    p.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
+    p.add_argument("--dtype", choices=["float32", "bf16"], default="float32")
+    p.add_argument("--vocab-size", type=int)
+    p.add_argument("--context-length", type=int)
+    p.add_argument("--d-model", type=int)
+    p.add_argument("--n-layers", type=int)
+    p.add_argument("--n-heads", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--untied", action="store_true", help="untied output projection")
+    p.add_argument("--steps", type=int, default=6, help="timed steps per worker")
+    p.add_argument("--warmup", type=int, default=2, help="untimed steps per worker (>= 1)")
+    p.add_argument("--rounds", type=int, default=3, help="workers per variant (interleaved)")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument("--variants", default=",".join(VARIANTS))
+    p.add_argument("--compile-rounds", type=int, default=1, help="rounds for twin_compile")
+    p.add_argument("--timeout", type=float, default=1800.0, help="seconds per worker")
+    p.add_argument("--no-memory", action="store_true", help="skip the peak-memory workers")
+    p.add_argument("--peak-tflops", type=float, default=989.0, help="device peak for MFU")
+    p.add_argument("--out", type=Path, default=None, help="JSON output path")
+    p.add_argument("--worker", choices=VARIANTS, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--mode", choices=["time", "memory"], default="time", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    preset = args.preset or ("gpt2-small" if args.device.startswith("cuda") else "cpu-small")
+    args.preset = preset
+    for key, value in PRESETS[preset].items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    args.variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    bad = [v for v in args.variants if v not in VARIANTS]
+    if bad:
+        _fail(f"unknown variant(s) {bad}; choose from {', '.join(VARIANTS)}")
+    if args.dtype == "bf16" and not args.device.startswith("cuda"):
+        _fail("--dtype bf16 is for --device cuda (bf16 autocast)")
+    if args.steps < 1 or args.warmup < 1 or args.rounds < 1:
+        _fail("--steps, --warmup and --rounds must be >= 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    if args.worker:
+        args.variant = args.worker
+        print(json.dumps(worker(args)))
+        return
+    if args.device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            _fail("--device cuda requested but CUDA is not available")
+    if args.out is None:
+        tag = "cpu" if args.device == "cpu" else f"{args.device.split(':')[0]}_{args.dtype}"
+        args.out = REPO / "benchmarks" / "results" / f"custom_transformer_{tag}.json"
+    load_before = _loadavg()
+    started = time.time()
+    runs: dict[str, list[dict]] = {v: [] for v in args.variants}
+    for r in range(args.rounds):
+        order = args.variants[r % len(args.variants) :] + args.variants[: r % len(args.variants)]
+        for variant in order:
+            if variant == "twin_compile" and r >= args.compile_rounds:
+                continue
+            if variant == "twin_compile" and runs[variant] and "error" in runs[variant][-1]:
+                continue
+            result = _run_worker(args, variant, "time", args.timeout)
+            runs[variant].append(result)
+            status = result.get("error") or f"median {statistics.median(result['wall_s']):.3f} s"
+            print(f"[round {r + 1}/{args.rounds}] {variant}: {status}", file=sys.stderr)
+    mem: dict[str, dict] = {}
+    if not args.no_memory:
+        for variant in args.variants:
+            if not any("error" not in r for r in runs[variant]):
+                continue
+            mem[variant] = _run_worker(args, variant, "memory", args.timeout)
+            status = mem[variant].get("error") or f"peak {_median(mem[variant]['peak_mib'])} MiB"
+            print(f"[memory] {variant}: {status}", file=sys.stderr)
+    report = _summarize(args, runs, mem)
+    report = {
+        "benchmark": "custom_transformer training step",
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+        "duration_s": round(time.time() - started, 1),
+        "config": {
+            "preset": args.preset,
+            "device": args.device,
+            "dtype": args.dtype,
+            "vocab_size": args.vocab_size,
+            "context_length": args.context_length,
+            "d_model": args.d_model,
+            "n_layers": args.n_layers,
+            "n_heads": args.n_heads,
+            "batch_size": args.batch_size,
+            "tokens_per_step": args.batch_size * args.context_length,
+            "tie_embeddings": not args.untied,
+            "optimizer": "AdamW(lr=3e-4, weight_decay=0.1), zero_grad(set_to_none=True)",
+            "steps_per_worker": args.steps,
+            "warmup_steps": args.warmup,
+            "rounds": args.rounds,
+            "compile_rounds": args.compile_rounds,
+        },
+        "targets": TARGETS,
+        "environment": {**_environment(args), "loadavg_before": load_before},
+        "method": (__doc__ or "").split("Method:")[1].split("Examples::")[0].strip(),
+        **report,
+    }
+    report["environment"]["loadavg_after"] = _loadavg()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(_table(report))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
