@@ -50,6 +50,8 @@ CHECK = ("SELECT writer, seq, count(*), count(DISTINCT row), any_value(nrows), "
 while not os.path.exists(stop) or queries < 3:
     try:
         with s.connect(root, read_only=True) as con:
+            if not s.experiment_names(con):  # nothing saved yet: no `writer` column to query
+                continue
             for writer, seq, n, distinct, nrows, k in s.run_readonly_sql(con, CHECK).rows:
                 if not (n == distinct == nrows and k == 1):
                     failures.append(f"partial or doubled save {writer}/{seq}: {n} {nrows}")

@@ -76,9 +76,9 @@ import threading
 import time
 import warnings
 import weakref
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import duckdb
 
@@ -1177,12 +1177,22 @@ def _recover(con: duckdb.DuckDBPyConnection, root: Path, exc: BaseException) -> 
 
 
 _RETRIES = 8
+R = TypeVar("R")
+
+
+def _fetch_rows(cur: duckdb.DuckDBPyConnection) -> QueryResult:
+    return QueryResult([d[0] for d in cur.description or ()], cur.fetchall())
 
 
 def _execute(
-    con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None
-) -> duckdb.DuckDBPyConnection:
-    """Run ``sql``; if a store file vanished or is unreadable, re-list the store and retry."""
+    con: duckdb.DuckDBPyConnection,
+    sql: str,
+    params: list[Any] | None,
+    consume: Callable[[duckdb.DuckDBPyConnection], R],
+) -> R:
+    """Run ``sql`` and ``consume`` its result; if a store file vanished or is unreadable, re-list
+    the store and retry. DuckDB reads Parquet lazily, while the result is fetched, so the fetch
+    must sit inside the retry too."""
     root = _CONNECTIONS.get(con)
     refresh = False
     for attempt in range(_RETRIES):
@@ -1190,7 +1200,7 @@ def _execute(
             if refresh:
                 assert root is not None
                 _install_views(con, _snapshot(root))
-            return con.execute(sql, params)
+            return consume(con.execute(sql, params))
         except duckdb.Error as exc:
             if root is None or attempt == _RETRIES - 1 or not _recover(con, root, exc):
                 raise
@@ -1202,9 +1212,7 @@ def _execute(
 def _fetch(
     con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None
 ) -> QueryResult:
-    cur = _execute(con, sql, params)
-    columns = [d[0] for d in cur.description or ()]
-    return QueryResult(columns, cur.fetchall())
+    return _execute(con, sql, params, _fetch_rows)
 
 
 def _to_frame(result: QueryResult) -> pd.DataFrame:
@@ -1397,10 +1405,14 @@ def _query_error_message(con: duckdb.DuckDBPyConnection, exc: BaseException) -> 
     return "\n".join(lines)
 
 
-def _readonly_execute(con: duckdb.DuckDBPyConnection, sql: str) -> duckdb.DuckDBPyConnection:
+def _readonly_execute(
+    con: duckdb.DuckDBPyConnection,
+    sql: str,
+    consume: Callable[[duckdb.DuckDBPyConnection], R],
+) -> R:
     check_readonly_sql(con, sql)
     try:
-        return _execute(con, sql)
+        return _execute(con, sql, None, consume)
     except duckdb.Error as exc:
         raise QueryError(_query_error_message(con, exc)) from exc
 
@@ -1420,12 +1432,7 @@ def run_readonly_sql(con: duckdb.DuckDBPyConnection, sql: str) -> QueryResult:
         ReadOnlyViolation: the statement could write or change something.
         QueryError: DuckDB refused the query; the message lists tables and columns.
     """
-    cur = _readonly_execute(con, sql)
-    columns = [d[0] for d in cur.description or ()]
-    try:
-        return QueryResult(columns, cur.fetchall())
-    except duckdb.Error as exc:
-        raise QueryError(_query_error_message(con, exc)) from exc
+    return _readonly_execute(con, sql, _fetch_rows)
 
 
 def query_experiments(
@@ -1448,11 +1455,7 @@ def query_experiments(
     """
     con = connect(storage_dir, read_only=True)
     try:
-        cur = _readonly_execute(con, sql)
-        try:
-            return cur.df()
-        except duckdb.Error as exc:
-            raise QueryError(_query_error_message(con, exc)) from exc
+        return _readonly_execute(con, sql, lambda cur: cur.df())
     finally:
         con.close()
 

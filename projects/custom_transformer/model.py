@@ -17,9 +17,10 @@ What a block keeps for its backward (everything else is recomputed, element-wise
 its input ``x``, the mid-block residual ``x1``, the fused ``qkv`` projection (before RoPE), the
 attention output (input of the output projection), the fused gate/up projection, the two
 ``rstd`` vectors and the dropout masks. Recomputed: both RMSNorm outputs, RoPE, the attention
-probabilities (block by block; never stored), SwiGLU's output. The head keeps the logits it
-returns and one log-sum-exp per row; the gradient of the logits is formed a block of rows at a
-time and never exists in full.
+probabilities (block by block; never stored), SwiGLU's output. The head keeps only the logits
+it returns; the softmax and the gradient of the logits are formed a block of rows at a time and
+never exist in full. On CPU a block runs over chunks of whole sequences so that temporaries stay
+small and in cache (:data:`BLOCK_CHUNK_ROWS`).
 
 Parameter names (shared with :class:`~projects.custom_transformer.reference.ReferenceTransformer`
 so state dicts load both ways)::
@@ -49,6 +50,7 @@ from torch import nn
 from common.models.base import BaseLanguageModel
 from common.utils.config import ModelConfig
 from projects.custom_transformer.ops import (
+    _HALF,
     attention_backward,
     attention_forward,
     dropout_backward,
@@ -263,6 +265,19 @@ def _rope_heads_first(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> 
     return out
 
 
+#: Rows (tokens) per chunk of whole sequences processed at a time inside a block, per device
+#: type. On CPU a chunk's temporaries stay in cache (and are small); on GPUs one chunk is the
+#: whole batch, for large matrix multiplies.
+BLOCK_CHUNK_ROWS = {"cpu": 512, "cuda": 2**62}
+_DEFAULT_BLOCK_CHUNK_ROWS = 2**62
+
+
+def _sequence_chunks(b: int, t: int, device: torch.device) -> list[tuple[int, int]]:
+    """``[(first, end), ...]`` sequence ranges covering the batch, ~BLOCK_CHUNK_ROWS rows each."""
+    per = max(1, BLOCK_CHUNK_ROWS.get(device.type, _DEFAULT_BLOCK_CHUNK_ROWS) // t)
+    return [(s, min(s + per, b)) for s in range(0, b, per)]
+
+
 def transformer_block_forward(
     x: torch.Tensor,
     attn_norm_w: torch.Tensor,
@@ -282,6 +297,10 @@ def transformer_block_forward(
 ) -> tuple[torch.Tensor, BlockSaved]:
     """One block: ``x1 = x + drop(Attn(norm1(x)))``; ``out = x1 + drop(FFN(norm2(x1)))``.
 
+    Every operation of a block is either per token or per sequence, so the block runs over
+    chunks of whole sequences (:data:`BLOCK_CHUNK_ROWS`); only what the backward keeps is
+    written for the whole batch.
+
     Args:
         x: Residual stream ``[B, T, D]``.
         attn_norm_w, wqkv, wo, ffn_norm_w, w_gate_up, w_down: The block's parameters.
@@ -296,35 +315,48 @@ def transformer_block_forward(
         ``(out, saved)``: the new residual stream and what the backward needs.
     """
     b, t, d = x.shape
-    n, hd = b * t, d // n_heads
-    cdt = compute_dtype
+    n, hd, f = b * t, d // n_heads, w_down.size(1)
+    cdt, acc = compute_dtype, (torch.float32 if x.dtype in _HALF else x.dtype)
     x2 = x.reshape(n, d)
     cos_t, sin_t = cos.view(t, 1, hd), sin.view(t, 1, hd)
-    # attention sub-layer
-    h, rstd1 = rmsnorm_forward(x2, attn_norm_w, eps)
-    qkv = linear_forward(h.to(cdt), wqkv.to(cdt))
-    del h
-    q, k, v = qkv.view(b, t, 3, n_heads, hd).unbind(2)
-    qr = _rope_heads_first(q, cos_t, sin_t)
-    kr = _rope_heads_first(k, cos_t, sin_t)
-    o = attention_forward(qr, kr, v.transpose(1, 2))
-    del qr, kr
-    attn = o.transpose(1, 2).reshape(n, d)
-    del o
-    proj = linear_forward(attn, wo.to(cdt))
-    if mask_attn is not None:
-        proj = dropout_forward(proj, mask_attn.view(n, d), dropout)
-    x1 = residual_forward(x2, proj)
-    del proj
-    # feed-forward sub-layer
-    h2, rstd2 = rmsnorm_forward(x1, ffn_norm_w, eps)
-    gate_up = linear_forward(h2.to(cdt), w_gate_up.to(cdt))
-    del h2
-    y = linear_forward(swiglu_forward(gate_up), w_down.to(cdt))
-    if mask_ffn is not None:
-        y = dropout_forward(y, mask_ffn.view(n, d), dropout)
-    out = residual_forward(x1, y)
-    return out.view(b, t, d), BlockSaved(rstd1, qkv, attn, x1, rstd2, gate_up)
+    wqkv_c, wo_c, w_gate_up_c, w_down_c = (w.to(cdt) for w in (wqkv, wo, w_gate_up, w_down))
+    m_attn = None if mask_attn is None else mask_attn.view(n, d)
+    m_ffn = None if mask_ffn is None else mask_ffn.view(n, d)
+    out = torch.empty_like(x2)
+    saved = BlockSaved(
+        rstd1=torch.empty(n, 1, dtype=acc, device=x.device),
+        qkv=torch.empty(n, 3 * d, dtype=cdt, device=x.device),
+        attn=torch.empty(n, d, dtype=cdt, device=x.device),
+        x1=torch.empty_like(x2),
+        rstd2=torch.empty(n, 1, dtype=acc, device=x.device),
+        gate_up=torch.empty(n, 2 * f, dtype=cdt, device=x.device),
+    )
+    for s0, s1 in _sequence_chunks(b, t, x.device):
+        r = slice(s0 * t, s1 * t)
+        bc = s1 - s0
+        # attention sub-layer
+        h, saved.rstd1[r] = rmsnorm_forward(x2[r], attn_norm_w, eps)
+        qkv = linear_forward(h.to(cdt), wqkv_c, out=saved.qkv[r])
+        q, k, v = qkv.view(bc, t, 3, n_heads, hd).unbind(2)
+        o = attention_forward(
+            _rope_heads_first(q, cos_t, sin_t),
+            _rope_heads_first(k, cos_t, sin_t),
+            v.transpose(1, 2),
+        )
+        attn = saved.attn[r]
+        attn.view(bc, t, n_heads, hd).copy_(o.transpose(1, 2))
+        proj = linear_forward(attn, wo_c)
+        if m_attn is not None:
+            proj = dropout_forward(proj, m_attn[r], dropout)
+        x1 = residual_forward(x2[r], proj, out=saved.x1[r])
+        # feed-forward sub-layer
+        h2, saved.rstd2[r] = rmsnorm_forward(x1, ffn_norm_w, eps)
+        gate_up = linear_forward(h2.to(cdt), w_gate_up_c, out=saved.gate_up[r])
+        y = linear_forward(swiglu_forward(gate_up), w_down_c)
+        if m_ffn is not None:
+            y = dropout_forward(y, m_ffn[r], dropout)
+        residual_forward(x1, y, out=out[r])
+    return out.view(b, t, d), saved
 
 
 def transformer_block_backward(
@@ -348,6 +380,9 @@ def transformer_block_backward(
 ) -> tuple[torch.Tensor, ...]:
     """Gradients of :func:`transformer_block_forward`, in reverse order of its operations.
 
+    Runs over the same chunks of sequences as the forward; weight gradients accumulate over
+    the chunks (in float32 for half-precision weights).
+
     Args:
         dout: Gradient of the block output ``[B, T, D]``.
         x ... compute_dtype: The forward's arguments.
@@ -361,52 +396,66 @@ def transformer_block_backward(
     cdt = compute_dtype
     x2 = x.reshape(n, d)
     cos_t, sin_t = cos.view(t, 1, hd), sin.view(t, 1, hd)
-    wqkv_c, wo_c, w_gate_up_c, w_down_c = (w.to(cdt) for w in (wqkv, wo, w_gate_up, w_down))
-    d_out = dout.reshape(n, d)
-
-    # out = x1 + drop(w_down(swiglu(w_gate_up(norm2(x1)))))
-    dx1, dy = residual_backward(d_out, saved.x1, None)
-    if mask_ffn is not None:
-        dy = dropout_backward(dy, None, mask_ffn.view(n, d), dropout)
-    act = swiglu_forward(saved.gate_up)  # recomputed
-    dact, dw_down = linear_backward(dy.to(cdt), act, w_down_c)
-    del act
-    dgate_up = swiglu_backward(dact, saved.gate_up)
-    del dact
-    h2 = _rmsnorm_apply(saved.x1, ffn_norm_w, saved.rstd2).to(cdt)  # recomputed
-    dh2, dw_gate_up = linear_backward(dgate_up, h2, w_gate_up_c)
-    del dgate_up, h2
-    dx1_norm, dffn_norm_w = rmsnorm_backward(dh2, saved.x1, ffn_norm_w, eps, saved.rstd2)
-    del dh2
-    dx1 = dx1_norm.add_(dx1)
-
-    # x1 = x + drop(wo(attention(rope(q), rope(k), v))), qkv = wqkv(norm1(x))
-    dx, dproj = residual_backward(dx1, x2, None)
-    if mask_attn is not None:
-        dproj = dropout_backward(dproj, None, mask_attn.view(n, d), dropout)
-    dattn, dwo = linear_backward(dproj.to(cdt), saved.attn, wo_c)
-    q, k, v = saved.qkv.view(b, t, 3, n_heads, hd).unbind(2)
-    qr = _rope_heads_first(q, cos_t, sin_t)  # recomputed
-    kr = _rope_heads_first(k, cos_t, sin_t)
-    dqr, dkr, dv = attention_backward(
-        dattn.view(b, t, n_heads, hd).transpose(1, 2),
-        qr,
-        kr,
-        v.transpose(1, 2),
-        saved.attn.view(b, t, n_heads, hd).transpose(1, 2),
+    weights = (wqkv, wo, w_gate_up, w_down)
+    wqkv_c, wo_c, w_gate_up_c, w_down_c = (w.to(cdt) for w in weights)
+    dwqkv, dwo, dw_gate_up, dw_down = (
+        torch.zeros(w.shape, dtype=torch.float32 if cdt in _HALF else w.dtype, device=w.device)
+        for w in weights
     )
-    del qr, kr, dattn
-    dqkv = torch.empty_like(saved.qkv)
-    dq_, dk_, dv_ = dqkv.view(b, t, 3, n_heads, hd).unbind(2)
-    rope_backward(dqr.transpose(1, 2), None, cos_t, sin_t, out=dq_)
-    rope_backward(dkr.transpose(1, 2), None, cos_t, sin_t, out=dk_)
-    dv_.copy_(dv.transpose(1, 2))
-    del dqr, dkr, dv
-    h = _rmsnorm_apply(x2, attn_norm_w, saved.rstd1).to(cdt)  # recomputed
-    dh, dwqkv = linear_backward(dqkv, h, wqkv_c)
-    del dqkv, h
-    dx_norm, dattn_norm_w = rmsnorm_backward(dh, x2, attn_norm_w, eps, saved.rstd1)
-    dx = dx_norm.add_(dx)
+    dattn_norm_w = torch.zeros_like(attn_norm_w)
+    dffn_norm_w = torch.zeros_like(ffn_norm_w)
+    m_attn = None if mask_attn is None else mask_attn.view(n, d)
+    m_ffn = None if mask_ffn is None else mask_ffn.view(n, d)
+    d_out = dout.reshape(n, d)
+    dx = torch.empty_like(x2)
+    for s0, s1 in _sequence_chunks(b, t, x.device):
+        r = slice(s0 * t, s1 * t)
+        bc = s1 - s0
+        x1, gate_up = saved.x1[r], saved.gate_up[r]
+
+        # out = x1 + drop(w_down(swiglu(w_gate_up(norm2(x1)))))
+        dx1, dy = residual_backward(d_out[r], x1, None)
+        if m_ffn is not None:
+            dy = dropout_backward(dy, None, m_ffn[r], dropout)
+        act = swiglu_forward(gate_up)  # recomputed
+        dact, _ = linear_backward(dy.to(cdt), act, w_down_c, dweight=dw_down)
+        del act
+        dgate_up = swiglu_backward(dact, gate_up)
+        del dact
+        h2 = _rmsnorm_apply(x1, ffn_norm_w, saved.rstd2[r]).to(cdt)  # recomputed
+        dh2, _ = linear_backward(dgate_up, h2, w_gate_up_c, dweight=dw_gate_up)
+        del dgate_up, h2
+        dx1_norm, dw = rmsnorm_backward(dh2, x1, ffn_norm_w, eps, saved.rstd2[r])
+        dffn_norm_w += dw
+        dx1 = dx1_norm.add_(dx1)
+
+        # x1 = x + drop(wo(attention(rope(q), rope(k), v))), qkv = wqkv(norm1(x))
+        dx_res, dproj = residual_backward(dx1, x2[r], None)
+        if m_attn is not None:
+            dproj = dropout_backward(dproj, None, m_attn[r], dropout)
+        attn = saved.attn[r]
+        dattn, _ = linear_backward(dproj.to(cdt), attn, wo_c, dweight=dwo)
+        q, k, v = saved.qkv[r].view(bc, t, 3, n_heads, hd).unbind(2)
+        dqr, dkr, dv = attention_backward(
+            dattn.view(bc, t, n_heads, hd).transpose(1, 2),
+            _rope_heads_first(q, cos_t, sin_t),  # recomputed
+            _rope_heads_first(k, cos_t, sin_t),
+            v.transpose(1, 2),
+            attn.view(bc, t, n_heads, hd).transpose(1, 2),
+        )
+        del dattn
+        dqkv = torch.empty(bc * t, 3 * d, dtype=cdt, device=x.device)
+        dq_, dk_, dv_ = dqkv.view(bc, t, 3, n_heads, hd).unbind(2)
+        rope_backward(dqr.transpose(1, 2), None, cos_t, sin_t, out=dq_)
+        rope_backward(dkr.transpose(1, 2), None, cos_t, sin_t, out=dk_)
+        dv_.copy_(dv.transpose(1, 2))
+        del dqr, dkr, dv
+        h = _rmsnorm_apply(x2[r], attn_norm_w, saved.rstd1[r]).to(cdt)  # recomputed
+        dh, _ = linear_backward(dqkv, h, wqkv_c, dweight=dwqkv)
+        del dqkv, h
+        dx_norm, dw = rmsnorm_backward(dh, x2[r], attn_norm_w, eps, saved.rstd1[r])
+        dattn_norm_w += dw
+        torch.add(dx_norm, dx_res, out=dx[r])
     return (
         dx.view(b, t, d),
         dattn_norm_w,
@@ -532,13 +581,13 @@ class LMHeadFunction(torch.autograd.Function):
         with _no_autocast(x.device.type):
             h, rstd = rmsnorm_forward(x2, norm_w, eps)
             flat_labels = None if labels is None else labels.reshape(-1)
-            logits, loss, lse = lm_head_cross_entropy_forward(
+            logits, loss = lm_head_cross_entropy_forward(
                 h.to(compute_dtype), head_w.to(compute_dtype), flat_labels
             )
         del h
         logits = logits.view(b, t, -1)
         ctx.set_materialize_grads(False)
-        ctx.save_for_backward(x, norm_w, head_w, flat_labels, logits, lse, rstd)
+        ctx.save_for_backward(x, norm_w, head_w, flat_labels, logits, rstd)
         ctx.static = (eps, compute_dtype)
         return logits, loss
 
@@ -547,7 +596,7 @@ class LMHeadFunction(torch.autograd.Function):
     def backward(
         ctx: Any, dlogits: torch.Tensor | None, dloss: torch.Tensor | None
     ) -> tuple[torch.Tensor | None, ...]:
-        x, norm_w, head_w, labels, logits, lse, rstd = ctx.saved_tensors
+        x, norm_w, head_w, labels, logits, rstd = ctx.saved_tensors
         eps, cdt = ctx.static
         b, t, d = x.shape
         x2 = x.reshape(b * t, d)
@@ -561,7 +610,6 @@ class LMHeadFunction(torch.autograd.Function):
                 head_w.to(cdt),
                 labels,
                 logits.view(b * t, vocab),
-                lse,
             )
             del h
             dx, dnorm_w = rmsnorm_backward(dh, x2, norm_w, eps, rstd)

@@ -8,6 +8,10 @@ forward, with mirrored argument lists:
                                                         forward's arguments in the same order,
                                                         then what the forward returned besides y
 
+Optional trailing keyword buffers (``out=`` of a forward, ``out=``/``dweight=`` of a backward)
+only say where to write a result (a strided view, or an accumulator when rows are processed in
+blocks); they are not part of the mirrored list.
+
 The functions are ordinary tensor code: they never rely on autograd (the model calls them from
 ``torch.autograd.Function`` s that run in no-grad mode) and they work in any floating dtype, so
 the tests check each pair against ``torch.autograd.gradcheck`` in float64. In half precision
@@ -65,7 +69,7 @@ _DEFAULT_CHUNK_BYTES = 64 * 2**20
 #: upper triangle; on CPU a block that fits in L2 cache is fastest).
 ATTENTION_CHUNK_BYTES = {"cpu": 1 * 2**20, "cuda": 512 * 2**20}
 ATTENTION_QUERY_ROWS = {"cpu": 32, "cuda": 256}
-#: Row blocks of element-wise backward code (SwiGLU, RMSNorm): about L2-sized on CPU.
+#: Row blocks of the element-wise SwiGLU backward: about L2-sized on CPU.
 ELEMENTWISE_CHUNK_BYTES = {"cpu": 1 * 2**20, "cuda": 1024 * 2**20}
 
 _HALF = (torch.float16, torch.bfloat16)
@@ -142,7 +146,6 @@ def rmsnorm_backward(
 
     With ``xhat = x * rstd`` and ``g = dout * weight``: ``dweight = sum_rows(dout * xhat)`` and
     ``dx = rstd * (g - xhat * mean(g * xhat))`` (the second term is the path through ``rstd``).
-    Done a block of rows at a time so that the temporaries stay in cache.
 
     Args:
         dout: Gradient of ``y``.
@@ -154,51 +157,58 @@ def rmsnorm_backward(
     """
     acc = rstd.dtype
     d = x.size(-1)
-    x2, dout2, rstd2 = x.reshape(-1, d), dout.reshape(-1, d), rstd.reshape(-1, 1)
-    w = weight.to(acc)
-    dx = torch.empty_like(x2)
-    dweight = torch.zeros(d, dtype=acc, device=x.device)
-    step = _chunk_rows(x2.size(0), d * 4 * 3, x.device, ELEMENTWISE_CHUNK_BYTES)
-    for i in range(0, x2.size(0), step):
-        j = min(i + step, x2.size(0))
-        xhat = torch.mul(x2[i:j], rstd2[i:j])  # statistics dtype (rstd's)
-        dy = dout2[i:j].to(acc)  # a view when the dtypes agree: not modified
-        dweight.add_((dy * xhat).sum(0))
-        g = dy * w
-        mean_gx = (g * xhat).sum(-1, keepdim=True).div_(d)
-        dx[i:j] = g.sub_(xhat.mul_(mean_gx)).mul_(rstd2[i:j])
-    return dx.view(x.shape), dweight.to(weight.dtype)
+    xhat = torch.mul(x, rstd)  # statistics dtype (rstd's)
+    dy = dout.to(acc)  # dout itself when the dtypes agree: not modified below
+    dweight = (dy * xhat).reshape(-1, d).sum(0)
+    g = dy * weight.to(acc)
+    mean_gx = (g * xhat).sum(-1, keepdim=True).div_(d)
+    dx = g.sub_(xhat.mul_(mean_gx)).mul_(rstd)
+    return dx.to(x.dtype), dweight.to(weight.dtype)
 
 
 # ----------------------------------------------------------------------------- linear
-def linear_forward(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+def linear_forward(
+    x: torch.Tensor, weight: torch.Tensor, out: torch.Tensor | None = None
+) -> torch.Tensor:
     """``y = x @ weight.T`` (no bias).
 
     Args:
         x: ``[..., K]``.
         weight: ``[M, K]`` (PyTorch ``nn.Linear`` layout).
+        out: Optional tensor ``[..., M]`` to write into.
 
     Returns:
-        ``[..., M]``.
+        ``[..., M]`` (``out`` when given).
     """
-    return torch.matmul(x, weight.t())
+    if out is None:
+        return torch.matmul(x, weight.t())
+    return torch.matmul(x, weight.t(), out=out)
 
 
 def linear_backward(
-    dout: torch.Tensor, x: torch.Tensor, weight: torch.Tensor
+    dout: torch.Tensor,
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    dweight: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``dx = dout @ weight``, ``dweight = dout^T @ x`` (summed over all leading dimensions).
 
     Args:
         dout: Gradient of ``y`` ``[..., M]``.
         x, weight: The forward's arguments.
+        dweight: Optional ``[M, K]`` accumulator: the weight gradient is added to it (used when
+            the rows are processed in blocks).
 
     Returns:
         ``(dx, dweight)``.
     """
     dx = torch.matmul(dout, weight)
-    dweight = torch.mm(dout.reshape(-1, dout.size(-1)).t(), x.reshape(-1, x.size(-1)))
-    return dx, dweight
+    d2, x2 = dout.reshape(-1, dout.size(-1)), x.reshape(-1, x.size(-1))
+    if dweight is None:
+        return dx, torch.mm(d2.t(), x2)
+    if dweight.dtype == d2.dtype:
+        return dx, dweight.addmm_(d2.t(), x2)
+    return dx, dweight.add_(torch.mm(d2.t(), x2))
 
 
 # ----------------------------------------------------------------------------- RoPE
@@ -365,7 +375,7 @@ def attention_forward(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torc
             p = softmax_forward(s.float(), inplace=True).to(q.dtype) if half else s
             if not half:
                 softmax_forward(s, inplace=True)
-            torch.bmm(p, vb[i:j, :q1], out=out[i:j, q0:q1])
+            out[i:j, q0:q1] = torch.bmm(p, vb[i:j, :q1])  # a strided out= is slower on CPU
     return out.view(q.shape)
 
 
@@ -418,10 +428,8 @@ def attention_backward(
             else:  # dp - delta in one product: baddbmm's input is -delta, broadcast over keys
                 ds = torch.baddbmm(neg_delta[i:j, q0:q1], do_blk, v_blk.mT).mul_(p)
             ds_c = ds.to(q.dtype) if half else ds
-            torch.bmm(ds_c, k_blk, out=dq[i:j, q0:q1])
-            dk[i:j, :q1].add_(torch.bmm(ds_c.mT, q_blk))
-    dq.mul_(scale)
-    dk.mul_(scale)
+            torch.mul(torch.bmm(ds_c, k_blk), scale, out=dq[i:j, q0:q1])
+            dk[i:j, :q1].add_(torch.bmm(ds_c.mT, q_blk), alpha=scale)
     return dq.view(q.shape), dk.view(k.shape), dv.view(v.shape)
 
 
@@ -472,16 +480,19 @@ def swiglu_backward(dout: torch.Tensor, gate_up: torch.Tensor) -> torch.Tensor:
 
 
 # ----------------------------------------------------------------------------- residual add
-def residual_forward(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+def residual_forward(
+    x: torch.Tensor, y: torch.Tensor, out: torch.Tensor | None = None
+) -> torch.Tensor:
     """``x + y`` (the residual stream plus a branch).
 
     Args:
         x, y: Tensors of the same shape.
+        out: Optional tensor to write into.
 
     Returns:
         The sum.
     """
-    return torch.add(x, y)
+    return torch.add(x, y) if out is None else torch.add(x, y, out=out)
 
 
 def residual_backward(
@@ -559,33 +570,31 @@ def _valid_targets(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, to
     return valid, safe, valid.sum()
 
 
-def cross_entropy_forward(
-    logits: torch.Tensor, labels: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
+def cross_entropy_forward(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Mean cross-entropy over the labels that are not ``IGNORE_INDEX`` (-100).
 
-    ``loss = mean_valid(lse_i - logits[i, label_i])`` with ``lse_i = log sum_j exp(logits_ij)``.
-    All labels ignored gives ``nan`` (0/0), as in PyTorch.
+    ``loss = mean_valid(-log_softmax(logits_i)[label_i])``, computed a block of rows at a time
+    (one block of log-probabilities exists at a time). All labels ignored gives ``nan`` (0/0),
+    as in PyTorch.
 
     Args:
         logits: ``[N, V]``.
         labels: ``[N]`` int64.
 
     Returns:
-        ``(loss, lse)``: scalar loss and the per-row log-sum-exp ``[N]`` (statistics dtype),
-        kept for the backward so that the softmax never needs another normalisation pass.
+        The scalar loss (float32 for half-precision logits).
     """
     n, vocab = logits.shape
     acc = _acc_dtype(logits.dtype)
-    lse = torch.empty(n, dtype=acc, device=logits.device)
+    valid, safe, n_valid = _valid_targets(labels)
+    nll = torch.empty(n, 1, dtype=acc, device=logits.device)
     step = _chunk_rows(n, vocab * 4 * 2, logits.device)
+    buf = torch.empty(step, vocab, dtype=acc, device=logits.device)
     for i in range(0, n, step):
         j = min(i + step, n)
-        torch.logsumexp(logits[i:j].to(acc), dim=-1, out=lse[i:j])
-    valid, safe, n_valid = _valid_targets(labels)
-    target = logits.gather(1, safe[:, None]).squeeze(1).to(acc)
-    loss = torch.where(valid, lse - target, 0.0).sum() / n_valid
-    return loss, lse
+        logp = torch._log_softmax(logits[i:j].to(acc), -1, False, out=buf[: j - i])
+        torch.gather(logp, 1, safe[i:j, None], out=nll[i:j])
+    return -torch.where(valid, nll[:, 0], 0.0).sum() / n_valid
 
 
 def _ce_row_scale(
@@ -597,44 +606,46 @@ def _ce_row_scale(
     return (valid.to(acc) * scale)[:, None], safe
 
 
-def _ce_grad_rows(
-    logits: torch.Tensor, lse: torch.Tensor, safe: torch.Tensor, row_scale: torch.Tensor
+def _softmax_minus_onehot(
+    logits: torch.Tensor, safe: torch.Tensor, out: torch.Tensor
 ) -> torch.Tensor:
-    """``row_scale * (softmax(logits) - onehot(safe))`` for a block of rows."""
-    p = torch.sub(logits.to(lse.dtype), lse[:, None]).exp_()
+    """``softmax(logits) - onehot(safe)`` for a block of rows, written into ``out``."""
+    p = torch._softmax(logits.to(out.dtype), -1, False, out=out)
     minus_one = torch.full((p.size(0), 1), -1.0, dtype=p.dtype, device=p.device)
-    p.scatter_add_(1, safe[:, None], minus_one)
-    return p.mul_(row_scale)
+    return p.scatter_add_(1, safe[:, None], minus_one)
 
 
 def cross_entropy_backward(
-    dloss: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor, lse: torch.Tensor
+    dloss: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor
 ) -> torch.Tensor:
     """``dlogits = dloss * (softmax(logits) - onehot(label)) / n_valid``, zero on ignored rows.
 
-    The softmax is ``exp(logits - lse)`` with the forward's ``lse``: one pass, no max/sum.
+    The softmax is recomputed a block of rows at a time by one fused kernel (its row maximum
+    and sum are recomputed in cache, which is cheaper than keeping and re-reading statistics).
 
     Args:
         dloss: Gradient of the scalar loss.
         logits, labels: The forward's arguments.
-        lse: The forward's log-sum-exp.
 
     Returns:
         ``dlogits`` ``[N, V]`` (dtype of ``logits``).
     """
     n, vocab = logits.shape
-    row_scale, safe = _ce_row_scale(dloss, labels, lse.dtype)
+    acc = _acc_dtype(logits.dtype)
+    row_scale, safe = _ce_row_scale(dloss, labels, acc)
     dlogits = torch.empty_like(logits)
     step = _chunk_rows(n, vocab * 4 * 2, logits.device)
+    buf = torch.empty(step, vocab, dtype=acc, device=logits.device)
     for i in range(0, n, step):
         j = min(i + step, n)
-        dlogits[i:j] = _ce_grad_rows(logits[i:j], lse[i:j], safe[i:j], row_scale[i:j])
+        g = _softmax_minus_onehot(logits[i:j], safe[i:j], buf[: j - i])
+        torch.mul(g, row_scale[i:j], out=dlogits[i:j])
     return dlogits
 
 
 def lm_head_cross_entropy_forward(
     x: torch.Tensor, weight: torch.Tensor, labels: torch.Tensor | None
-) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Output projection fused with the cross-entropy: ``logits = x @ weight^T``, then the loss.
 
     Args:
@@ -643,13 +654,12 @@ def lm_head_cross_entropy_forward(
         labels: ``[N]`` targets, or None for logits only.
 
     Returns:
-        ``(logits, loss, lse)``; ``loss`` and ``lse`` are None without labels.
+        ``(logits, loss)``; ``loss`` is None without labels.
     """
     logits = linear_forward(x, weight)
     if labels is None:
-        return logits, None, None
-    loss, lse = cross_entropy_forward(logits, labels)
-    return logits, loss, lse
+        return logits, None
+    return logits, cross_entropy_forward(logits, labels)
 
 
 def lm_head_cross_entropy_backward(
@@ -659,49 +669,56 @@ def lm_head_cross_entropy_backward(
     weight: torch.Tensor,
     labels: torch.Tensor | None,
     logits: torch.Tensor,
-    lse: torch.Tensor | None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Gradients of :func:`lm_head_cross_entropy_forward`, a block of rows at a time.
 
-    For each block of rows the gradient of the logits (cross-entropy part from ``lse`` plus an
-    external ``dlogits`` when the caller also used the logits) is formed, used at once for
-    ``dx[rows] = g @ weight`` and ``dweight += g^T @ x[rows]``, and dropped: the full ``[N, V]``
-    gradient and the full softmax never exist.
+    For each block of rows, ``g = softmax(logits) - onehot(labels)`` is formed in a reused
+    block buffer and used at once for ``dx[rows] = s * (g @ weight)`` and
+    ``dweight += g^T @ (s * x[rows])``, where ``s = dloss / n_valid`` per row (0 on ignored rows)
+    is folded into the small ``[rows, D]`` operands instead of scaling ``g``. When the caller
+    also differentiated the logits, ``g = s * g + dlogits[rows]``. Neither the full ``[N, V]``
+    gradient nor the full softmax ever exists.
 
     Args:
         dlogits: Gradient of the logits from elsewhere, or None.
         dloss: Gradient of the loss, or None.
         x, weight, labels: The forward's arguments.
-        logits, lse: The forward's outputs.
+        logits: The forward's logits.
 
     Returns:
         ``(dx, dweight)``.
     """
     n, vocab = logits.shape
     acc = _acc_dtype(logits.dtype)
-    dx = torch.zeros_like(x)
+    use_ce = dloss is not None and labels is not None
     dweight = torch.zeros(weight.shape, dtype=acc, device=weight.device)
-    ce = None
-    if dloss is not None and labels is not None and lse is not None:
-        row_scale, safe = _ce_row_scale(dloss, labels, lse.dtype)
-        ce = (lse, safe, row_scale)
-    if ce is None and dlogits is None:
-        return dx, dweight.to(weight.dtype)
+    if not use_ce and dlogits is None:
+        return torch.zeros_like(x), dweight.to(weight.dtype)
+    if use_ce:
+        assert dloss is not None and labels is not None
+        row_scale, safe = _ce_row_scale(dloss, labels, acc)
+    dx = torch.empty_like(x)
     w = weight.to(x.dtype)
     step = _chunk_rows(n, vocab * 4 * 2, logits.device)
+    buf = torch.empty(step, vocab, dtype=acc, device=logits.device)
     for i in range(0, n, step):
         j = min(i + step, n)
-        if ce is not None:
-            g = _ce_grad_rows(logits[i:j], ce[0][i:j], ce[1][i:j], ce[2][i:j])
-            if dlogits is not None:
-                g.add_(dlogits[i:j])
-        else:
+        xs = x[i:j]
+        if not use_ce:
             assert dlogits is not None
-            g = dlogits[i:j].to(acc)
-        g = g.to(x.dtype)
-        torch.mm(g, w, out=dx[i:j])
-        if g.dtype == acc:
-            dweight.addmm_(g.t(), x[i:j])
+            g = dlogits[i:j]
         else:
-            dweight.add_(torch.mm(g.t(), x[i:j]))
+            g = _softmax_minus_onehot(logits[i:j], safe[i:j], buf[: j - i])
+            if dlogits is None:  # fold the row scale into the [rows, D] operands
+                xs = xs * row_scale[i:j].to(x.dtype)
+            else:
+                g = g.mul_(row_scale[i:j]).add_(dlogits[i:j])
+        g = g.to(x.dtype)
+        dxs = torch.mm(g, w, out=dx[i:j])
+        if use_ce and dlogits is None:
+            dxs.mul_(row_scale[i:j])
+        if g.dtype == acc:
+            dweight.addmm_(g.t(), xs)
+        else:
+            dweight.add_(torch.mm(g.t(), xs))
     return dx, dweight.to(weight.dtype)
