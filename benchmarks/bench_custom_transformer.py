@@ -315,6 +315,15 @@ def _summarize(
         summary["cpu_time_ratio_handwritten_vs_twin"] = round(
             hw["cpu_time_s_median"] / twin["cpu_time_s_median"], 4
         )
+        # Same-round ratios: adjacent workers see about the same machine load.
+        paired = [
+            statistics.median(a["wall_s"]) / statistics.median(b["wall_s"])
+            for a, b in zip(runs["handwritten"], runs["twin"])
+            if "error" not in a and "error" not in b
+        ]
+        if paired:
+            summary["paired_time_ratios"] = [round(x, 4) for x in paired]
+            summary["paired_time_ratio_median"] = round(statistics.median(paired), 4)
         summary["time_target_met"] = ratio <= TARGETS["time_ratio_max"]
         if "peak_memory_mib_median" in hw and "peak_memory_mib_median" in twin:
             mratio = hw["peak_memory_mib_median"] / twin["peak_memory_mib_median"]
@@ -369,9 +378,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--n-heads", type=int)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--untied", action="store_true", help="untied output projection")
-    p.add_argument("--steps", type=int, default=6, help="timed steps per worker")
+    p.add_argument("--steps", type=int, default=5, help="timed steps per worker")
     p.add_argument("--warmup", type=int, default=2, help="untimed steps per worker (>= 1)")
-    p.add_argument("--rounds", type=int, default=3, help="workers per variant (interleaved)")
+    p.add_argument("--rounds", type=int, default=5, help="workers per variant (interleaved)")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--variants", default=",".join(VARIANTS))
     p.add_argument("--compile-rounds", type=int, default=1, help="rounds for twin_compile")

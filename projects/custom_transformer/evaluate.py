@@ -157,8 +157,8 @@ def find_checkpoint(run: str | None = None, checkpoint: str | Path | None = None
         run_dir = root / run
         latest = latest_checkpoint(run_dir) if run_dir.is_dir() else None
         if latest is None:
-            runs = [r.name for r in project_runs(root)]
-            known = f"; runs with checkpoints: {', '.join(runs[-5:])}" if runs else ""
+            names = [r.name for r in project_runs(root)]
+            known = f"; runs with checkpoints: {', '.join(names[-5:])}" if names else ""
             raise EvaluationError(f"no checkpoint of run {run!r} in {root}{known}")
         return latest
     runs = project_runs(root)

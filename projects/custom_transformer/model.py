@@ -14,13 +14,13 @@ these three node types and the parameters' ``AccumulateGrad``; optimizers, gradi
 ``loss.backward()`` and DDP work as for any module.
 
 What a block keeps for its backward (everything else is recomputed, element-wise and cheap):
-its input ``x``, the mid-block residual ``x1``, the fused ``qkv`` projection (before RoPE), the
-attention output (input of the output projection), the fused gate/up projection, the two
-``rstd`` vectors and the dropout masks. Recomputed: both RMSNorm outputs, RoPE, the attention
-probabilities (block by block; never stored), SwiGLU's output. The head keeps only the logits
-it returns; the softmax and the gradient of the logits are formed a block of rows at a time and
-never exist in full. On CPU a block runs over chunks of whole sequences so that temporaries stay
-small and in cache (:data:`BLOCK_CHUNK_ROWS`).
+its input ``x``, the mid-block residual ``x1``, q and k after RoPE and v (heads first, as the
+attention reads them), the attention output (input of the output projection), the fused
+gate/up projection, the two ``rstd`` vectors and the dropout masks. Recomputed: both RMSNorm
+outputs, the attention probabilities (block by block; never stored), SwiGLU's output. The
+head keeps only the logits it returns; the softmax and the gradient of the logits are formed a
+block of rows at a time and never exist in full. On CPU a block runs over chunks of whole
+sequences so that temporaries stay small and in cache (:data:`BLOCK_CHUNK_ROWS`).
 
 Parameter names (shared with :class:`~projects.custom_transformer.reference.ReferenceTransformer`
 so state dicts load both ways)::
@@ -245,7 +245,7 @@ class BlockSaved(NamedTuple):
     """What :func:`transformer_block_forward` keeps for :func:`transformer_block_backward`."""
 
     rstd1: torch.Tensor  # [N, 1] 1/rms of the block input
-    qkv: torch.Tensor  # [N, 3D] fused projection, before RoPE
+    qkv: torch.Tensor  # [3, B, H, T, hd] q and k after RoPE, and v, heads first
     attn: torch.Tensor  # [N, D] attention output, heads concatenated (input of wo)
     x1: torch.Tensor  # [N, D] residual stream between the two sub-layers
     rstd2: torch.Tensor  # [N, 1]
@@ -257,18 +257,10 @@ def _rmsnorm_apply(x: torch.Tensor, weight: torch.Tensor, rstd: torch.Tensor) ->
     return torch.mul(x, rstd).to(x.dtype).mul_(weight.to(x.dtype))
 
 
-def _rope_heads_first(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """RoPE of ``[B, T, H, hd]`` (a view into ``qkv``) written into a new ``[B, H, T, hd]``."""
-    b, t, h, hd = x.shape
-    out = torch.empty(b, h, t, hd, dtype=x.dtype, device=x.device)
-    rope_forward(x, cos, sin, out=out.transpose(1, 2))
-    return out
-
-
 #: Rows (tokens) per chunk of whole sequences processed at a time inside a block, per device
 #: type. On CPU a chunk's temporaries stay in cache (and are small); on GPUs one chunk is the
 #: whole batch, for large matrix multiplies.
-BLOCK_CHUNK_ROWS = {"cpu": 512, "cuda": 2**62}
+BLOCK_CHUNK_ROWS = {"cpu": 1024, "cuda": 2**62}
 _DEFAULT_BLOCK_CHUNK_ROWS = 2**62
 
 
@@ -325,7 +317,7 @@ def transformer_block_forward(
     out = torch.empty_like(x2)
     saved = BlockSaved(
         rstd1=torch.empty(n, 1, dtype=acc, device=x.device),
-        qkv=torch.empty(n, 3 * d, dtype=cdt, device=x.device),
+        qkv=torch.empty(3, b, n_heads, t, hd, dtype=cdt, device=x.device),
         attn=torch.empty(n, d, dtype=cdt, device=x.device),
         x1=torch.empty_like(x2),
         rstd2=torch.empty(n, 1, dtype=acc, device=x.device),
@@ -336,13 +328,12 @@ def transformer_block_forward(
         bc = s1 - s0
         # attention sub-layer
         h, saved.rstd1[r] = rmsnorm_forward(x2[r], attn_norm_w, eps)
-        qkv = linear_forward(h.to(cdt), wqkv_c, out=saved.qkv[r])
-        q, k, v = qkv.view(bc, t, 3, n_heads, hd).unbind(2)
-        o = attention_forward(
-            _rope_heads_first(q, cos_t, sin_t),
-            _rope_heads_first(k, cos_t, sin_t),
-            v.transpose(1, 2),
-        )
+        q, k, v = linear_forward(h.to(cdt), wqkv_c).view(bc, t, 3, n_heads, hd).unbind(2)
+        qh, kh, vh = saved.qkv[:, s0:s1]  # [bc, H, T, hd] each, written in the transposed layout
+        rope_forward(q, cos_t, sin_t, out=qh.transpose(1, 2))
+        rope_forward(k, cos_t, sin_t, out=kh.transpose(1, 2))
+        vh.transpose(1, 2).copy_(v)
+        o = attention_forward(qh, kh, vh)
         attn = saved.attn[r]
         attn.view(bc, t, n_heads, hd).copy_(o.transpose(1, 2))
         proj = linear_forward(attn, wo_c)
@@ -435,12 +426,12 @@ def transformer_block_backward(
             dproj = dropout_backward(dproj, None, m_attn[r], dropout)
         attn = saved.attn[r]
         dattn, _ = linear_backward(dproj.to(cdt), attn, wo_c, dweight=dwo)
-        q, k, v = saved.qkv[r].view(bc, t, 3, n_heads, hd).unbind(2)
+        qh, kh, vh = saved.qkv[:, s0:s1]
         dqr, dkr, dv = attention_backward(
             dattn.view(bc, t, n_heads, hd).transpose(1, 2),
-            _rope_heads_first(q, cos_t, sin_t),  # recomputed
-            _rope_heads_first(k, cos_t, sin_t),
-            v.transpose(1, 2),
+            qh,
+            kh,
+            vh,
             attn.view(bc, t, n_heads, hd).transpose(1, 2),
         )
         del dattn

@@ -69,8 +69,6 @@ _DEFAULT_CHUNK_BYTES = 64 * 2**20
 #: upper triangle; on CPU a block that fits in L2 cache is fastest).
 ATTENTION_CHUNK_BYTES = {"cpu": 1 * 2**20, "cuda": 512 * 2**20}
 ATTENTION_QUERY_ROWS = {"cpu": 32, "cuda": 256}
-#: Row blocks of the element-wise SwiGLU backward: about L2-sized on CPU.
-ELEMENTWISE_CHUNK_BYTES = {"cpu": 1 * 2**20, "cuda": 1024 * 2**20}
 
 _HALF = (torch.float16, torch.bfloat16)
 
@@ -338,11 +336,20 @@ def _as_batched(x: torch.Tensor) -> torch.Tensor:
     return x.reshape(-1, x.size(-2), x.size(-1))
 
 
-def _attention_blocks(q: torch.Tensor) -> tuple[int, int]:
-    """``(heads per block, query rows per block)`` for blocked causal attention."""
-    bh, t = q.shape[0], q.shape[1]
-    q_rows = min(t, ATTENTION_QUERY_ROWS.get(q.device.type, 128))
-    return _chunk_rows(bh, q_rows * t * 4, q.device, ATTENTION_CHUNK_BYTES), q_rows
+def _attention_tiles(shape: tuple[int, ...], device: torch.device) -> list[tuple[int, ...]]:
+    """``(first head, end head, first query, end query)`` of each block, in processing order.
+
+    ``shape`` is ``[..., T, hd]``; the leading dimensions are flattened into heads.
+    """
+    t = shape[-2]
+    bh = math.prod(shape[:-2])
+    rows = min(t, ATTENTION_QUERY_ROWS.get(device.type, 128))
+    heads = _chunk_rows(bh, rows * t * 4, device, ATTENTION_CHUNK_BYTES)
+    return [
+        (i, min(i + heads, bh), q0, min(q0 + rows, t))
+        for i in range(0, bh, heads)
+        for q0 in range(0, t, rows)
+    ]
 
 
 def attention_forward(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
@@ -352,7 +359,8 @@ def attention_forward(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torc
     ``p = softmax(s)``, ``y = p v``. Computed in blocks of (batch x head) pairs and of query rows;
     a block of queries ``[q0, q1)`` only meets the keys ``[0, q1)``, so the blocks above the
     diagonal are never computed. Only one block of probabilities exists at a time and none is
-    kept for the backward.
+    kept for the backward (keeping them was measured no faster on CPU: the saved products are
+    paid back in memory traffic and allocation).
 
     Args:
         q, k, v: ``[..., T, hd]`` (same leading shape; e.g. ``[B, H, T, hd]``).
@@ -366,16 +374,11 @@ def attention_forward(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torc
     mask = causal_mask(t, q.dtype, q.device)
     scale = 1.0 / math.sqrt(hd)
     half = q.dtype in _HALF
-    heads, rows = _attention_blocks(qb)
-    for i in range(0, qb.size(0), heads):
-        j = min(i + heads, qb.size(0))
-        for q0 in range(0, t, rows):
-            q1 = min(q0 + rows, t)
-            s = torch.baddbmm(mask[q0:q1, :q1], qb[i:j, q0:q1], kb[i:j, :q1].mT, alpha=scale)
-            p = softmax_forward(s.float(), inplace=True).to(q.dtype) if half else s
-            if not half:
-                softmax_forward(s, inplace=True)
-            out[i:j, q0:q1] = torch.bmm(p, vb[i:j, :q1])  # a strided out= is slower on CPU
+    for i, j, q0, q1 in _attention_tiles(q.shape, q.device):
+        s = torch.baddbmm(mask[q0:q1, :q1], qb[i:j, q0:q1], kb[i:j, :q1].mT, alpha=scale)
+        p = softmax_forward(s.float() if half else s, inplace=True)
+        p = p.to(q.dtype) if half else p
+        out[i:j, q0:q1] = torch.bmm(p, vb[i:j, :q1])  # a strided out= is slower on CPU
     return out.view(q.shape)
 
 
@@ -408,28 +411,19 @@ def attention_backward(
     mask = causal_mask(t, q.dtype, q.device)
     scale = 1.0 / math.sqrt(hd)
     half = q.dtype in _HALF
-    heads, rows = _attention_blocks(qb)
-    for i in range(0, qb.size(0), heads):
-        j = min(i + heads, qb.size(0))
-        for q0 in range(0, t, rows):
-            q1 = min(q0 + rows, t)
-            q_blk, do_blk, k_blk, v_blk = (
-                qb[i:j, q0:q1],
-                dob[i:j, q0:q1],
-                kb[i:j, :q1],
-                vb[i:j, :q1],
-            )
-            s = torch.baddbmm(mask[q0:q1, :q1], q_blk, k_blk.mT, alpha=scale)
-            p = softmax_forward(s.float() if half else s, inplace=True)
-            p_c = p.to(q.dtype) if half else p
-            dv[i:j, :q1].add_(torch.bmm(p_c.mT, do_blk))
-            if half:
-                ds = torch.bmm(do_blk, v_blk.mT).float().add_(neg_delta[i:j, q0:q1]).mul_(p)
-            else:  # dp - delta in one product: baddbmm's input is -delta, broadcast over keys
-                ds = torch.baddbmm(neg_delta[i:j, q0:q1], do_blk, v_blk.mT).mul_(p)
-            ds_c = ds.to(q.dtype) if half else ds
-            torch.mul(torch.bmm(ds_c, k_blk), scale, out=dq[i:j, q0:q1])
-            dk[i:j, :q1].add_(torch.bmm(ds_c.mT, q_blk), alpha=scale)
+    for i, j, q0, q1 in _attention_tiles(q.shape, q.device):
+        q_blk, do_blk, k_blk, v_blk = qb[i:j, q0:q1], dob[i:j, q0:q1], kb[i:j, :q1], vb[i:j, :q1]
+        s = torch.baddbmm(mask[q0:q1, :q1], q_blk, k_blk.mT, alpha=scale)
+        p = softmax_forward(s.float() if half else s, inplace=True)
+        p_c = p.to(q.dtype) if half else p
+        dv[i:j, :q1].add_(torch.bmm(p_c.mT, do_blk))
+        if half:
+            ds = torch.bmm(do_blk, v_blk.mT).float().add_(neg_delta[i:j, q0:q1]).mul_(p)
+        else:  # dp - delta in one product: baddbmm's input is -delta, broadcast over keys
+            ds = torch.baddbmm(neg_delta[i:j, q0:q1], do_blk, v_blk.mT).mul_(p)
+        ds_c = ds.to(q.dtype) if half else ds
+        torch.mul(torch.bmm(ds_c, k_blk), scale, out=dq[i:j, q0:q1])
+        dk[i:j, :q1].add_(torch.bmm(ds_c.mT, q_blk), alpha=scale)
     return dq.view(q.shape), dk.view(k.shape), dv.view(v.shape)
 
 
@@ -452,8 +446,7 @@ def swiglu_backward(dout: torch.Tensor, gate_up: torch.Tensor) -> torch.Tensor:
     """Gradient of :func:`swiglu_forward`.
 
     With ``s = sigmoid(g)``: ``silu(g) = g s`` and ``silu'(g) = s (1 + g (1 - s))
-    = s + silu(g) - silu(g) s``; ``du = dy silu(g)``, ``dg = dy u silu'(g)``. Done a block of
-    rows at a time so that the temporaries stay in cache.
+    = s + silu(g) - silu(g) s``; ``du = dy silu(g)``, ``dg = dy u silu'(g)``.
 
     Args:
         dout: Gradient of the output ``[..., F]``.
@@ -463,20 +456,15 @@ def swiglu_backward(dout: torch.Tensor, gate_up: torch.Tensor) -> torch.Tensor:
         ``dgate_up`` ``[..., 2F]``.
     """
     f = gate_up.size(-1) // 2
-    gu2 = gate_up.reshape(-1, 2 * f)
-    dout2 = dout.reshape(-1, f)
-    dgate_up = torch.empty_like(gu2)
-    step = _chunk_rows(gu2.size(0), f * 4 * 2, gu2.device, ELEMENTWISE_CHUNK_BYTES)
-    for i in range(0, gu2.size(0), step):
-        j = min(i + step, gu2.size(0))
-        g, u = gu2[i:j, :f], gu2[i:j, f:]
-        dg, du = dgate_up[i:j, :f], dgate_up[i:j, f:]
-        s = torch.sigmoid(g)
-        silu = torch.mul(g, s)
-        torch.mul(dout2[i:j], silu, out=du)
-        dsilu = silu.addcmul_(silu, s, value=-1.0).add_(s)  # in place: silu - silu*s + s
-        torch.mul(dout2[i:j], u, out=dg).mul_(dsilu)
-    return dgate_up.view(gate_up.shape)
+    g, u = gate_up[..., :f], gate_up[..., f:]
+    dgate_up = torch.empty_like(gate_up)
+    dg, du = dgate_up[..., :f], dgate_up[..., f:]
+    s = torch.sigmoid(g)
+    silu = torch.mul(g, s)
+    torch.mul(dout, silu, out=du)
+    dsilu = silu.addcmul_(silu, s, value=-1.0).add_(s)  # in place: silu - silu*s + s
+    torch.mul(dout, u, out=dg).mul_(dsilu)
+    return dgate_up
 
 
 # ----------------------------------------------------------------------------- residual add

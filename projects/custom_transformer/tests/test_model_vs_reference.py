@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 import torch
 
+import projects.custom_transformer.model as model_module
+import projects.custom_transformer.ops as ops
 from common.models.base import load_model_from_checkpoint
 from common.utils.config import load_config
 from projects.custom_transformer.model import CustomTransformer, TransformerConfig, resolve_d_ff
@@ -74,8 +76,13 @@ def test_float32_matches_twin(tied: bool) -> None:
     _compare_grads(model, twin, rel=5e-5)
 
 
-@pytest.mark.parametrize("tied", [True, False])
-def test_float64_matches_twin(tied: bool) -> None:
+@pytest.mark.parametrize("tied,chunked", [(True, False), (False, True)])
+def test_float64_matches_twin(tied: bool, chunked: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    if chunked:  # one sequence per block chunk, 3-head attention tiles, 16-row head blocks
+        monkeypatch.setitem(model_module.BLOCK_CHUNK_ROWS, "cpu", 40)
+        monkeypatch.setitem(ops.ATTENTION_CHUNK_BYTES, "cpu", 3 * 16 * 40 * 4)
+        monkeypatch.setitem(ops.ATTENTION_QUERY_ROWS, "cpu", 16)
+        monkeypatch.setitem(ops.CHUNK_BYTES, "cpu", 7 * VOCAB * 8)
     model, twin = _pair(tie_embeddings=tied)
     model.double()
     twin.double()

@@ -18,6 +18,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+import projects.custom_transformer.model as model
 import projects.custom_transformer.ops as ops
 from projects.custom_transformer.model import (
     EmbeddingFunction,
@@ -62,10 +63,11 @@ def _seed() -> None:
 
 @pytest.fixture(params=["default-blocks", "tiny-blocks"])
 def blocks(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Run a test with the default block sizes and with blocks of 1 row / 1 head / 2 queries."""
+    """Run with the default block sizes and with 1 row / 1 head / 2 queries / 1 sequence blocks."""
     if request.param == "tiny-blocks":
-        for table in (ops.CHUNK_BYTES, ops.ATTENTION_CHUNK_BYTES, ops.ELEMENTWISE_CHUNK_BYTES):
+        for table in (ops.CHUNK_BYTES, ops.ATTENTION_CHUNK_BYTES):
             monkeypatch.setitem(table, "cpu", 1)
+        monkeypatch.setitem(model.BLOCK_CHUNK_ROWS, "cpu", 1)  # one sequence per chunk
         monkeypatch.setitem(ops.ATTENTION_QUERY_ROWS, "cpu", 2)
     return str(request.param)
 
