@@ -71,7 +71,7 @@ def steps_on_disk(run_dir: Path) -> list[str]:
 
 @pytest.mark.slow
 def test_train_resume_evaluate_end_to_end(
-    isolated_assets: Path, capsys: pytest.CaptureFixture[str]
+    isolated_assets: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     checkpoints = isolated_assets / "outputs" / "checkpoints"
 
@@ -130,6 +130,11 @@ def test_train_resume_evaluate_end_to_end(
     assert f"run {module_run}, step 4" in out
     assert "[Once upon a time]" in out and "[One day, a little girl named Lily]" in out
     assert [r for r in store_rows(module_run) if r[1] == "eval"] == []
+
+    # 6. From the repository root, --config may name the project's config relative to the project.
+    monkeypatch.chdir(REPO_ROOT)
+    assert train.main(["--config", "configs/tiny.yaml", "--name", "relative", *TINY_ARGS]) == 0
+    assert "finished relative: step 4" in capsys.readouterr().out
 
 
 @pytest.mark.slow
