@@ -388,6 +388,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory workers")
     p.add_argument("--peak-tflops", type=float, default=989.0, help="device peak for MFU")
     p.add_argument("--out", type=Path, default=None, help="JSON output path")
+    p.add_argument("--note", default=None, help="free text stored in the JSON")
     p.add_argument("--worker", choices=VARIANTS, default=None, help=argparse.SUPPRESS)
     p.add_argument("--mode", choices=["time", "memory"], default="time", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -469,6 +470,7 @@ def main(argv: list[str] | None = None) -> None:
         "targets": TARGETS,
         "environment": {**_environment(args), "loadavg_before": load_before},
         "method": (__doc__ or "").split("Method:")[1].split("Examples::")[0].strip(),
+        "note": args.note,
         **report,
     }
     report["environment"]["loadavg_after"] = _loadavg()

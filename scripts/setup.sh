@@ -51,4 +51,7 @@ else
 fi
 
 echo "setup: installing .[all] with $torch_spec into .venv" >&2
-"${UV[@]}" pip install --quiet --python .venv/bin/python "${uv_args[@]}" -e ".[all]" "$torch_spec"
+# Compile bytecode once here: PYTHONDONTWRITEBYTECODE may be set, and every test subprocess would
+# otherwise recompile what it imports.
+"${UV[@]}" pip install --quiet --compile-bytecode --python .venv/bin/python "${uv_args[@]}" \
+    -e ".[all]" "$torch_spec"

@@ -50,7 +50,7 @@ from torch import nn
 from common.models.base import BaseLanguageModel
 from common.utils.config import ModelConfig
 from projects.custom_transformer.ops import (
-    _HALF,
+    HALF_DTYPES,
     attention_backward,
     attention_forward,
     dropout_backward,
@@ -308,7 +308,7 @@ def transformer_block_forward(
     """
     b, t, d = x.shape
     n, hd, f = b * t, d // n_heads, w_down.size(1)
-    cdt, acc = compute_dtype, (torch.float32 if x.dtype in _HALF else x.dtype)
+    cdt, acc = compute_dtype, (torch.float32 if x.dtype in HALF_DTYPES else x.dtype)
     x2 = x.reshape(n, d)
     cos_t, sin_t = cos.view(t, 1, hd), sin.view(t, 1, hd)
     wqkv_c, wo_c, w_gate_up_c, w_down_c = (w.to(cdt) for w in (wqkv, wo, w_gate_up, w_down))
@@ -390,7 +390,9 @@ def transformer_block_backward(
     weights = (wqkv, wo, w_gate_up, w_down)
     wqkv_c, wo_c, w_gate_up_c, w_down_c = (w.to(cdt) for w in weights)
     dwqkv, dwo, dw_gate_up, dw_down = (
-        torch.zeros(w.shape, dtype=torch.float32 if cdt in _HALF else w.dtype, device=w.device)
+        torch.zeros(
+            w.shape, dtype=torch.float32 if cdt in HALF_DTYPES else w.dtype, device=w.device
+        )
         for w in weights
     )
     dattn_norm_w = torch.zeros_like(attn_norm_w)

@@ -30,6 +30,7 @@ import math
 import torch
 
 __all__ = [
+    "HALF_DTYPES",
     "IGNORE_INDEX",
     "attention_backward",
     "attention_forward",
@@ -60,8 +61,9 @@ __all__ = [
 
 IGNORE_INDEX = -100
 
-#: Bytes of one block of scores / probabilities processed at a time, per device type. Small on
-#: CPU (stays in cache, low peak memory); large on GPUs, where big matrix multiplies pay.
+#: Bytes of one block of rows of the logits' (log-)softmax in the cross-entropy, per device
+#: type. Small on CPU (stays in cache, low peak memory); large on GPUs, where big matrix
+#: multiplies pay.
 CHUNK_BYTES = {"cpu": 8 * 2**20, "cuda": 512 * 2**20}
 _DEFAULT_CHUNK_BYTES = 64 * 2**20
 #: Attention works on blocks of ``heads x query rows x keys`` scores of about this size, with
@@ -70,7 +72,8 @@ _DEFAULT_CHUNK_BYTES = 64 * 2**20
 ATTENTION_CHUNK_BYTES = {"cpu": 1 * 2**20, "cuda": 512 * 2**20}
 ATTENTION_QUERY_ROWS = {"cpu": 32, "cuda": 256}
 
-_HALF = (torch.float16, torch.bfloat16)
+HALF_DTYPES = (torch.float16, torch.bfloat16)
+_HALF = HALF_DTYPES
 
 
 def _acc_dtype(dtype: torch.dtype) -> torch.dtype:
