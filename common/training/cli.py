@@ -105,13 +105,18 @@ def build_arg_parser(
 def find_runs(project: str, checkpoints_dir: str | Path | None = None) -> list[Path]:
     """Run folders of ``project`` holding at least one complete checkpoint, most recent last.
 
+    A run belongs to ``project`` when its name starts with ``<project>-`` (the default names) or
+    its checkpoint's saved config says ``logging.project: <project>`` (runs named with
+    ``--name``).
+
     Args:
-        project: the project name (runs are named ``<project>-...``).
+        project: the project name.
         checkpoints_dir: where runs live (default ``get_checkpoints_dir()``).
 
     Returns:
         The run folders, ordered by the time of their latest checkpoint.
     """
+    from common.models.base import CheckpointError, read_checkpoint_metadata
     from common.paths import get_checkpoints_dir
     from common.training.trainer import latest_checkpoint
 
@@ -120,11 +125,17 @@ def find_runs(project: str, checkpoints_dir: str | Path | None = None) -> list[P
         return []
     runs = []
     for run in root.iterdir():
-        if not (run.is_dir() and run.name.startswith(f"{project}-")):
+        latest = latest_checkpoint(run) if run.is_dir() else None
+        if latest is None:
             continue
-        latest = latest_checkpoint(run)
-        if latest is not None:
-            runs.append(((latest / "checkpoint.json").stat().st_mtime, run.name, run))
+        if not run.name.startswith(f"{project}-"):
+            try:
+                extra = read_checkpoint_metadata(latest).get("extra") or {}
+            except CheckpointError:
+                continue
+            if ((extra.get("config") or {}).get("logging") or {}).get("project") != project:
+                continue
+        runs.append(((latest / "checkpoint.json").stat().st_mtime, run.name, run))
     return [run for *_, run in sorted(runs)]
 
 

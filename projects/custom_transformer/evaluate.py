@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from common.training.cli import EXIT_INTERRUPTED, EXIT_USER_ERROR, config_from_dict
+from common.training.cli import EXIT_INTERRUPTED, EXIT_USER_ERROR, config_from_dict, find_runs
 from common.utils.config import Config, ConfigError
 
 PROJECT = "custom_transformer"
@@ -97,33 +97,6 @@ def _non_negative_float(text: str) -> float:
 
 
 # ---------------------------------------------------------------------------- checkpoints
-def project_runs(root: Path) -> list[Path]:
-    """Run folders of this project with a complete checkpoint, most recent checkpoint last.
-
-    A run belongs to the project when its name starts with ``custom_transformer-`` (the default
-    names) or its checkpoint's saved config says ``logging.project: custom_transformer`` (runs
-    named with ``--name``).
-    """
-    from common.models.base import CheckpointError, read_checkpoint_metadata
-    from common.training.trainer import latest_checkpoint
-
-    found = []
-    for run in root.iterdir() if root.is_dir() else ():
-        latest = latest_checkpoint(run) if run.is_dir() else None
-        if latest is None:
-            continue
-        if not run.name.startswith(f"{PROJECT}-"):
-            try:
-                extra = read_checkpoint_metadata(latest).get("extra") or {}
-            except CheckpointError:
-                continue
-            logging_cfg = (extra.get("config") or {}).get("logging") or {}
-            if logging_cfg.get("project") != PROJECT:
-                continue
-        found.append(((latest / "checkpoint.json").stat().st_mtime, run.name, run))
-    return [run for *_, run in sorted(found)]
-
-
 def find_checkpoint(run: str | None = None, checkpoint: str | Path | None = None) -> Path:
     """The checkpoint folder to evaluate.
 
@@ -157,18 +130,18 @@ def find_checkpoint(run: str | None = None, checkpoint: str | Path | None = None
         run_dir = root / run
         latest = latest_checkpoint(run_dir) if run_dir.is_dir() else None
         if latest is None:
-            names = [r.name for r in project_runs(root)]
+            names = [r.name for r in find_runs(PROJECT, root)]
             known = f"; runs with checkpoints: {', '.join(names[-5:])}" if names else ""
             raise EvaluationError(f"no checkpoint of run {run!r} in {root}{known}")
         return latest
-    runs = project_runs(root)
+    runs = find_runs(PROJECT, root)
     if not runs:
         raise EvaluationError(
             f"no checkpoint of project {PROJECT!r} in {root}; train one first: {TRAIN_COMMAND} "
             "(or pass --checkpoint PATH)"
         )
     latest = latest_checkpoint(runs[-1])
-    assert latest is not None  # project_runs only returns runs with a checkpoint
+    assert latest is not None  # find_runs only returns runs with a checkpoint
     return latest
 
 
