@@ -121,7 +121,7 @@ def resolve_d_ff(d_model: int, d_ff: int | None, multiple_of: int = 64) -> int:
     return multiple_of * math.ceil(hidden / multiple_of)
 
 
-def _check_architecture(
+def check_architecture(
     vocab_size: int,
     context_length: int,
     d_model: int,
@@ -260,7 +260,7 @@ def _rmsnorm_apply(x: torch.Tensor, weight: torch.Tensor, rstd: torch.Tensor) ->
 #: Rows (tokens) per chunk of whole sequences processed at a time inside a block, per device
 #: type. On CPU a chunk's temporaries stay in cache (and are small); on GPUs one chunk is the
 #: whole batch, for large matrix multiplies.
-BLOCK_CHUNK_ROWS = {"cpu": 1024, "cuda": 2**62}
+BLOCK_CHUNK_ROWS = {"cpu": 2048, "cuda": 2**62}
 _DEFAULT_BLOCK_CHUNK_ROWS = 2**62
 
 
@@ -639,6 +639,9 @@ class CustomTransformer(BaseLanguageModel):
         ValueError: An invalid combination of sizes.
     """
 
+    rope_cos: torch.Tensor
+    rope_sin: torch.Tensor
+
     def __init__(
         self,
         vocab_size: int,
@@ -653,7 +656,7 @@ class CustomTransformer(BaseLanguageModel):
         tie_embeddings: bool = True,
     ) -> None:
         d_ff = resolve_d_ff(d_model, d_ff)
-        _check_architecture(
+        check_architecture(
             vocab_size,
             context_length,
             d_model,
@@ -727,6 +730,7 @@ class CustomTransformer(BaseLanguageModel):
         x = EmbeddingFunction.apply(input_ids, self.embed.weight)
         p = self.dropout if self.training else 0.0
         for layer in self.layers:
+            assert isinstance(layer, _BlockWeights)
             masks: tuple[torch.Tensor | None, torch.Tensor | None] = (None, None)
             if p > 0:
                 masks = (

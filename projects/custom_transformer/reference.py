@@ -23,7 +23,7 @@ from torch import nn
 from common.models.base import BaseLanguageModel
 from common.utils.config import ModelConfig
 from projects.custom_transformer.model import (
-    _check_architecture,
+    check_architecture,
     config_kwargs,
     init_weights,
     resolve_d_ff,
@@ -96,6 +96,9 @@ class Block(nn.Module):
 class ReferenceTransformer(BaseLanguageModel):
     """Plain-autograd twin of ``CustomTransformer``; same arguments (see there)."""
 
+    rope_cos: torch.Tensor
+    rope_sin: torch.Tensor
+
     def __init__(
         self,
         vocab_size: int,
@@ -110,7 +113,7 @@ class ReferenceTransformer(BaseLanguageModel):
         tie_embeddings: bool = True,
     ) -> None:
         d_ff = resolve_d_ff(d_model, d_ff)
-        _check_architecture(
+        check_architecture(
             vocab_size,
             context_length,
             d_model,
