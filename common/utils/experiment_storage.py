@@ -1092,7 +1092,7 @@ def connect(
         except duckdb.Error as exc:
             if attempt == _RETRIES - 1 or not _recover(con, root, exc):
                 raise
-            time.sleep(0.005 * attempt)
+            time.sleep(min(0.005 * attempt, 0.05))
     return con
 
 
@@ -1176,7 +1176,7 @@ def _recover(con: duckdb.DuckDBPyConnection, root: Path, exc: BaseException) -> 
     return found
 
 
-_RETRIES = 8
+_RETRIES = 30
 R = TypeVar("R")
 
 
@@ -1205,7 +1205,7 @@ def _execute(
             if root is None or attempt == _RETRIES - 1 or not _recover(con, root, exc):
                 raise
             refresh = True
-            time.sleep(0.005 * attempt)
+            time.sleep(min(0.005 * attempt, 0.05))
     raise AssertionError("unreachable")
 
 
