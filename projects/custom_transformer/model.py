@@ -42,7 +42,7 @@ import contextlib
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import torch
 from torch import nn
@@ -619,8 +619,13 @@ def _compute_dtype(device_type: str, param_dtype: torch.dtype) -> torch.dtype:
     return param_dtype
 
 
-class CustomTransformer(BaseLanguageModel):
-    """Llama-style decoder-only language model with hand-written backpropagation.
+_M = TypeVar("_M", bound="LlamaBase")
+
+
+class LlamaBase(BaseLanguageModel):
+    """What ``CustomTransformer`` and its autograd twin share: the validated configuration, the
+    embedding, the final norm, the output projection and the RoPE tables. Subclasses supply the
+    block module (``_build_block``) and ``forward``.
 
     Args:
         vocab_size: Vocabulary size.
@@ -684,7 +689,10 @@ class CustomTransformer(BaseLanguageModel):
         self.norm_eps = float(norm_eps)
         self.tie_embeddings = bool(tie_embeddings)
         self.embed = nn.Embedding(vocab_size, d_model)
-        self.layers = nn.ModuleList(_BlockWeights(d_model, d_ff, norm_eps) for _ in range(n_layers))
+        self.layers = nn.ModuleList(
+            self._build_block(d_model, n_heads, d_ff, float(norm_eps), float(dropout))
+            for _ in range(n_layers)
+        )
         self.norm = nn.RMSNorm(d_model, eps=norm_eps)
         self.lm_head = None if tie_embeddings else nn.Linear(d_model, vocab_size, bias=False)
         cos, sin = rope_cache(torch.arange(context_length), d_model // n_heads, rope_theta)
@@ -692,8 +700,13 @@ class CustomTransformer(BaseLanguageModel):
         self.register_buffer("rope_sin", sin, persistent=False)
         init_weights(self, n_layers)
 
+    def _build_block(
+        self, d_model: int, n_heads: int, d_ff: int, norm_eps: float, dropout: float
+    ) -> nn.Module:
+        raise NotImplementedError
+
     @classmethod
-    def from_config(cls, cfg: ModelConfig, vocab_size: int | None = None) -> CustomTransformer:
+    def from_config(cls: type[_M], cfg: ModelConfig, vocab_size: int | None = None) -> _M:
         """Build from a :class:`TransformerConfig` (``vocab_size`` overrides the config's)."""
         return cls(**config_kwargs(cfg, vocab_size))
 
@@ -701,6 +714,18 @@ class CustomTransformer(BaseLanguageModel):
     def output_weight(self) -> torch.Tensor:
         """The output projection ``[V, D]`` (the embedding table when tied)."""
         return self.embed.weight if self.lm_head is None else self.lm_head.weight
+
+
+class CustomTransformer(LlamaBase):
+    """Llama-style decoder-only language model with hand-written backpropagation.
+
+    Arguments and errors as :class:`LlamaBase`.
+    """
+
+    def _build_block(
+        self, d_model: int, n_heads: int, d_ff: int, norm_eps: float, dropout: float
+    ) -> nn.Module:
+        return _BlockWeights(d_model, d_ff, norm_eps)
 
     def forward(
         self, input_ids: torch.Tensor, labels: torch.Tensor | None = None

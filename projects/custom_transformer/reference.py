@@ -20,15 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from common.models.base import BaseLanguageModel
-from common.utils.config import ModelConfig
-from projects.custom_transformer.model import (
-    check_architecture,
-    config_kwargs,
-    init_weights,
-    resolve_d_ff,
-)
-from projects.custom_transformer.ops import make_dropout_mask, rope_cache
+from projects.custom_transformer.model import LlamaBase
+from projects.custom_transformer.ops import make_dropout_mask
 
 __all__ = ["ReferenceTransformer"]
 
@@ -93,64 +86,13 @@ class Block(nn.Module):
         return x + _dropout(self.ffn(self.ffn_norm(x)), self.dropout, self.training)
 
 
-class ReferenceTransformer(BaseLanguageModel):
-    """Plain-autograd twin of ``CustomTransformer``; same arguments (see there)."""
+class ReferenceTransformer(LlamaBase):
+    """Plain-autograd twin of ``CustomTransformer``; same arguments (see ``LlamaBase``)."""
 
-    rope_cos: torch.Tensor
-    rope_sin: torch.Tensor
-
-    def __init__(
-        self,
-        vocab_size: int,
-        context_length: int = 256,
-        d_model: int = 256,
-        n_layers: int = 4,
-        n_heads: int = 8,
-        d_ff: int | None = None,
-        dropout: float = 0.0,
-        rope_theta: float = 10000.0,
-        norm_eps: float = 1e-5,
-        tie_embeddings: bool = True,
-    ) -> None:
-        d_ff = resolve_d_ff(d_model, d_ff)
-        check_architecture(
-            vocab_size,
-            context_length,
-            d_model,
-            n_layers,
-            n_heads,
-            d_ff,
-            dropout,
-            rope_theta,
-            norm_eps,
-        )
-        super().__init__(
-            vocab_size,
-            context_length=context_length,
-            d_model=d_model,
-            n_layers=n_layers,
-            n_heads=n_heads,
-            d_ff=d_ff,
-            dropout=float(dropout),
-            rope_theta=float(rope_theta),
-            norm_eps=float(norm_eps),
-            tie_embeddings=bool(tie_embeddings),
-        )
-        self.embed = nn.Embedding(vocab_size, d_model)
-        self.layers = nn.ModuleList(
-            Block(d_model, n_heads, d_ff, norm_eps, float(dropout)) for _ in range(n_layers)
-        )
-        self.norm = nn.RMSNorm(d_model, eps=norm_eps)
-        self.lm_head = None if tie_embeddings else nn.Linear(d_model, vocab_size, bias=False)
-        cos, sin = rope_cache(torch.arange(context_length), d_model // n_heads, rope_theta)
-        self.register_buffer("rope_cos", cos, persistent=False)
-        self.register_buffer("rope_sin", sin, persistent=False)
-        init_weights(self, n_layers)
-
-    @classmethod
-    def from_config(cls, cfg: ModelConfig, vocab_size: int | None = None) -> ReferenceTransformer:
-        """Build from a ``TransformerConfig`` (``vocab_size`` overrides the config's)."""
-        return cls(**config_kwargs(cfg, vocab_size))
+    def _build_block(
+        self, d_model: int, n_heads: int, d_ff: int, norm_eps: float, dropout: float
+    ) -> nn.Module:
+        return Block(d_model, n_heads, d_ff, norm_eps, dropout)
 
     def forward(
         self, input_ids: torch.Tensor, labels: torch.Tensor | None = None
@@ -164,8 +106,7 @@ class ReferenceTransformer(BaseLanguageModel):
         for layer in self.layers:
             x = layer(x, cos, sin)
         x = self.norm(x)
-        weight = self.embed.weight if self.lm_head is None else self.lm_head.weight
-        logits = F.linear(x, weight)
+        logits = F.linear(x, self.output_weight)
         out: dict[str, Any] = {"logits": logits}
         if labels is not None:
             out["loss"] = self.loss_from_logits(logits, labels)  # F.cross_entropy, -100 ignored
