@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import subprocess
@@ -239,17 +240,19 @@ def test_ddp_wrapped_model_in_a_single_process_group(tmp_path: Path) -> None:
     dist.init_process_group(
         "gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1
     )
+    evaluator = None
     try:
-        wrapped = DistributedDataParallel(model)
-        evaluator = Evaluator(wrapped, device="cpu")
+        evaluator = Evaluator(DistributedDataParallel(model), device="cpu")
         assert evaluator.model is model
         assert evaluator.evaluate(ListLoader(batches, num_bytes=100)) == expected
     finally:
+        evaluator = None  # holds the DDP wrapper, which must not outlive the process group
+        gc.collect()
         dist.destroy_process_group()
 
 
 _DDP_SCRIPT = textwrap.dedent("""
-    import json, sys
+    import gc, json, sys
     import torch
     import torch.distributed as dist
     from torch import nn
@@ -287,7 +290,10 @@ _DDP_SCRIPT = textwrap.dedent("""
     shard = Loader(batches[rank::world])
     shard.batch_num_bytes = nbytes[rank::world]
     dist.init_process_group("gloo", init_method="file://" + store, rank=rank, world_size=world)
-    metrics = Evaluator(DistributedDataParallel(model), device="cpu").evaluate(shard)
+    ddp = DistributedDataParallel(model)
+    metrics = Evaluator(ddp, device="cpu").evaluate(shard)
+    del ddp  # a DDP wrapper alive after destroy_process_group can abort the process at exit
+    gc.collect()  # (DDP sits in reference cycles)
     dist.destroy_process_group()
     print(json.dumps({"reference": reference, "metrics": metrics}))
     """)

@@ -345,7 +345,10 @@ def _train(
         metadata={"project": project, "config_file": str(config_path or ""), **metadata},
         dist_ctx=ctx,
     )
-    result = trainer.train(resume=resume_dir is not None)
+    try:
+        result = trainer.train(resume=resume_dir is not None)
+    finally:
+        trainer.close()
     result["config"] = config
     if ctx.is_main:
         _print_summary(result, get_experiments_dir())

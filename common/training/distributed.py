@@ -8,6 +8,7 @@ the process group (``nccl`` on CUDA, ``gloo`` otherwise) and binds the process t
 
 from __future__ import annotations
 
+import gc
 import os
 import warnings
 from dataclasses import dataclass
@@ -130,6 +131,7 @@ def init_distributed(device: str = "auto", backend: str | None = None) -> Distri
 def cleanup_distributed() -> None:
     """Destroy the process group if one is active."""
     if dist.is_available() and dist.is_initialized():
+        gc.collect()  # a DDP wrapper left in a reference cycle must go before its group
         dist.destroy_process_group()
 
 

@@ -27,6 +27,7 @@ averaged over ranks; rank 0 alone writes checkpoints, experiment rows and log li
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import math
 import random
@@ -414,6 +415,17 @@ class Trainer:
             meta.update(self.extra_metadata)
             self._metadata = meta
         return self._metadata
+
+    def close(self) -> None:
+        """Release the ``DistributedDataParallel`` wrapper; call before leaving the process group.
+
+        A DDP wrapper that outlives ``destroy_process_group`` can abort the process at exit
+        (gloo: "terminate called without an active exception").
+        """
+        if self.ddp_model is not None:
+            self.ddp_model = None
+            self.forward_model = self.model
+            gc.collect()
 
     # ------------------------------------------------------------------ the loop
 
