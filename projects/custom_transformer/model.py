@@ -57,6 +57,8 @@ from projects.custom_transformer.ops import (
     dropout_forward,
     embedding_backward,
     embedding_forward,
+    fold_gain_backward,
+    fold_gain_forward,
     linear_backward,
     linear_forward,
     lm_head_cross_entropy_backward,
@@ -250,17 +252,21 @@ class BlockSaved(NamedTuple):
     x1: torch.Tensor  # [N, D] residual stream between the two sub-layers
     rstd2: torch.Tensor  # [N, 1]
     gate_up: torch.Tensor  # [N, 2F]
+    act: torch.Tensor  # [N, F] SwiGLU output (input of w_down)
 
 
-def _rmsnorm_apply(x: torch.Tensor, weight: torch.Tensor, rstd: torch.Tensor) -> torch.Tensor:
+def _rmsnorm_apply(
+    x: torch.Tensor, weight: torch.Tensor | None, rstd: torch.Tensor
+) -> torch.Tensor:
     """RMSNorm output from a known ``rstd`` (recomputation in the backward)."""
-    return torch.mul(x, rstd).to(x.dtype).mul_(weight.to(x.dtype))
+    y = torch.mul(x, rstd).to(x.dtype)
+    return y if weight is None else y.mul_(weight.to(x.dtype))
 
 
 #: Rows (tokens) per chunk of whole sequences processed at a time inside a block, per device
 #: type. On CPU a chunk's temporaries stay in cache (and are small); on GPUs one chunk is the
 #: whole batch, for large matrix multiplies.
-BLOCK_CHUNK_ROWS = {"cpu": 2048, "cuda": 2**62}
+BLOCK_CHUNK_ROWS = {"cpu": 1024, "cuda": 2**62}
 _DEFAULT_BLOCK_CHUNK_ROWS = 2**62
 
 
@@ -310,8 +316,10 @@ def transformer_block_forward(
     n, hd, f = b * t, d // n_heads, w_down.size(1)
     cdt, acc = compute_dtype, (torch.float32 if x.dtype in HALF_DTYPES else x.dtype)
     x2 = x.reshape(n, d)
-    cos_t, sin_t = cos.view(t, 1, hd), sin.view(t, 1, hd)
-    wqkv_c, wo_c, w_gate_up_c, w_down_c = (w.to(cdt) for w in (wqkv, wo, w_gate_up, w_down))
+    cos_t, sin_t = cos.view(t, 1, 1, hd), sin.view(t, 1, 1, hd)
+    wqkv_f = fold_gain_forward(wqkv, attn_norm_w).to(cdt)  # the norms' gains, folded in
+    w_gate_up_f = fold_gain_forward(w_gate_up, ffn_norm_w).to(cdt)
+    wo_c, w_down_c = wo.to(cdt), w_down.to(cdt)
     m_attn = None if mask_attn is None else mask_attn.view(n, d)
     m_ffn = None if mask_ffn is None else mask_ffn.view(n, d)
     out = torch.empty_like(x2)
@@ -322,17 +330,18 @@ def transformer_block_forward(
         x1=torch.empty_like(x2),
         rstd2=torch.empty(n, 1, dtype=acc, device=x.device),
         gate_up=torch.empty(n, 2 * f, dtype=cdt, device=x.device),
+        act=torch.empty(n, f, dtype=cdt, device=x.device),
     )
     for s0, s1 in _sequence_chunks(b, t, x.device):
         r = slice(s0 * t, s1 * t)
         bc = s1 - s0
         # attention sub-layer
-        h, saved.rstd1[r] = rmsnorm_forward(x2[r], attn_norm_w, eps)
-        q, k, v = linear_forward(h.to(cdt), wqkv_c).view(bc, t, 3, n_heads, hd).unbind(2)
-        qh, kh, vh = saved.qkv[:, s0:s1]  # [bc, H, T, hd] each, written in the transposed layout
-        rope_forward(q, cos_t, sin_t, out=qh.transpose(1, 2))
-        rope_forward(k, cos_t, sin_t, out=kh.transpose(1, 2))
-        vh.transpose(1, 2).copy_(v)
+        h, saved.rstd1[r] = rmsnorm_forward(x2[r], None, eps)
+        qkv = linear_forward(h.to(cdt), wqkv_f).view(bc, t, 3, n_heads, hd)
+        qkv_h = saved.qkv[:, s0:s1]  # [3, bc, H, T, hd], written in the transposed layout
+        rope_forward(qkv[:, :, :2], cos_t, sin_t, out=qkv_h[:2].permute(1, 3, 0, 2, 4))
+        qkv_h[2].transpose(1, 2).copy_(qkv[:, :, 2])
+        qh, kh, vh = qkv_h
         o = attention_forward(qh, kh, vh)
         attn = saved.attn[r]
         attn.view(bc, t, n_heads, hd).copy_(o.transpose(1, 2))
@@ -341,9 +350,9 @@ def transformer_block_forward(
             proj = dropout_forward(proj, m_attn[r], dropout)
         x1 = residual_forward(x2[r], proj, out=saved.x1[r])
         # feed-forward sub-layer
-        h2, saved.rstd2[r] = rmsnorm_forward(x1, ffn_norm_w, eps)
-        gate_up = linear_forward(h2.to(cdt), w_gate_up_c, out=saved.gate_up[r])
-        y = linear_forward(swiglu_forward(gate_up), w_down_c)
+        h2, saved.rstd2[r] = rmsnorm_forward(x1, None, eps)
+        gate_up = linear_forward(h2.to(cdt), w_gate_up_f, out=saved.gate_up[r])
+        y = linear_forward(swiglu_forward(gate_up, out=saved.act[r]), w_down_c)
         if m_ffn is not None:
             y = dropout_forward(y, m_ffn[r], dropout)
         residual_forward(x1, y, out=out[r])
@@ -386,17 +395,18 @@ def transformer_block_backward(
     n, hd = b * t, d // n_heads
     cdt = compute_dtype
     x2 = x.reshape(n, d)
-    cos_t, sin_t = cos.view(t, 1, hd), sin.view(t, 1, hd)
-    weights = (wqkv, wo, w_gate_up, w_down)
-    wqkv_c, wo_c, w_gate_up_c, w_down_c = (w.to(cdt) for w in weights)
-    dwqkv, dwo, dw_gate_up, dw_down = (
+    cos_t, sin_t = cos.view(t, 1, 1, hd), sin.view(t, 1, 1, hd)
+    wqkv_f = fold_gain_forward(wqkv, attn_norm_w).to(cdt)
+    w_gate_up_f = fold_gain_forward(w_gate_up, ffn_norm_w).to(cdt)
+    wo_c, w_down_c = wo.to(cdt), w_down.to(cdt)
+    # gradient accumulators (float32 for half-precision matrix multiplies); the first and third
+    # are the gradients of the folded matrices
+    dwqkv_f, dwo, dw_gate_up_f, dw_down = (
         torch.zeros(
             w.shape, dtype=torch.float32 if cdt in HALF_DTYPES else w.dtype, device=w.device
         )
-        for w in weights
+        for w in (wqkv, wo, w_gate_up, w_down)
     )
-    dattn_norm_w = torch.zeros_like(attn_norm_w)
-    dffn_norm_w = torch.zeros_like(ffn_norm_w)
     m_attn = None if mask_attn is None else mask_attn.view(n, d)
     m_ffn = None if mask_ffn is None else mask_ffn.view(n, d)
     d_out = dout.reshape(n, d)
@@ -404,22 +414,19 @@ def transformer_block_backward(
     for s0, s1 in _sequence_chunks(b, t, x.device):
         r = slice(s0 * t, s1 * t)
         bc = s1 - s0
-        x1, gate_up = saved.x1[r], saved.gate_up[r]
+        x1, gate_up, act = saved.x1[r], saved.gate_up[r], saved.act[r]
 
         # out = x1 + drop(w_down(swiglu(w_gate_up(norm2(x1)))))
         dx1, dy = residual_backward(d_out[r], x1, None)
         if m_ffn is not None:
             dy = dropout_backward(dy, None, m_ffn[r], dropout)
-        act = swiglu_forward(gate_up)  # recomputed
         dact, _ = linear_backward(dy.to(cdt), act, w_down_c, dweight=dw_down)
-        del act
         dgate_up = swiglu_backward(dact, gate_up)
         del dact
-        h2 = _rmsnorm_apply(x1, ffn_norm_w, saved.rstd2[r]).to(cdt)  # recomputed
-        dh2, _ = linear_backward(dgate_up, h2, w_gate_up_c, dweight=dw_gate_up)
+        h2 = _rmsnorm_apply(x1, None, saved.rstd2[r]).to(cdt)  # recomputed
+        dh2, _ = linear_backward(dgate_up, h2, w_gate_up_f, dweight=dw_gate_up_f)
         del dgate_up, h2
-        dx1_norm, dw = rmsnorm_backward(dh2, x1, ffn_norm_w, eps, saved.rstd2[r])
-        dffn_norm_w += dw
+        dx1_norm, _ = rmsnorm_backward(dh2, x1, None, eps, saved.rstd2[r])
         dx1 = dx1_norm.add_(dx1)
 
         # x1 = x + drop(wo(attention(rope(q), rope(k), v))), qkv = wqkv(norm1(x))
@@ -429,33 +436,35 @@ def transformer_block_backward(
         attn = saved.attn[r]
         dattn, _ = linear_backward(dproj.to(cdt), attn, wo_c, dweight=dwo)
         qh, kh, vh = saved.qkv[:, s0:s1]
-        dqr, dkr, dv = attention_backward(
+        dqkv_h = torch.empty_like(saved.qkv[:, s0:s1])  # [3, bc, H, T, hd]
+        attention_backward(
             dattn.view(bc, t, n_heads, hd).transpose(1, 2),
             qh,
             kh,
             vh,
             attn.view(bc, t, n_heads, hd).transpose(1, 2),
+            grads=dqkv_h,
         )
         del dattn
         dqkv = torch.empty(bc * t, 3 * d, dtype=cdt, device=x.device)
-        dq_, dk_, dv_ = dqkv.view(bc, t, 3, n_heads, hd).unbind(2)
-        rope_backward(dqr.transpose(1, 2), None, cos_t, sin_t, out=dq_)
-        rope_backward(dkr.transpose(1, 2), None, cos_t, sin_t, out=dk_)
-        dv_.copy_(dv.transpose(1, 2))
-        del dqr, dkr, dv
-        h = _rmsnorm_apply(x2[r], attn_norm_w, saved.rstd1[r]).to(cdt)  # recomputed
-        dh, _ = linear_backward(dqkv, h, wqkv_c, dweight=dwqkv)
+        dqkv5 = dqkv.view(bc, t, 3, n_heads, hd)
+        rope_backward(dqkv_h[:2].permute(1, 3, 0, 2, 4), None, cos_t, sin_t, out=dqkv5[:, :, :2])
+        dqkv5[:, :, 2].copy_(dqkv_h[2].transpose(1, 2))
+        del dqkv_h
+        h = _rmsnorm_apply(x2[r], None, saved.rstd1[r]).to(cdt)  # recomputed
+        dh, _ = linear_backward(dqkv, h, wqkv_f, dweight=dwqkv_f)
         del dqkv, h
-        dx_norm, dw = rmsnorm_backward(dh, x2[r], attn_norm_w, eps, saved.rstd1[r])
-        dattn_norm_w += dw
+        dx_norm, _ = rmsnorm_backward(dh, x2[r], None, eps, saved.rstd1[r])
         torch.add(dx_norm, dx_res, out=dx[r])
+    dwqkv, dattn_norm_w = fold_gain_backward(dwqkv_f, wqkv, attn_norm_w)
+    dw_gate_up, dffn_norm_w = fold_gain_backward(dw_gate_up_f, w_gate_up, ffn_norm_w)
     return (
         dx.view(b, t, d),
         dattn_norm_w,
-        dwqkv.to(wqkv.dtype),
+        dwqkv,
         dwo.to(wo.dtype),
         dffn_norm_w,
-        dw_gate_up.to(w_gate_up.dtype),
+        dw_gate_up,
         dw_down.to(w_down.dtype),
     )
 

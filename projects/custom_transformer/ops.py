@@ -41,6 +41,8 @@ __all__ = [
     "dropout_forward",
     "embedding_backward",
     "embedding_forward",
+    "fold_gain_backward",
+    "fold_gain_forward",
     "linear_backward",
     "linear_forward",
     "lm_head_cross_entropy_backward",
@@ -120,13 +122,14 @@ def embedding_backward(dout: torch.Tensor, ids: torch.Tensor, weight: torch.Tens
 
 # ----------------------------------------------------------------------------- RMSNorm
 def rmsnorm_forward(
-    x: torch.Tensor, weight: torch.Tensor, eps: float
+    x: torch.Tensor, weight: torch.Tensor | None, eps: float
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``y = x / sqrt(mean(x^2) + eps) * weight`` over the last dimension.
 
     Args:
         x: Input ``[..., D]``.
-        weight: Gain ``[D]``.
+        weight: Gain ``[D]``, or None for a norm without gain (``y = xhat``; the block folds its
+            norms' gains into the next matrix, see :func:`fold_gain_forward`).
         eps: Added to the mean square.
 
     Returns:
@@ -137,12 +140,16 @@ def rmsnorm_forward(
     norm = torch.linalg.vector_norm(x, dim=-1, keepdim=True, dtype=acc)
     rstd = norm.square_().div_(x.size(-1)).add_(eps).rsqrt_()
     y = torch.mul(x, rstd).to(x.dtype)
-    return y.mul_(weight.to(x.dtype)), rstd
+    return (y if weight is None else y.mul_(weight.to(x.dtype))), rstd
 
 
 def rmsnorm_backward(
-    dout: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, eps: float, rstd: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
+    dout: torch.Tensor,
+    x: torch.Tensor,
+    weight: torch.Tensor | None,
+    eps: float,
+    rstd: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Gradients of :func:`rmsnorm_forward`.
 
     With ``xhat = x * rstd`` and ``g = dout * weight``: ``dweight = sum_rows(dout * xhat)`` and
@@ -154,17 +161,55 @@ def rmsnorm_backward(
         rstd: The forward's ``rstd``.
 
     Returns:
-        ``(dx, dweight)``.
+        ``(dx, dweight)`` (``dweight`` None without a gain).
     """
     acc = rstd.dtype
     d = x.size(-1)
     xhat = torch.mul(x, rstd)  # statistics dtype (rstd's)
     dy = dout.to(acc)  # dout itself when the dtypes agree: not modified below
-    dweight = (dy * xhat).reshape(-1, d).sum(0)
-    g = dy * weight.to(acc)
+    dweight = None
+    g = dy
+    if weight is not None:
+        dweight = (dy * xhat).reshape(-1, d).sum(0).to(weight.dtype)
+        g = dy * weight.to(acc)
     mean_gx = (g * xhat).sum(-1, keepdim=True).div_(d)
-    dx = g.sub_(xhat.mul_(mean_gx)).mul_(rstd)
-    return dx.to(x.dtype), dweight.to(weight.dtype)
+    dx = torch.sub(g, xhat.mul_(mean_gx)).mul_(rstd)
+    return dx.to(x.dtype), dweight
+
+
+def fold_gain_forward(weight: torch.Tensor, gain: torch.Tensor) -> torch.Tensor:
+    """A matrix with a preceding RMSNorm's gain folded in: ``weight * gain`` (column scaling).
+
+    ``(xhat * gain) @ weight^T = xhat @ (weight * gain)^T``: scaling the ``[M, K]`` matrix once
+    replaces scaling every ``[N, K]`` activation in the forward and in the backward.
+
+    Args:
+        weight: ``[M, K]``.
+        gain: ``[K]``.
+
+    Returns:
+        ``[M, K]``.
+    """
+    return weight * gain.to(weight.dtype)
+
+
+def fold_gain_backward(
+    dout: torch.Tensor, weight: torch.Tensor, gain: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Gradients of :func:`fold_gain_forward`: ``dweight = dout * gain``,
+    ``dgain = sum_rows(dout * weight)``.
+
+    Args:
+        dout: Gradient of the folded matrix ``[M, K]``.
+        weight, gain: The forward's arguments.
+
+    Returns:
+        ``(dweight, dgain)`` in the dtypes of ``weight`` and ``gain``.
+    """
+    acc = _acc_dtype(dout.dtype)
+    dweight = (dout * gain.to(dout.dtype)).to(weight.dtype)
+    dgain = (dout.to(acc) * weight.to(acc)).sum(0).to(gain.dtype)
+    return dweight, dgain
 
 
 # ----------------------------------------------------------------------------- linear
@@ -386,7 +431,12 @@ def attention_forward(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torc
 
 
 def attention_backward(
-    dout: torch.Tensor, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, out: torch.Tensor
+    dout: torch.Tensor,
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    out: torch.Tensor,
+    grads: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Gradients of :func:`attention_forward`, recomputing the probabilities block by block.
 
@@ -401,16 +451,20 @@ def attention_backward(
         dout: Gradient of ``y``.
         q, k, v: The forward's arguments.
         out: The forward's output ``y`` (any layout viewable as ``q``'s shape).
+        grads: Optional contiguous ``[3, *q.shape]`` tensor to write ``dq, dk, dv`` into.
 
     Returns:
-        ``(dq, dk, dv)`` shaped like ``q``.
+        ``(dq, dk, dv)`` shaped like ``q`` (views of ``grads`` when given).
     """
     t, hd = q.shape[-2:]
     acc = _acc_dtype(q.dtype)
     qb, kb, vb = _as_batched(q), _as_batched(k), _as_batched(v)
     dob = _as_batched(dout.to(q.dtype)).contiguous()
     neg_delta = _as_batched((dout.to(acc) * out.to(acc)).sum(-1, keepdim=True).neg_())
-    dq, dk, dv = torch.empty_like(qb), torch.zeros_like(kb), torch.zeros_like(vb)
+    if grads is None:
+        grads = torch.empty((3, *qb.shape), dtype=q.dtype, device=q.device)
+    dq, dk, dv = grads.view(3, *qb.shape).unbind(0)
+    dk.zero_(), dv.zero_()  # accumulated over the query blocks
     mask = causal_mask(t, q.dtype, q.device)
     scale = 1.0 / math.sqrt(hd)
     half = q.dtype in _HALF
@@ -431,18 +485,21 @@ def attention_backward(
 
 
 # ----------------------------------------------------------------------------- SwiGLU
-def swiglu_forward(gate_up: torch.Tensor) -> torch.Tensor:
+def swiglu_forward(gate_up: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
     """``silu(g) * u`` where ``g, u`` are the two halves of the last dimension.
 
     Args:
         gate_up: ``[..., 2F]`` (gate first, then up).
+        out: Optional tensor ``[..., F]`` to write into.
 
     Returns:
-        ``[..., F]``.
+        ``[..., F]`` (``out`` when given).
     """
     f = gate_up.size(-1) // 2
     g, u = gate_up[..., :f], gate_up[..., f:]
-    return torch.nn.functional.silu(g).mul_(u)
+    if out is None:
+        return torch.nn.functional.silu(g).mul_(u)
+    return torch.mul(torch.nn.functional.silu(g), u, out=out)
 
 
 def swiglu_backward(dout: torch.Tensor, gate_up: torch.Tensor) -> torch.Tensor:
