@@ -13,14 +13,20 @@ hand-written ``*_forward`` ops of :mod:`projects.custom_transformer.ops` in no-g
 these three node types and the parameters' ``AccumulateGrad``; optimizers, gradient clipping,
 ``loss.backward()`` and DDP work as for any module.
 
+Each block's two RMSNorm gains are folded into the matrix that follows them
+(:func:`~projects.custom_transformer.ops.fold_gain_forward`): ``(xhat * w) @ W^T = xhat @ (W *
+w)^T``, so the norms inside a block have no gain of their own and no ``[N, D]`` product with a
+gain is ever formed, forward or backward.
+
 What a block keeps for its backward (everything else is recomputed, element-wise and cheap):
 its input ``x``, the mid-block residual ``x1``, q and k after RoPE and v (heads first, as the
 attention reads them), the attention output (input of the output projection), the fused
-gate/up projection, the two ``rstd`` vectors and the dropout masks. Recomputed: both RMSNorm
-outputs, the attention probabilities (block by block; never stored), SwiGLU's output. The
-head keeps only the logits it returns; the softmax and the gradient of the logits are formed a
-block of rows at a time and never exist in full. On CPU a block runs over chunks of whole
-sequences so that temporaries stay small and in cache (:data:`BLOCK_CHUNK_ROWS`).
+gate/up projection and SwiGLU's output (the inputs of the two feed-forward matrices), the two
+``rstd`` vectors and the dropout masks. Recomputed: both normalized inputs (one product with
+``rstd`` each) and the attention probabilities (block by block; never stored). The head keeps
+only the logits it returns; the softmax and the gradient of the logits are formed a block of
+rows at a time and never exist in full. On CPU a block runs over chunks of whole sequences so
+that temporaries stay small and in cache (:data:`BLOCK_CHUNK_ROWS`).
 
 Parameter names (shared with :class:`~projects.custom_transformer.reference.ReferenceTransformer`
 so state dicts load both ways)::

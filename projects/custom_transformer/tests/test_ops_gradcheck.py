@@ -101,6 +101,37 @@ def test_rmsnorm(blocks: str) -> None:
     assert torch.allclose(ops.rmsnorm_forward(x, w, eps)[0], F.rms_norm(x, (6,), w, eps))
 
 
+def test_rmsnorm_without_gain() -> None:
+    eps = 1e-5
+
+    def fwd(x: torch.Tensor) -> Any:
+        y, rstd = ops.rmsnorm_forward(x, None, eps)
+        return (y,), rstd
+
+    def bwd(g: tuple, inp: tuple, rstd: torch.Tensor) -> Any:
+        dx, dw = ops.rmsnorm_backward(g[0], inp[0], None, eps, rstd)
+        assert dw is None
+        return (dx,)
+
+    check(fwd, bwd, rand(3, 4, 6))
+    x = rand(3, 4, 6, grad=False)
+    assert torch.allclose(ops.rmsnorm_forward(x, None, eps)[0], F.rms_norm(x, (6,), None, eps))
+
+
+def test_fold_gain() -> None:
+    check(
+        lambda w, gain: ((ops.fold_gain_forward(w, gain),), None),
+        lambda g, inp, _: ops.fold_gain_backward(g[0], *inp),
+        rand(5, 4),
+        rand(4),
+    )
+    # a linear layer on a norm with gain == the gainless norm times the folded matrix
+    x, w, gain = rand(3, 4, grad=False), rand(5, 4, grad=False), rand(4, grad=False)
+    normed, _ = ops.rmsnorm_forward(x, gain, 1e-5)
+    xhat, _ = ops.rmsnorm_forward(x, None, 1e-5)
+    assert torch.allclose(normed @ w.T, xhat @ ops.fold_gain_forward(w, gain).T)
+
+
 def test_linear() -> None:
     check(
         lambda x, w: ((ops.linear_forward(x, w),), None),
