@@ -257,8 +257,8 @@ class BlockSaved(NamedTuple):
     attn: torch.Tensor  # [N, D] attention output, heads concatenated (input of wo)
     x1: torch.Tensor  # [N, D] residual stream between the two sub-layers
     rstd2: torch.Tensor  # [N, 1]
-    gate_up: torch.Tensor  # [N, 2F]
     act: torch.Tensor  # [N, F] SwiGLU output (input of w_down)
+    swiglu: torch.Tensor  # [N, 2F] SwiGLU statistics: silu(gate), up * silu'(gate)
 
 
 def _rmsnorm_apply(
@@ -335,8 +335,8 @@ def transformer_block_forward(
         attn=torch.empty(n, d, dtype=cdt, device=x.device),
         x1=torch.empty_like(x2),
         rstd2=torch.empty(n, 1, dtype=acc, device=x.device),
-        gate_up=torch.empty(n, 2 * f, dtype=cdt, device=x.device),
         act=torch.empty(n, f, dtype=cdt, device=x.device),
+        swiglu=torch.empty(n, 2 * f, dtype=cdt, device=x.device),
     )
     for s0, s1 in _sequence_chunks(b, t, x.device):
         r = slice(s0 * t, s1 * t)
@@ -357,8 +357,10 @@ def transformer_block_forward(
         x1 = residual_forward(x2[r], proj, out=saved.x1[r])
         # feed-forward sub-layer
         h2, saved.rstd2[r] = rmsnorm_forward(x1, None, eps)
-        gate_up = linear_forward(h2.to(cdt), w_gate_up_f, out=saved.gate_up[r])
-        y = linear_forward(swiglu_forward(gate_up, out=saved.act[r]), w_down_c)
+        gate_up = linear_forward(h2.to(cdt), w_gate_up_f)
+        act, _ = swiglu_forward(gate_up, out=saved.act[r], stats=saved.swiglu[r])
+        del gate_up
+        y = linear_forward(act, w_down_c)
         if m_ffn is not None:
             y = dropout_forward(y, m_ffn[r], dropout)
         residual_forward(x1, y, out=out[r])
@@ -420,14 +422,14 @@ def transformer_block_backward(
     for s0, s1 in _sequence_chunks(b, t, x.device):
         r = slice(s0 * t, s1 * t)
         bc = s1 - s0
-        x1, gate_up, act = saved.x1[r], saved.gate_up[r], saved.act[r]
+        x1, act = saved.x1[r], saved.act[r]
 
         # out = x1 + drop(w_down(swiglu(w_gate_up(norm2(x1)))))
         dx1, dy = residual_backward(d_out[r], x1, None)
         if m_ffn is not None:
             dy = dropout_backward(dy, None, m_ffn[r], dropout)
         dact, _ = linear_backward(dy.to(cdt), act, w_down_c, dweight=dw_down)
-        dgate_up = swiglu_backward(dact, gate_up)
+        dgate_up = swiglu_backward(dact, None, saved.swiglu[r])
         del dact
         h2 = _rmsnorm_apply(x1, None, saved.rstd2[r]).to(cdt)  # recomputed
         dh2, _ = linear_backward(dgate_up, h2, w_gate_up_f, dweight=dw_gate_up_f)

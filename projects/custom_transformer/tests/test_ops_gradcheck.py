@@ -193,13 +193,15 @@ def test_causal_attention(blocks: str) -> None:
 
 
 def test_swiglu() -> None:
-    check(
-        lambda gu: ((ops.swiglu_forward(gu),), None),
-        lambda g, inp, _: (ops.swiglu_backward(g[0], inp[0]),),
-        rand(3, 4, 10),
-    )
+    def fwd(gu: torch.Tensor) -> Any:
+        y, stats = ops.swiglu_forward(gu)
+        return (y,), stats
+
+    check(fwd, lambda g, inp, stats: (ops.swiglu_backward(g[0], inp[0], stats),), rand(3, 4, 10))
     gu = rand(3, 4, 10, grad=False)
-    assert torch.allclose(ops.swiglu_forward(gu), F.silu(gu[..., :5]) * gu[..., 5:])
+    y, stats = ops.swiglu_forward(gu)
+    assert torch.allclose(y, F.silu(gu[..., :5]) * gu[..., 5:])
+    assert torch.allclose(stats[..., :5], F.silu(gu[..., :5]))
 
 
 def test_residual() -> None:
