@@ -20,9 +20,10 @@ gain is ever formed, forward or backward.
 
 What a block keeps for its backward (everything else is recomputed, element-wise and cheap):
 its input ``x``, the mid-block residual ``x1``, q and k after RoPE and v (heads first, as the
-attention reads them), the attention output (input of the output projection), the fused
-gate/up projection and SwiGLU's output (the inputs of the two feed-forward matrices), the two
-``rstd`` vectors and the dropout masks. Recomputed: both normalized inputs (one product with
+attention reads them), the attention output (input of the output projection), SwiGLU's output
+(input of ``w_down``) and its two derivative factors ``silu(g)`` and ``u * silu'(g)`` (formed in
+the forward, where ``sigmoid(g)`` is at hand; the same memory as the gate/up projection they
+replace), the two ``rstd`` vectors and the dropout masks. Recomputed: both normalized inputs (one product with
 ``rstd`` each) and the attention probabilities (block by block; never stored). The head keeps
 only the logits it returns; the softmax and the gradient of the logits are formed a block of
 rows at a time and never exist in full. On CPU a block runs over chunks of whole sequences so
