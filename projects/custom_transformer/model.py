@@ -22,12 +22,12 @@ What a block keeps for its backward (everything else is recomputed, element-wise
 its input ``x``, the mid-block residual ``x1``, q and k after RoPE and v (heads first, as the
 attention reads them), the attention output (input of the output projection), SwiGLU's output
 (input of ``w_down``) and its two derivative factors ``silu(g)`` and ``u * silu'(g)`` (formed in
-the forward, where ``sigmoid(g)`` is at hand; the same memory as the gate/up projection they
-replace), the two ``rstd`` vectors and the dropout masks. Recomputed: both normalized inputs (one product with
-``rstd`` each) and the attention probabilities (block by block; never stored). The head keeps
-only the logits it returns; the softmax and the gradient of the logits are formed a block of
-rows at a time and never exist in full. On CPU a block runs over chunks of whole sequences so
-that temporaries stay small and in cache (:data:`BLOCK_CHUNK_ROWS`).
+the forward, where ``sigmoid(g)`` is at hand, in the memory the gate/up projection would take),
+the two ``rstd`` vectors and the dropout masks. Recomputed: both normalized inputs (one product
+with ``rstd`` each) and the attention probabilities (block by block; never stored). The head
+keeps only the logits it returns; the softmax and the gradient of the logits are formed a block
+of rows at a time and never exist in full. On CPU a block runs over chunks of whole sequences
+so that temporaries stay small and in cache (:data:`BLOCK_CHUNK_ROWS`).
 
 Parameter names (shared with :class:`~projects.custom_transformer.reference.ReferenceTransformer`
 so state dicts load both ways)::
