@@ -79,7 +79,6 @@ def run(out: Path, batch_size: int, grad_accum_steps: int = 1) -> dict[str, Any]
     }
     out.mkdir(parents=True, exist_ok=True)
     (out / f"rank{ctx.rank}.json").write_text(json.dumps(report))
-    trainer.close()
     ctx.cleanup()
     return report
 

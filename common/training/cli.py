@@ -345,10 +345,7 @@ def _train(
         metadata={"project": project, "config_file": str(config_path or ""), **metadata},
         dist_ctx=ctx,
     )
-    try:
-        result = trainer.train(resume=resume_dir is not None)
-    finally:
-        trainer.close()
+    result = trainer.train(resume=resume_dir is not None)
     result["config"] = config
     if ctx.is_main:
         _print_summary(result, get_experiments_dir())

@@ -27,7 +27,6 @@ averaged over ranks; rank 0 alone writes checkpoints, experiment rows and log li
 from __future__ import annotations
 
 import contextlib
-import gc
 import json
 import math
 import random
@@ -288,15 +287,9 @@ class Trainer:
         self.scheduler = create_scheduler(self.optimizer, tcfg)
         self.amp_dtype = self._resolve_amp_dtype()
         self.scaler = torch.amp.GradScaler("cuda") if self.amp_dtype is torch.float16 else None
+        # the wrappers (DDP, torch.compile) exist only while train() runs: see _wrap_model
         self.ddp_model: DistributedDataParallel | None = None
-        forward_model: nn.Module = self.model
-        if self.dist.is_distributed:
-            device_ids = [self.device.index] if self.device.type == "cuda" else None
-            self.ddp_model = DistributedDataParallel(self.model, device_ids=device_ids)
-            forward_model = self.ddp_model
-        if tcfg.compile:
-            forward_model = torch.compile(forward_model)  # type: ignore[assignment]
-        self.forward_model = forward_model
+        self.forward_model: nn.Module = self.model
         if self.device.type == "cuda" and self.amp_dtype is None:
             torch.set_float32_matmul_precision("high")
 
@@ -416,16 +409,24 @@ class Trainer:
             self._metadata = meta
         return self._metadata
 
-    def close(self) -> None:
-        """Release the ``DistributedDataParallel`` wrapper; call before leaving the process group.
+    def _wrap_model(self) -> None:
+        """Wrap the model for one ``train`` call: ``DistributedDataParallel`` under ``torchrun``
+        (which also broadcasts rank 0's weights), then ``torch.compile`` when configured."""
+        forward_model: nn.Module = self.model
+        if self.dist.is_distributed:
+            device_ids = [self.device.index] if self.device.type == "cuda" else None
+            self.ddp_model = DistributedDataParallel(self.model, device_ids=device_ids)
+            forward_model = self.ddp_model
+        if self.config.training.compile:
+            forward_model = torch.compile(forward_model)  # type: ignore[assignment]
+        self.forward_model = forward_model
 
-        A DDP wrapper that outlives ``destroy_process_group`` can abort the process at exit
-        (gloo: "terminate called without an active exception").
-        """
-        if self.ddp_model is not None:
-            self.ddp_model = None
-            self.forward_model = self.model
-            gc.collect()
+    def _unwrap_model(self) -> None:
+        """Drop the wrappers when ``train`` returns: a DDP wrapper that outlives
+        ``destroy_process_group`` can abort the process at exit (gloo: "terminate called without
+        an active exception")."""
+        self.ddp_model = None
+        self.forward_model = self.model
 
     # ------------------------------------------------------------------ the loop
 
@@ -480,6 +481,7 @@ class Trainer:
         interrupted = False
         just_saved = self.step == target and self.last_checkpoint is not None
         try:
+            self._wrap_model()
             window_tokens, window_start = 0, time.perf_counter()
             while self.step < target:
                 if self._stop_requested:
@@ -512,6 +514,7 @@ class Trainer:
             if interrupted and not just_saved:
                 self.save_checkpoint()
         finally:
+            self._unwrap_model()
             self._close_progress_bar()
             self._restore_interrupt_handler(previous_handler)
         if interrupted:
