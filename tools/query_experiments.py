@@ -35,6 +35,8 @@ try:
 except ImportError:  # run by a Python without the editable install: use this checkout
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from common.utils.argtypes import non_negative_int, positive_int  # noqa: E402 (after the path)
+
 EXIT_USAGE = 2
 EXIT_INTERNAL = 1
 FORMATS = ("table", "csv", "json", "markdown")
@@ -112,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     opts = parser.add_argument_group("modifiers")
-    opts.add_argument("--top", type=_positive_int, metavar="N", help="with --best: N best (5)")
+    opts.add_argument("--top", type=positive_int, metavar="N", help="with --best: N best (5)")
     opts.add_argument(
         "--mode",
         choices=("min", "max"),
@@ -130,7 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     opts.add_argument(
         "--max-rows",
-        type=_non_negative_int,
+        type=non_negative_int,
         metavar="N",
         help="cut table/markdown output after N rows, 0 = all (default: table fits the "
         "terminal height, markdown shows all; csv and json always show all)",
@@ -141,23 +143,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --compare/--best: also write those experiments' training curves as PNG",
     )
     return parser
-
-
-def _positive_int(text: str) -> int:
-    value = _non_negative_int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {text}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must not be negative: {text}")
-    return value
 
 
 def _check_combinations(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:

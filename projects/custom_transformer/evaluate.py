@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from common.training.cli import EXIT_INTERRUPTED, EXIT_USER_ERROR, config_from_dict, find_runs
+from common.utils.argtypes import non_negative_float, positive_int
 from common.utils.config import Config, ConfigError
 
 PROJECT = "custom_transformer"
@@ -55,45 +56,25 @@ def build_arg_parser() -> argparse.ArgumentParser:
         help="prompt to continue (repeatable; default: the run's sample prompts and a few more)",
     )
     parser.add_argument(
-        "--max-new-tokens", type=_positive_int, default=None, help="tokens generated per prompt"
+        "--max-new-tokens", type=positive_int, default=None, help="tokens generated per prompt"
     )
     parser.add_argument(
-        "--temperature", type=_non_negative_float, default=0.8, help="0 = greedy (default 0.8)"
+        "--temperature", type=non_negative_float, default=0.8, help="0 = greedy (default 0.8)"
     )
-    parser.add_argument("--top-k", type=_positive_int, default=50, help="top-k sampling (50)")
+    parser.add_argument("--top-k", type=positive_int, default=50, help="top-k sampling (50)")
     parser.add_argument("--seed", type=int, default=0, help="sampling seed (0)")
     parser.add_argument(
         "--eval-batches",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         help="evaluate at most N validation batches (default: the whole validation split)",
     )
     parser.add_argument(
-        "--batch-size", type=_positive_int, default=None, help="validation batch size"
+        "--batch-size", type=positive_int, default=None, help="validation batch size"
     )
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     parser.add_argument("--no-save", action="store_true", help="do not store the evaluation row")
     return parser
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
-    return value
 
 
 # ---------------------------------------------------------------------------- checkpoints
