@@ -258,12 +258,9 @@ def _environment(args: argparse.Namespace) -> dict[str, Any]:
         env["cpu"] = platform.processor()
     if args.device == "cuda" and torch.cuda.is_available():
         env["gpu"] = torch.cuda.get_device_name()
-    try:
-        from common.utils.provenance import git_info
+    from common.utils.provenance import git_info  # never raises: None fields without git
 
-        env.update(git_info())
-    except Exception:  # noqa: BLE001 - provenance is best effort
-        pass
+    env.update(git_info())
     return env
 
 
