@@ -17,7 +17,8 @@ import torch
 from safetensors import safe_open
 from torch import nn
 
-import common.models.base as base
+import common.models.checkpoint as base
+import common.utils.atomic as atomic
 from common.models import BaseLanguageModel, CheckpointError, load_model_from_checkpoint
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -200,7 +201,7 @@ def test_files_are_only_safetensors_and_json(tmp_path: Path) -> None:
         assert "head.weight" not in set(fh.keys()) and "emb.weight" in set(fh.keys())
     meta = json.loads((path / "checkpoint.json").read_text())
     assert meta["aliases"]["model.safetensors"] == {"head.weight": "emb.weight"}
-    assert meta["format_version"] == 1
+    assert meta["format_version"] == 2
     # Only the model file when there is nothing else to save.
     bare = model.save_checkpoint(tmp_path / "bare")
     assert sorted(p.name for p in bare.iterdir()) == ["checkpoint.json", "model.safetensors"]
@@ -264,7 +265,7 @@ def test_crash_while_writing_keeps_previous_checkpoint(
         real_write_json(file, payload)
 
     monkeypatch.setattr(base, "_write_json", crash_after_first)
-    with pytest.raises(OSError, match="simulated"):
+    with pytest.raises(base.CheckpointWriteError, match="simulated"):
         model.save_checkpoint(path, optimizer, scheduler, step=2)
     monkeypatch.undo()
     assert calls[0] == "optimizer.json"  # model and optimizer files were already on disk
@@ -280,8 +281,8 @@ def test_crash_between_renames_loads_a_complete_checkpoint(
 ) -> None:
     model, optimizer, scheduler = _setup()
     path = model.save_checkpoint(tmp_path / "ckpt", optimizer, scheduler, step=1)
+    old_state = {k: v.clone() for k, v in model.state_dict().items()}
     _train(model, optimizer, scheduler, range(2))
-    new_state = {k: v.clone() for k, v in model.state_dict().items()}
 
     real_rename = os.rename
     renames = []
@@ -292,17 +293,17 @@ def test_crash_between_renames_loads_a_complete_checkpoint(
             raise KeyboardInterrupt("killed between renames (simulated)")
         real_rename(src, dst)
 
-    monkeypatch.setattr(base.os, "rename", crash_on_second_rename)
+    monkeypatch.setattr(atomic.os, "rename", crash_on_second_rename)
     with pytest.raises(KeyboardInterrupt):
         model.save_checkpoint(path, optimizer, scheduler, step=2)
     monkeypatch.undo()
-    assert not path.exists()  # old moved aside, new not yet in place: both complete siblings
+    assert not path.exists()  # old moved aside, the new one removed by the failed save
 
     fresh, fresh_opt, fresh_sched = _setup(seed=3)
     info = fresh.load_checkpoint(path, fresh_opt, fresh_sched)
-    assert info["step"] == 2  # the newest complete one
-    _assert_state_equal(new_state, fresh.state_dict())
-    assert base.read_checkpoint_metadata(path)["step"] == 2
+    assert info["step"] == 1  # the complete sibling
+    _assert_state_equal(old_state, fresh.state_dict())
+    assert base.read_checkpoint_metadata(path)["step"] == 1
 
     model.save_checkpoint(path, optimizer, scheduler, step=3)
     assert [p.name for p in tmp_path.iterdir()] == ["ckpt"]  # leftovers cleaned up
@@ -439,12 +440,11 @@ def test_from_checkpoint_refuses_classes_that_are_not_models(tmp_path: Path) -> 
     meta_file = path / "checkpoint.json"
     meta = json.loads(meta_file.read_text())
     for spec, pattern in [
-        ("collections:OrderedDict", "not a BaseLanguageModel subclass"),
-        ("os:system", "not a BaseLanguageModel subclass"),
-        ("no_such_module_xyz:Model", "cannot import module"),
-        (f"{__name__}:Missing", "has no class"),
+        ("collections:OrderedDict", "not a registered model class"),
+        ("os:system", "not a registered model class"),
+        ("no_such_module_xyz:Model", "not a registered model class"),
+        (f"{__name__}:Missing", "not a registered model class"),
         ("TinyLM", "module:QualName"),
-        (f"{__name__}:f.<locals>.M", "inside a function"),
     ]:
         meta["class"] = spec
         meta_file.write_text(json.dumps(meta))
@@ -494,3 +494,80 @@ def test_untied_shared_views_are_stored_without_sharing(tmp_path: Path) -> None:
         fresh.w.zero_()
     fresh.load_checkpoint(path)
     assert torch.equal(fresh.w, model.w) and torch.equal(fresh.row, model.row)
+
+
+def test_a_changed_weight_is_caught_by_its_checksum(tmp_path: Path) -> None:
+    from safetensors.torch import load_file, save_file
+
+    model = TinyLM()
+    path = model.save_checkpoint(tmp_path / "ckpt", step=1)
+    weights = load_file(str(path / "model.safetensors"))
+    weights["proj.weight"][0, :4] = 1.0  # same size, different content
+    save_file(weights, str(path / "model.safetensors"))
+    with pytest.raises(CheckpointError, match="model.safetensors does not match its recorded SHA"):
+        TinyLM().load_checkpoint(path)
+    with pytest.raises(CheckpointError, match="SHA-256"):
+        load_model_from_checkpoint(path)
+
+
+def test_loading_never_imports_the_module_a_checkpoint_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    canary = tmp_path / "mods" / "canary_mod.py"
+    canary.parent.mkdir()
+    marker = tmp_path / "imported"
+    canary.write_text(f"open({str(marker)!r}, 'w').close()\nX = object\n")
+    monkeypatch.syspath_prepend(str(canary.parent))
+    path = TinyLM().save_checkpoint(tmp_path / "ckpt")
+    meta = json.loads((path / "checkpoint.json").read_text())
+    meta["class"] = "canary_mod:X"
+    (path / "checkpoint.json").write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match="not a registered model class"):
+        load_model_from_checkpoint(path)
+    assert not marker.exists() and "canary_mod" not in sys.modules
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("step", "eighty", "field 'step' must be a whole number"),
+        ("step", -3, "field 'step' must be a whole number"),
+        ("extra", [], "field 'extra' must be a dict"),
+        ("config", "x", "field 'config' must be a dict"),
+        ("class", 5, "field 'class' must be a str"),
+        ("aliases", {"model.safetensors": [1]}, "malformed tensor aliases"),
+        ("format_version", 99, "format version 99"),
+    ],
+)
+def test_malformed_fields_are_one_clear_error(
+    tmp_path: Path, field: str, value: object, message: str
+) -> None:
+    path = TinyLM().save_checkpoint(tmp_path / "ckpt", step=1)
+    meta = json.loads((path / "checkpoint.json").read_text())
+    meta[field] = value
+    (path / "checkpoint.json").write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match=message):
+        load_model_from_checkpoint(path)
+
+
+def test_a_full_disk_leaves_the_previous_checkpoint_intact(tmp_path: Path) -> None:
+    model, optimizer, scheduler = _setup()
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(disk)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        path = model.save_checkpoint(disk / "ckpt", step=1)
+        saved = {k: v.clone() for k, v in model.state_dict().items()}
+        with pytest.raises(base.CheckpointWriteError, match="No space left") as info:
+            model.save_checkpoint(path, optimizer, scheduler, step=2, extra={"pad": "x" * 60_000})
+        assert str(path) in str(info.value)
+        fresh = TinyLM()
+        assert fresh.load_checkpoint(path)["step"] == 1
+        _assert_state_equal(saved, fresh.state_dict())
+        assert [p.name for p in disk.iterdir()] == ["ckpt"]
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)

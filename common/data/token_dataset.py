@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from common.data.tokenizers import DataError, Tokenizer
+from common.utils.atomic import atomic_write, atomic_write_text
 
 if TYPE_CHECKING:
     import torch
@@ -236,7 +237,6 @@ def build_token_file(
     workers = num_workers or default_num_workers()
     eot_bytes = len(tokenizer.eot_token.encode("utf-8"))
     init_args = (tokenizer.backend.to_str(), tokenizer.eot_token_id, eot_bytes, dtype.str, table)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     totals = [0, 0, 0, 0]  # tokens, documents, bytes, table sum
     bar = tqdm(
         total=num_documents, unit="doc", desc=description or f"tokenizing {path.name}",
@@ -252,27 +252,28 @@ def build_token_file(
         totals[3] += t_sum
         bar.update(n_doc)
 
-    try:
-        with open(tmp, "wb") as out:
-            chunks = _chunks(documents, chunk_size)
-            if workers <= 1:
-                _init_worker(*init_args)
-                for chunk in chunks:
-                    consume(_encode_chunk(chunk), out)
-            else:
-                _run_pool(chunks, workers, init_args, lambda r: consume(r, out))
-            out.flush()
-            os.fsync(out.fileno())
+    def write_tokens(out: Any) -> None:
+        chunks = _chunks(documents, chunk_size)
+        if workers <= 1:
+            _init_worker(*init_args)
+            for chunk in chunks:
+                consume(_encode_chunk(chunk), out)
+        else:
+            _run_pool(chunks, workers, init_args, lambda r: consume(r, out))
         if totals[0] == 0:
             raise DataError(f"no documents to tokenize for {path}")
-        exact = table is not None and totals[3] == totals[2]
-        if exact:
-            _atomic_save_npy(_bytes_table_path(path), table.astype(np.int32))  # type: ignore[union-attr]
-        os.replace(tmp, path)
+
+    try:
+        atomic_write(path, write_tokens)
     finally:
         bar.close()
-        tmp.unlink(missing_ok=True)
         _WORKER.clear()
+    exact = table is not None and totals[3] == totals[2]
+    if exact:
+        atomic_write(
+            _bytes_table_path(path),
+            lambda fh: np.save(fh, table.astype(np.int32)),  # type: ignore[union-attr]
+        )
 
     meta = {
         "format": FORMAT_VERSION,
@@ -289,7 +290,7 @@ def build_token_file(
         "source": metadata or {},
     }
     tokenizer.save(path.parent)
-    _atomic_write_json(_sidecar_path(path), meta)
+    atomic_write_text(_sidecar_path(path), json.dumps(meta, indent=2))
     return TokenFile(path)
 
 
@@ -322,18 +323,6 @@ def _run_pool(
             os.environ.pop("TOKENIZERS_PARALLELISM", None)
         else:
             os.environ["TOKENIZERS_PARALLELISM"] = previous
-
-
-def _atomic_write_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2))
-    os.replace(tmp, path)
-
-
-def _atomic_save_npy(path: Path, array: np.ndarray) -> None:
-    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.npy")
-    np.save(tmp, array)
-    os.replace(tmp, path)
 
 
 def wait_for_token_file(

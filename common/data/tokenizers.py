@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from common.utils.atomic import atomic_write_text
 
 if TYPE_CHECKING:
     import numpy as np
@@ -89,9 +90,9 @@ class Tokenizer:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         meta = {"name": self.name, "eot_token": self.eot_token, "fingerprint": self.fingerprint}
-        _atomic_write_text(directory / META_FILE, json.dumps(meta, indent=2))
+        atomic_write_text(directory / META_FILE, json.dumps(meta, indent=2))
         path = directory / TOKENIZER_FILE
-        _atomic_write_text(path, self.backend.to_str())
+        atomic_write_text(path, self.backend.to_str())
         return path
 
     def token_byte_lengths(self) -> np.ndarray:
@@ -123,12 +124,6 @@ class Tokenizer:
             f"Tokenizer(name={self.name!r}, vocab_size={self.vocab_size}, "
             f"fingerprint={self.fingerprint!r})"
         )
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def _bytes_to_unicode() -> dict[int, str]:

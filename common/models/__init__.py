@@ -1,13 +1,15 @@
-"""Model base classes: every language model extends ``BaseLanguageModel``."""
+"""Model base classes and checkpoints: every language model extends ``BaseLanguageModel``."""
 
 from common._lazy import lazy_exports
 
 _EXPORTS = {
     "BaseLanguageModel": ".base",
-    "CheckpointError": ".base",
     "load_model_from_checkpoint": ".base",
-    "read_checkpoint_metadata": ".base",
-    "resolve_checkpoint_dir": ".base",
+    "CheckpointError": ".checkpoint",
+    "CheckpointWriteError": ".checkpoint",
+    "read_checkpoint_metadata": ".checkpoint",
+    "resolve_checkpoint_dir": ".checkpoint",
+    "register_model_class": ".checkpoint",
     "TinyTransformerLM": ".examples",
 }
 __all__ = sorted(_EXPORTS)

@@ -1,29 +1,16 @@
 """``BaseLanguageModel``: the base class of every language model, with generation and checkpoints.
 
-Checkpoint layout (a directory, written atomically)::
-
-    <path>/
-        checkpoint.json        format version, class ("module:QualName"), config, step, metrics,
-                               extra, created_at, versions, tensor aliases, file sizes
-        model.safetensors      weights (tied/shared tensors stored once, aliases in the JSON)
-        optimizer.safetensors  optimizer state tensors, flattened      (only with an optimizer)
-        optimizer.json         param_groups and non-tensor state       (only with an optimizer)
-        scheduler.json         scheduler.state_dict()                  (only with a scheduler)
-        state.safetensors      ``extra_tensors`` such as RNG states    (only when given)
-
-Nothing is ever pickled: loading reads only safetensors and JSON.
+Checkpoints are folders of safetensors and JSON, checksummed and never pickled; their format and
+the registry of model classes live in ``common.models.checkpoint``. Every subclass joins that
+registry when it is defined, so ``from_checkpoint`` can rebuild it without importing anything a
+file names.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
-import importlib
 import json
 import math
 import os
-import platform
-import shutil
-import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -32,27 +19,24 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["BaseLanguageModel", "CheckpointError", "load_model_from_checkpoint"]
+from common.models import checkpoint
+from common.models.checkpoint import (
+    CheckpointError,
+    read_checkpoint_metadata,
+    resolve_checkpoint_dir,
+)
 
-CHECKPOINT_FORMAT = "research-lm-checkpoint"
-CHECKPOINT_FORMAT_VERSION = 1
+__all__ = [
+    "BaseLanguageModel",
+    "CheckpointError",
+    "load_model_from_checkpoint",
+    "read_checkpoint_metadata",
+    "resolve_checkpoint_dir",
+]
+
 IGNORE_INDEX = -100
 
-METADATA_FILE = "checkpoint.json"
-MODEL_FILE = "model.safetensors"
-OPTIMIZER_TENSORS_FILE = "optimizer.safetensors"
-OPTIMIZER_JSON_FILE = "optimizer.json"
-SCHEDULER_FILE = "scheduler.json"
-STATE_TENSORS_FILE = "state.safetensors"
-
-_TMP_TAG = ".tmp-"
-_OLD_TAG = ".old-"
-
 M = TypeVar("M", bound="BaseLanguageModel")
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint is missing, incomplete or malformed, or does not fit what it is loaded into."""
 
 
 class BaseLanguageModel(nn.Module):
@@ -80,6 +64,10 @@ class BaseLanguageModel(nn.Module):
     """
 
     config: dict[str, Any]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        checkpoint.register_model_class(cls)
 
     def __init__(self, vocab_size: int, **kwargs: Any) -> None:
         super().__init__()
@@ -260,14 +248,12 @@ class BaseLanguageModel(nn.Module):
         metrics: dict[str, Any] | None = None,
         extra_tensors: Mapping[str, torch.Tensor] | None = None,
     ) -> Path:
-        """Write a checkpoint directory atomically (see the module docstring for the layout).
+        """Write a checkpoint folder atomically (layout: ``common.models.checkpoint``).
 
-        The files are written into a temporary directory beside ``path``, flushed to disk and then
-        renamed into place, so a crash at any moment leaves either the previous or the new
-        checkpoint complete (loading finds whichever is complete).
+        A crash at any moment leaves either the previous or the new checkpoint complete.
 
         Args:
-            path: Checkpoint directory to create or replace.
+            path: Checkpoint folder to create or replace.
             optimizer: Optimizer whose state to save.
             scheduler: LR scheduler whose ``state_dict()`` (JSON-serializable) to save.
             step: Training step.
@@ -276,77 +262,16 @@ class BaseLanguageModel(nn.Module):
             extra_tensors: Named tensors saved in ``state.safetensors`` (e.g. RNG states).
 
         Returns:
-            The checkpoint directory.
+            The checkpoint folder.
 
         Raises:
             TypeError: If ``extra``, ``metrics``, ``extra_tensors`` or the scheduler state cannot
                 be stored without pickling.
+            CheckpointWriteError: The disk refused the write; the previous checkpoint is intact.
         """
-        from safetensors.torch import save_file
-
-        target = Path(path)
-        # Everything is encoded before touching the disk: a bad argument leaves no debris.
-        model_tensors, aliases = _dedupe_shared(self.state_dict())
-        files: dict[str, tuple[str, Any]] = {MODEL_FILE: ("safetensors", model_tensors)}
-        if optimizer is not None:
-            opt_tensors: dict[str, torch.Tensor] = {}
-            opt_json = _encode(optimizer.state_dict(), "optimizer", opt_tensors)
-            opt_unique, opt_aliases = _dedupe_shared(opt_tensors)
-            files[OPTIMIZER_TENSORS_FILE] = ("safetensors", opt_unique)
-            files[OPTIMIZER_JSON_FILE] = ("json", opt_json)
-        else:
-            opt_aliases = {}
-        if scheduler is not None:
-            files[SCHEDULER_FILE] = ("json", _encode(scheduler.state_dict(), "scheduler", None))
-        if extra_tensors:
-            bad = [k for k, v in extra_tensors.items() if not isinstance(v, torch.Tensor)]
-            if bad or not all(isinstance(k, str) for k in extra_tensors):
-                raise TypeError(f"extra_tensors must map str to torch.Tensor; bad entries: {bad}")
-            state_tensors, state_aliases = _dedupe_shared(dict(extra_tensors))
-            files[STATE_TENSORS_FILE] = ("safetensors", state_tensors)
-        else:
-            state_aliases = {}
-
-        metadata: dict[str, Any] = {
-            "format": CHECKPOINT_FORMAT,
-            "format_version": CHECKPOINT_FORMAT_VERSION,
-            "class": f"{type(self).__module__}:{type(self).__qualname__}",
-            "config": self.config,
-            "step": None if step is None else int(step),
-            "metrics": _json_checked(_scalars(metrics or {}), "metrics"),
-            "extra": _json_checked(extra or {}, "extra"),
-            "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(),
-            "torch_version": torch.__version__,
-            "python_version": platform.python_version(),
-            "aliases": {
-                MODEL_FILE: aliases,
-                OPTIMIZER_TENSORS_FILE: opt_aliases,
-                STATE_TENSORS_FILE: state_aliases,
-            },
-            "files": {},
-        }
-
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.parent / f".{target.name}{_TMP_TAG}{uuid.uuid4().hex[:12]}"
-        tmp.mkdir()
-        try:
-            for name, (kind, payload) in files.items():
-                file_path = tmp / name
-                if kind == "safetensors":
-                    save_file(payload, str(file_path))
-                    _fsync_file(file_path)
-                else:
-                    _write_json(file_path, payload)
-                metadata["files"][name] = file_path.stat().st_size
-            # checkpoint.json is written last: its presence marks a complete directory.
-            _write_json(tmp / METADATA_FILE, metadata)
-            _fsync_dir(tmp)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        _swap_into_place(tmp, target)
-        _remove_leftovers(target)
-        return target
+        return checkpoint.save_checkpoint(
+            self, path, optimizer, scheduler, step, extra, metrics, extra_tensors
+        )
 
     def load_checkpoint(
         self,
@@ -355,10 +280,12 @@ class BaseLanguageModel(nn.Module):
         scheduler: Any | None = None,
         map_location: str | torch.device = "cpu",
     ) -> dict[str, Any]:
-        """Load weights (and optionally optimizer/scheduler state) from a checkpoint directory.
+        """Load weights (and optionally optimizer/scheduler state) from a checkpoint folder.
+
+        Every file is checked against its recorded SHA-256 before anything is modified.
 
         Args:
-            path: Checkpoint directory written by :meth:`save_checkpoint`.
+            path: Checkpoint folder written by :meth:`save_checkpoint`.
             optimizer: Optimizer to restore (the checkpoint must contain optimizer state).
             scheduler: Scheduler to restore (the checkpoint must contain scheduler state).
             map_location: Device the stored tensors are read onto.
@@ -368,53 +295,10 @@ class BaseLanguageModel(nn.Module):
             ``created_at``, ...) plus ``"extra_tensors"`` (dict, empty when none were saved).
 
         Raises:
-            CheckpointError: Missing/incomplete checkpoint, or a model/optimizer/scheduler that
-                does not match it (the message names missing, unexpected and mismatched keys).
+            CheckpointError: Missing, damaged or malformed checkpoint, or a model, optimizer or
+                scheduler that does not match it (the message names the file or the keys).
         """
-        directory = resolve_checkpoint_dir(path)
-        metadata = _read_metadata(directory)
-        device = str(map_location)
-        aliases = metadata.get("aliases", {})
-
-        state = _load_tensors(directory / MODEL_FILE, device, aliases.get(MODEL_FILE, {}))
-        _check_state_dict(self, state, directory)
-
-        opt_state: dict[str, Any] | None = None
-        if optimizer is not None:
-            if not (directory / OPTIMIZER_JSON_FILE).exists():
-                raise CheckpointError(f"checkpoint {directory} has no optimizer state")
-            opt_tensors = _load_tensors(
-                directory / OPTIMIZER_TENSORS_FILE,
-                device,
-                aliases.get(OPTIMIZER_TENSORS_FILE, {}),
-            )
-            opt_state = _decode(_read_json(directory / OPTIMIZER_JSON_FILE), opt_tensors)
-        sched_state: dict[str, Any] | None = None
-        if scheduler is not None:
-            if not (directory / SCHEDULER_FILE).exists():
-                raise CheckpointError(f"checkpoint {directory} has no scheduler state")
-            sched_state = _decode(_read_json(directory / SCHEDULER_FILE), {})
-        extra_tensors: dict[str, torch.Tensor] = {}
-        if (directory / STATE_TENSORS_FILE).exists():
-            extra_tensors = _load_tensors(
-                directory / STATE_TENSORS_FILE, device, aliases.get(STATE_TENSORS_FILE, {})
-            )
-
-        self.load_state_dict(state, strict=True)
-        if optimizer is not None and opt_state is not None:
-            try:
-                optimizer.load_state_dict(opt_state)
-            except (ValueError, KeyError, RuntimeError) as exc:
-                raise CheckpointError(
-                    f"optimizer state in {directory} does not fit this optimizer: {exc}"
-                ) from exc
-        if scheduler is not None and sched_state is not None:
-            scheduler.load_state_dict(sched_state)
-
-        result = dict(metadata)
-        result["path"] = str(directory)
-        result["extra_tensors"] = extra_tensors
-        return result
+        return checkpoint.load_checkpoint(self, path, optimizer, scheduler, map_location)
 
     @classmethod
     def from_checkpoint(
@@ -422,35 +306,33 @@ class BaseLanguageModel(nn.Module):
     ) -> M:
         """Rebuild the model class recorded in a checkpoint and load its weights.
 
-        The recorded class is imported by module path; it must be a subclass of the class this is
-        called on (and of :class:`BaseLanguageModel`). The model is returned on ``map_location``
-        in eval mode.
+        The recorded class is looked up among the defined ``BaseLanguageModel`` subclasses (a
+        class registers itself when its module is imported; a checkpoint never causes an
+        import); it must be a subclass of the class this is called on. The model is returned on
+        ``map_location`` in eval mode.
 
         Args:
-            path: Checkpoint directory.
+            path: Checkpoint folder.
             map_location: Device to place the model on.
 
         Returns:
             The rebuilt model.
 
         Raises:
-            CheckpointError: If the class cannot be imported, is not a suitable subclass, cannot be
-                built from the stored config, or the weights do not fit.
+            CheckpointError: If the class is not registered or not a suitable subclass, cannot be
+                built from the stored config, or the checkpoint is damaged or does not fit.
         """
-        directory = resolve_checkpoint_dir(path)
-        metadata = _read_metadata(directory)
-        model_cls = _import_class(str(metadata.get("class", "")))
+        directory = checkpoint.resolve_checkpoint_dir(path)
+        metadata = checkpoint.read_checkpoint_metadata(directory)
+        model_cls = checkpoint.registered_model_class(metadata["class"])
         if not issubclass(model_cls, cls):
             raise CheckpointError(
                 f"checkpoint {directory} holds a {model_cls.__module__}.{model_cls.__qualname__},"
                 f" which is not a subclass of {cls.__qualname__}"
             )
-        config = metadata.get("config")
-        if not isinstance(config, dict):
-            raise CheckpointError(f"checkpoint {directory} has no config object")
         try:
-            model = model_cls(**config)
-        except TypeError as exc:
+            model = model_cls(**metadata["config"])
+        except (TypeError, ValueError) as exc:
             raise CheckpointError(
                 f"cannot build {model_cls.__qualname__} from the config in {directory}: {exc}"
             ) from exc
@@ -463,67 +345,16 @@ class BaseLanguageModel(nn.Module):
 def load_model_from_checkpoint(
     path: str | os.PathLike[str], map_location: str | torch.device = "cpu"
 ) -> BaseLanguageModel:
-    """Rebuild whichever model class a checkpoint records and load its weights (eval mode).
+    """Rebuild whichever registered model class a checkpoint records and load its weights.
 
     Args:
-        path: Checkpoint directory.
+        path: Checkpoint folder.
         map_location: Device to place the model on.
 
     Returns:
-        The model.
+        The model, in eval mode.
     """
     return BaseLanguageModel.from_checkpoint(path, map_location=map_location)
-
-
-def read_checkpoint_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """The ``checkpoint.json`` of a checkpoint directory (step, metrics, extra, class, config).
-
-    Args:
-        path: Checkpoint directory.
-
-    Returns:
-        The metadata dict.
-    """
-    return _read_metadata(resolve_checkpoint_dir(path))
-
-
-def resolve_checkpoint_dir(path: str | os.PathLike[str]) -> Path:
-    """The complete checkpoint directory for ``path``.
-
-    Normally ``path`` itself. If a save was interrupted between moving the previous checkpoint
-    aside and moving the new one in, ``path`` is missing and the newest complete sibling left by
-    that save is returned instead.
-
-    Args:
-        path: Checkpoint directory (or a file inside one).
-
-    Returns:
-        The directory to read.
-
-    Raises:
-        CheckpointError: If no complete checkpoint exists there.
-    """
-    target = Path(path)
-    if target.is_file() and target.name in (METADATA_FILE, MODEL_FILE):
-        target = target.parent
-    if _is_complete(target):
-        return target
-    candidates = []
-    if target.parent.is_dir():
-        prefix = f".{target.name}"
-        for sibling in target.parent.iterdir():
-            rest = sibling.name[len(prefix) :]
-            leftover = sibling.name.startswith(prefix) and rest.startswith((_TMP_TAG, _OLD_TAG))
-            if leftover and _is_complete(sibling):
-                created = str(_read_json(sibling / METADATA_FILE).get("created_at", ""))
-                candidates.append((created, sibling))
-    if candidates:
-        return max(candidates)[1]
-    if target.exists():
-        raise CheckpointError(
-            f"{target} is not a complete checkpoint (no valid {METADATA_FILE} or files missing)"
-        )
-    raise CheckpointError(f"no checkpoint found at {target}")
 
 
 # ---------------------------------------------------------------------- helpers: generation
@@ -543,285 +374,9 @@ def _filter_logits(logits: torch.Tensor, top_k: int | None, top_p: float | None)
     return logits
 
 
-# ---------------------------------------------------------------------- helpers: JSON encoding
 def _is_json_value(value: Any) -> bool:
     try:
         json.dumps(value, allow_nan=False)
     except (TypeError, ValueError):
         return False
     return True
-
-
-def _json_checked(value: Any, what: str) -> Any:
-    try:
-        json.dumps(value)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"checkpoint {what} must be JSON-serializable: {exc}") from None
-    return value
-
-
-def _scalars(metrics: Mapping[str, Any]) -> dict[str, Any]:
-    """Metrics with 0-dim tensors / numpy scalars turned into Python numbers."""
-    out: dict[str, Any] = {}
-    for key, value in metrics.items():
-        is_tensor = isinstance(value, torch.Tensor) and value.numel() == 1
-        if is_tensor or (type(value).__module__ == "numpy" and getattr(value, "ndim", None) == 0):
-            value = value.item()
-        out[key] = value
-    return out
-
-
-_MARKERS = ("__tensor__", "__tuple__", "__dict__")
-
-
-def _encode(obj: Any, where: str, tensors: dict[str, torch.Tensor] | None) -> Any:
-    """Encode a state dict as JSON, moving tensors into ``tensors`` (``None``: tensors refused).
-
-    Tuples and dicts with non-string keys are tagged so that decoding restores them exactly.
-    """
-    if obj is None or isinstance(obj, (bool, int, str)):
-        return obj
-    if isinstance(obj, float):
-        return obj  # json writes nan/inf as NaN/Infinity, which Python's json reads back
-    if isinstance(obj, torch.Tensor):
-        if tensors is None:
-            raise TypeError(
-                f"{where} is a tensor; scheduler state must be plain JSON (numbers, strings, "
-                "lists, dicts) to be saved without pickle"
-            )
-        key = f"t{len(tensors)}"
-        tensors[key] = obj
-        return {"__tensor__": key}
-    if isinstance(obj, tuple):
-        return {"__tuple__": [_encode(v, f"{where}[{i}]", tensors) for i, v in enumerate(obj)]}
-    if isinstance(obj, list):
-        return [_encode(v, f"{where}[{i}]", tensors) for i, v in enumerate(obj)]
-    if isinstance(obj, Mapping):
-        if all(isinstance(k, str) for k in obj) and not (len(obj) == 1 and set(obj) & {*_MARKERS}):
-            return {k: _encode(v, f"{where}.{k}", tensors) for k, v in obj.items()}
-        pairs = []
-        for k, v in obj.items():
-            if not (k is None or isinstance(k, (bool, int, float, str))):
-                raise TypeError(f"{where} has a key of type {type(k).__name__}; cannot save it")
-            pairs.append([k, _encode(v, f"{where}[{k!r}]", tensors)])
-        return {"__dict__": pairs}
-    raise TypeError(
-        f"{where} is a {type(obj).__module__}.{type(obj).__qualname__}, which cannot be saved "
-        "without pickle (only numbers, strings, None, lists, tuples, dicts and tensors can)"
-    )
-
-
-def _decode(obj: Any, tensors: Mapping[str, torch.Tensor]) -> Any:
-    if isinstance(obj, list):
-        return [_decode(v, tensors) for v in obj]
-    if isinstance(obj, dict):
-        if len(obj) == 1:
-            ((tag, value),) = obj.items()
-            if tag == "__tensor__":
-                if value not in tensors:
-                    raise CheckpointError(f"checkpoint references a missing tensor {value!r}")
-                return tensors[value]
-            if tag == "__tuple__":
-                return tuple(_decode(v, tensors) for v in value)
-            if tag == "__dict__":
-                return {k: _decode(v, tensors) for k, v in value}
-        return {k: _decode(v, tensors) for k, v in obj.items()}
-    return obj
-
-
-# ---------------------------------------------------------------------- helpers: tensors
-def _dedupe_shared(
-    state: Mapping[str, torch.Tensor],
-) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    """Tensors safetensors can store (no shared memory, contiguous, CPU) and alias -> key map.
-
-    Entries that are the very same view of the same memory (tied weights) are stored once and
-    recorded as aliases; other overlapping views are copied.
-    """
-    unique: dict[str, torch.Tensor] = {}
-    aliases: dict[str, str] = {}
-    views: dict[tuple[Any, ...], str] = {}
-    storages: set[int] = set()
-    for key, tensor in state.items():
-        tensor = tensor.detach()
-        ptr = tensor.untyped_storage().data_ptr() if tensor.numel() > 0 else 0
-        view = (
-            tensor.device,
-            ptr,
-            tensor.storage_offset(),
-            tuple(tensor.shape),
-            tensor.stride(),
-            tensor.dtype,
-        )
-        if ptr and view in views:
-            aliases[key] = views[view]
-            continue
-        if ptr:
-            views[view] = key
-        out = tensor.cpu()
-        if ptr and ptr in storages:
-            out = out.clone()  # shares memory with an earlier entry: safetensors refuses that
-        unique[key] = out.contiguous()
-        if ptr:
-            storages.add(ptr)
-    return unique, aliases
-
-
-def _load_tensors(file: Path, device: str, aliases: Mapping[str, str]) -> dict[str, torch.Tensor]:
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    if not file.exists():
-        raise CheckpointError(f"checkpoint file {file} is missing")
-    try:
-        tensors = load_file(str(file), device=device)
-    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
-        raise CheckpointError(f"cannot read {file}: {exc}") from exc
-    for alias, source in aliases.items():
-        if source not in tensors:
-            raise CheckpointError(f"{file}: alias {alias!r} points to missing tensor {source!r}")
-        tensors[alias] = tensors[source]
-    return tensors
-
-
-def _check_state_dict(
-    model: nn.Module, state: Mapping[str, torch.Tensor], directory: Path, limit: int = 20
-) -> None:
-    expected = model.state_dict()
-    missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
-    mismatched = [
-        f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(expected[k].shape)}"
-        for k in expected
-        if k in state and tuple(state[k].shape) != tuple(expected[k].shape)
-    ]
-    if not (missing or unexpected or mismatched):
-        return
-
-    def listing(items: list[str]) -> str:
-        more = f" ... (+{len(items) - limit} more)" if len(items) > limit else ""
-        return ", ".join(items[:limit]) + more
-
-    parts = [f"checkpoint {directory} does not match {type(model).__qualname__}:"]
-    if missing:
-        parts.append(f"missing keys (in model, not in checkpoint): {listing(missing)}")
-    if unexpected:
-        parts.append(f"unexpected keys (in checkpoint, not in model): {listing(unexpected)}")
-    if mismatched:
-        parts.append(f"shape mismatches: {listing(mismatched)}")
-    raise CheckpointError("\n  ".join(parts))
-
-
-# ---------------------------------------------------------------------- helpers: files
-def _write_json(file: Path, payload: Any) -> None:
-    with open(file, "w", encoding="utf-8") as fh:
-        json.dump(payload, fh, indent=2, sort_keys=False)
-        fh.write("\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-
-
-def _read_json(file: Path) -> Any:
-    try:
-        with open(file, encoding="utf-8") as fh:
-            return json.load(fh)
-    except (OSError, ValueError) as exc:
-        raise CheckpointError(f"cannot read {file}: {exc}") from exc
-
-
-def _fsync_file(file: Path) -> None:
-    fd = os.open(file, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:  # platforms without directory handles
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _swap_into_place(tmp: Path, target: Path) -> None:
-    """Rename ``tmp`` to ``target``, moving an existing ``target`` aside first and deleting it."""
-    if target.exists() or target.is_symlink():
-        old = target.parent / f".{target.name}{_OLD_TAG}{uuid.uuid4().hex[:12]}"
-        os.rename(target, old)
-        os.rename(tmp, target)
-        _fsync_dir(target.parent)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.rename(tmp, target)
-    _fsync_dir(target.parent)
-
-
-def _remove_leftovers(target: Path) -> None:
-    """Delete temp/old siblings left by interrupted saves of ``target`` (now complete)."""
-    prefix = f".{target.name}"
-    for sibling in target.parent.iterdir():
-        rest = sibling.name[len(prefix) :]
-        if sibling.name.startswith(prefix) and rest.startswith((_TMP_TAG, _OLD_TAG)):
-            shutil.rmtree(sibling, ignore_errors=True)
-
-
-def _is_complete(directory: Path) -> bool:
-    meta_file = directory / METADATA_FILE
-    if not meta_file.is_file():
-        return False
-    try:
-        metadata = json.loads(meta_file.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    if not isinstance(metadata, dict) or metadata.get("format") != CHECKPOINT_FORMAT:
-        return False
-    for name, size in (metadata.get("files") or {}).items():
-        file = directory / name
-        if not file.is_file() or file.stat().st_size != size:
-            return False
-    return (directory / MODEL_FILE).is_file()
-
-
-def _read_metadata(directory: Path) -> dict[str, Any]:
-    metadata = _read_json(directory / METADATA_FILE)
-    if not isinstance(metadata, dict) or metadata.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{directory / METADATA_FILE} is not a {CHECKPOINT_FORMAT} file")
-    version = metadata.get("format_version")
-    if not isinstance(version, int) or version > CHECKPOINT_FORMAT_VERSION:
-        raise CheckpointError(
-            f"{directory} has checkpoint format version {version!r}; this code reads up to "
-            f"{CHECKPOINT_FORMAT_VERSION}"
-        )
-    return metadata
-
-
-def _import_class(spec: str) -> type:
-    module_name, sep, qualname = spec.partition(":")
-    if not sep or not module_name or not qualname:
-        raise CheckpointError(f"checkpoint class {spec!r} is not of the form 'module:QualName'")
-    if "<locals>" in qualname:
-        raise CheckpointError(
-            f"checkpoint class {spec!r} was defined inside a function and cannot be imported; "
-            "build the model yourself and call model.load_checkpoint(path)"
-        )
-    try:
-        obj: Any = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise CheckpointError(f"cannot import module {module_name!r} of {spec!r}: {exc}") from exc
-    for part in qualname.split("."):
-        try:
-            obj = getattr(obj, part)
-        except AttributeError:
-            raise CheckpointError(f"module {module_name!r} has no class {qualname!r}") from None
-    if not (isinstance(obj, type) and issubclass(obj, BaseLanguageModel)):
-        raise CheckpointError(
-            f"checkpoint class {spec!r} is not a BaseLanguageModel subclass; refusing to build it"
-        )
-    return obj
