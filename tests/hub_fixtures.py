@@ -4,6 +4,9 @@
   its request log and faults are reset for each test).
 - ``hub_cli``: runs ``tools/*.py`` as subprocesses with ``HF_ENDPOINT`` on the stand-in, a fresh
   ``HF_HOME`` per test and the test's ``RESEARCH_ASSETS_DIR``; no ``HF_TOKEN`` unless given.
+- ``bert_hub``: ``hub`` plus the tiny BERT in every format (built once; it needs torch).
+
+Helpers for assertions: :func:`assert_clean_error`, :func:`asset_files`, :func:`repo_file`.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from tests.hub_repos import build_demo_repos
+from tests.hub_repos import build_bert_repo, build_demo_repos
 from tests.hub_server import HubServer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -51,6 +54,35 @@ class CliResult:
     def errors(self) -> list[str]:
         """The ``error: ...`` lines of stderr."""
         return [line for line in self.stderr.splitlines() if line.startswith("error:")]
+
+
+def assert_clean_error(result: CliResult, *fragments: str, code: int = 1) -> str:
+    """Exit ``code``, exactly one ``error:`` line containing ``fragments``, no traceback."""
+    assert result.returncode == code, result.output
+    assert "Traceback" not in result.output, result.output
+    assert len(result.errors) == 1, result.stderr
+    message = result.errors[0]
+    for fragment in fragments:
+        assert fragment in message, message
+    return message
+
+
+def asset_files(folder: Path) -> set[str]:
+    """The files of an asset folder, without its manifest."""
+    return {
+        p.relative_to(folder).as_posix()
+        for p in folder.rglob("*")
+        if p.is_file() and p.name != ".download.json"
+    }
+
+
+def repo_file(
+    hub: HubServer, repo_id: str, path: str, revision: str = "main", kind: str = "model"
+) -> bytes:
+    """The bytes of ``path`` in the stand-in's repo at ``revision``."""
+    commit = hub.repos[(kind, repo_id)].resolve(revision)
+    assert commit is not None
+    return commit.files[path].content
 
 
 @dataclass
@@ -92,7 +124,9 @@ class HubCli:
         )
         return CliResult(proc.returncode, proc.stdout, proc.stderr, time.monotonic() - start)
 
-    def popen(self, tool: str, *args: str, env: dict[str, str | None] | None = None):
+    def popen(
+        self, tool: str, *args: str, env: dict[str, str | None] | None = None
+    ) -> subprocess.Popen[str]:
         return subprocess.Popen(
             self.command(tool, *args),
             env=self.environment(**(env or {})),
@@ -101,6 +135,19 @@ class HubCli:
             text=True,
             cwd=REPO_ROOT,
         )
+
+    def python(self, code: str, *args: str, timeout: float = 120) -> CliResult:
+        """Run ``python -c code args`` in the same environment as the tools."""
+        start = time.monotonic()
+        proc = subprocess.run(
+            [sys.executable, "-c", code, *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=REPO_ROOT,
+        )
+        return CliResult(proc.returncode, proc.stdout, proc.stderr, time.monotonic() - start)
 
     def partials(self) -> list[Path]:
         """Leftover partial download folders anywhere under the assets folder."""
@@ -130,3 +177,9 @@ def hub_cli(hub: HubServer, tmp_path: Path) -> HubCli:
     env["PYTHONUNBUFFERED"] = "1"
     assets = Path(os.environ["RESEARCH_ASSETS_DIR"])
     return HubCli(hub, env, assets, hf_home)
+
+
+@pytest.fixture
+def bert_hub(hub: HubServer) -> HubServer:
+    build_bert_repo(hub)
+    return hub

@@ -3,13 +3,13 @@
 It speaks the parts of the Hub protocol that ``huggingface_hub`` 2.4 (``hf_hub_download``,
 ``snapshot_download``, ``HfApi``, ``HfFileSystem``) and ``datasets`` 5.2 (``load_dataset``) use:
 
-- ``GET /api/{models,datasets}/{org}/{name}[/revision/{rev}]``: repo info (``sha``, ``siblings``,
-  ``gated``, ``private``; ``?blobs=true`` adds sizes and LFS info).
+- ``GET /api/{models,datasets,spaces}/{org}/{name}[/revision/{rev}]``: repo info (``sha``,
+  ``siblings``, ``gated``, ``private``; ``?blobs=true`` adds sizes and LFS info).
 - ``GET /api/{type}s/{org}/{name}/tree/{rev}[/{path}]``: tree listing (``recursive``, ``expand``),
   cursor pagination through a ``Link: <...>; rel="next"`` header as on the Hub.
 - ``POST /api/{type}s/{org}/{name}/paths-info/{rev}``: form field ``paths`` (repeated).
 - ``GET /api/{type}s/{org}/{name}/refs``: branches and tags.
-- ``HEAD``/``GET /{org}/{name}/resolve/{rev}/{path}`` and ``/datasets/{org}/{name}/resolve/...``:
+- ``HEAD``/``GET /{org}/{name}/resolve/{rev}/{path}``, ``/datasets/...`` and ``/spaces/...``:
   regular (git) files answer with a same-origin ``307`` to ``/api/resolve-cache/...`` carrying
   ``X-Repo-Commit`` and ``ETag`` (the git blob sha1), as the Hub does for small files; LFS files
   (``*.safetensors``, ``*.parquet``, ...) answer ``302`` with ``X-Linked-Etag`` (sha256),
@@ -21,9 +21,11 @@ It speaks the parts of the Hub protocol that ``huggingface_hub`` 2.4 (``hf_hub_d
 - A forward proxy entry point: clients are pointed at it through ``HTTP(S)_PROXY`` so that any
   request leaving 127.0.0.1 is refused and logged (tests assert that nothing tried to get out).
 
-Every request is logged (:class:`LoggedRequest`); faults can be injected per file: cut the body
-after N bytes (the connection is closed mid-body), stall mid-body until released, or answer a
-status code. Run ``python -m tests.hub_server`` to serve the test repos by hand.
+Legacy single-name ids (``bert-base-uncased``) are served as the repo they were renamed to
+(:meth:`HubServer.rename`), as the Hub does. Every request is logged (:class:`LoggedRequest`);
+faults can be injected per file: cut the body after N bytes (the connection is closed mid-body),
+stall mid-body until released, send the body slowly, or answer a status code. Run
+``python -m tests.hub_server`` to serve the test repos by hand.
 """
 
 from __future__ import annotations
@@ -141,7 +143,8 @@ class Fault:
 
     ``kind``: ``"cut"`` sends the headers of the whole response but only the body bytes before
     absolute file offset ``at_byte``, then closes the connection; ``"stall"`` sends those bytes and
-    waits until :meth:`HubServer.release` (or 60 s); ``"status"`` answers ``status`` instead.
+    waits until :meth:`HubServer.release` (or 60 s); ``"throttle"`` sends the whole body at
+    ``rate`` bytes per second; ``"status"`` answers ``status`` instead.
     ``times``: how many responses are affected (``None``: all).
     """
 
@@ -149,6 +152,7 @@ class Fault:
     kind: str
     at_byte: int = 0
     status: int = 503
+    rate: int = 2048
     times: int | None = 1
     hits: int = 0
 
@@ -187,6 +191,7 @@ class HubServer:
 
     def __init__(self, valid_tokens: set[str] | None = None) -> None:
         self.repos: dict[tuple[str, str], Repo] = {}
+        self.renames: dict[str, str] = {}
         self.valid_tokens: set[str] = set(valid_tokens or ())
         self.log: list[LoggedRequest] = []
         self.faults: list[Fault] = []
@@ -265,6 +270,10 @@ class HubServer:
         repo = Repo(repo_id, repo_type, gated, private, set(granted_tokens or ()))
         self.repos[(repo_type, repo_id)] = repo
         return repo
+
+    def rename(self, old_id: str, repo_id: str) -> None:
+        """Serve the repo ``repo_id`` under the legacy single-name id ``old_id`` too."""
+        self.renames[old_id] = repo_id
 
     def commit(
         self,
@@ -388,7 +397,8 @@ class HubError(Exception):
         self.headers = headers or {}
 
 
-_REPO_TYPE_PREFIX = {"model": "", "dataset": "datasets/"}
+_REPO_TYPE_PREFIX = {"model": "", "dataset": "datasets/", "space": "spaces/"}
+_TYPE_SEGMENTS = {"models": "model", "datasets": "dataset", "spaces": "space"}
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -495,17 +505,17 @@ class _Handler(BaseHTTPRequestHandler):
         parts = [unquote(p) for p in raw_path.strip("/").split("/")]
         query = parse_qs(urlsplit(self.path).query)
         if parts[:2] == ["api", "resolve-cache"] and len(parts) >= 7:
-            repo_type = {"models": "model", "datasets": "dataset"}.get(parts[2])
+            repo_type = _TYPE_SEGMENTS.get(parts[2])
             if repo_type is None:
                 raise HubError(404, None, "Not Found")
             repo = self._repo(repo_type, f"{parts[3]}/{parts[4]}")
             commit = self._commit(repo, parts[5])
             self._serve_file(entry, repo, commit, "/".join(parts[6:]), direct=True)
             return
-        if parts[0] == "api" and len(parts) >= 4 and parts[1] in ("models", "datasets"):
-            repo_type = parts[1][:-1]
-            repo = self._repo(repo_type, f"{parts[2]}/{parts[3]}")
-            rest = parts[4:]
+        if parts[0] == "api" and len(parts) >= 3 and parts[1] in _TYPE_SEGMENTS:
+            repo_type = _TYPE_SEGMENTS[parts[1]]
+            repo_id, rest = self._split_repo_id(parts[2:])
+            repo = self._repo(repo_type, repo_id)
             if not rest and self.command == "GET":
                 self._repo_info(entry, repo, "main", query)
             elif rest[:1] == ["revision"] and len(rest) == 2 and self.command == "GET":
@@ -520,20 +530,27 @@ class _Handler(BaseHTTPRequestHandler):
                 raise HubError(404, None, "Sorry, we can't find the page you are looking for.")
             return
         repo_type = "model"
-        if parts[0] == "datasets":
-            repo_type, parts = "dataset", parts[1:]
-        if len(parts) >= 5 and parts[2] == "resolve" and self.command in ("GET", "HEAD"):
-            repo = self._repo(repo_type, f"{parts[0]}/{parts[1]}")
-            commit = self._commit(repo, parts[3])
-            self._serve_file(entry, repo, commit, "/".join(parts[4:]), direct=False)
+        if parts[0] in ("datasets", "spaces"):
+            repo_type, parts = _TYPE_SEGMENTS[parts[0]], parts[1:]
+        repo_id, rest = self._split_repo_id(parts)
+        if len(rest) >= 3 and rest[0] == "resolve" and self.command in ("GET", "HEAD"):
+            repo = self._repo(repo_type, repo_id)
+            commit = self._commit(repo, rest[1])
+            self._serve_file(entry, repo, commit, "/".join(rest[2:]), direct=False)
             return
         raise HubError(404, None, "Sorry, we can't find the page you are looking for.")
+
+    def _split_repo_id(self, parts: list[str]) -> tuple[str, list[str]]:
+        """``(repo_id, the rest of the path)``: ``org/name``, or a legacy single-name id."""
+        if parts and parts[0] in self.hub.renames:
+            return parts[0], parts[1:]
+        return "/".join(parts[:2]), parts[2:]
 
     def _repo(self, repo_type: str, repo_id: str) -> Repo:
         token = self._token()
         if token is not None and token not in self.hub.valid_tokens:
             raise HubError(401, None, "Invalid credentials in Authorization header")
-        repo = self.hub.repos.get((repo_type, repo_id))
+        repo = self.hub.repos.get((repo_type, self.hub.renames.get(repo_id, repo_id)))
         if repo is None or (repo.private and token not in repo.granted_tokens):
             # The Hub does not tell missing repos from private ones; anonymous callers get a 401.
             status = 401 if token is None else 404
@@ -812,6 +829,13 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if fault is None:
             self._write_chunks(entry, body)
+            return
+        if fault.kind == "throttle":
+            chunk = max(1, fault.rate // 20)
+            for offset in range(0, len(body), chunk):
+                self._write_chunks(entry, body[offset : offset + chunk])
+                self.wfile.flush()
+                time.sleep(chunk / fault.rate)
             return
         keep = max(0, min(len(body), fault.at_byte - start))
         self._write_chunks(entry, body[:keep])

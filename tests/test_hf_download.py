@@ -21,7 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.hub_fixtures import REPO_ROOT, CliResult, HubCli
+from tests.hub_fixtures import REPO_ROOT, HubCli, assert_clean_error, repo_file
+from tests.hub_fixtures import asset_files as model_files
 from tests.hub_repos import (
     ALIAS_REPO,
     DATASET_REPO,
@@ -35,33 +36,6 @@ from tests.hub_server import Fault, HubServer
 
 MODEL = "download_hf_model.py"
 DATASET = "download_hf_dataset.py"
-
-
-def repo_file(
-    hub: HubServer, repo_id: str, path: str, revision: str = "main", kind="model"
-) -> bytes:
-    commit = hub.repos[(kind, repo_id)].resolve(revision)
-    assert commit is not None
-    return commit.files[path].content
-
-
-def assert_clean_error(result: CliResult, *fragments: str) -> str:
-    """Exit 1, exactly one ``error:`` line containing ``fragments``, no traceback."""
-    assert result.returncode == 1, result.output
-    assert "Traceback" not in result.output, result.output
-    assert len(result.errors) == 1, result.stderr
-    message = result.errors[0]
-    for fragment in fragments:
-        assert fragment in message, message
-    return message
-
-
-def model_files(folder: Path) -> set[str]:
-    return {
-        p.relative_to(folder).as_posix()
-        for p in folder.rglob("*")
-        if p.is_file() and p.name != ".download.json"
-    }
 
 
 def free_port() -> int:
@@ -78,6 +52,7 @@ def test_model_first_download_then_repeat_transfers_nothing(hub_cli: HubCli, hub
     assert result.returncode == 0, result.output
     folder = hub_cli.assets / "models" / MODEL_REPO
     expected = set(hub.repos[("model", MODEL_REPO)].resolve("main").files)  # type: ignore[union-attr]
+    expected -= {".gitattributes"}  # git's own file: not needed to load the model
     assert model_files(folder) == expected
     for rel in expected:  # plain files with the repo's bytes, not cache symlinks
         assert not (folder / rel).is_symlink()
@@ -126,7 +101,7 @@ def test_model_revision_pinning_and_conflicts(hub_cli: HubCli, hub: HubServer):
     assert resolves and all(f"/resolve/{commits['v1.0']}/" in p for p in resolves)
 
     conflict = hub_cli.run(MODEL, "--repo-id", MODEL_REPO, "--revision", "main")
-    assert_clean_error(conflict, "revision 'v1.0'", "--force", "--output-dir")
+    assert_clean_error(conflict, "revision 'v1.0'", "--force", "--output-dir", code=2)
 
     hub.clear_log()
     same_by_commit = hub_cli.run(MODEL, "--repo-id", MODEL_REPO, "--revision", commits["v1.0"][:10])
@@ -250,7 +225,7 @@ def test_model_not_found_errors_are_clear(hub_cli: HubCli, hub: HubServer):
     assert_clean_error(revision, "has no revision 'v9.9'")
     invalid = hub_cli.run(MODEL, "--repo-id", "not a repo")
     assert_clean_error(invalid, "not a valid model repo id")
-    assert [(r.status, r.path) for r in hub.requests()] == [
+    assert [(r.status, r.path) for r in hub.requests(contains="/api/models/")] == [
         (401, "/api/models/research-test/no-such-model"),
         (404, f"/api/models/{MODEL_REPO}/revision/v9.9"),
     ]
@@ -439,20 +414,16 @@ def test_dataset_config_split_and_revision_selection(hub_cli: HubCli, hub: HubSe
     args = ("--name", DATASET_REPO, "--config", "poems", "--split", "validation")
     result = hub_cli.run(DATASET, *args, "--revision", "v1.0")
     assert result.returncode == 0, result.output
-    folder = hub_cli.assets / "datasets" / f"{DATASET_REPO}--poems--validation"
+    folder = hub_cli.assets / "datasets" / DATASET_REPO  # config and split: in the manifest
     assert (folder / "state.json").is_file()  # a Dataset, not a DatasetDict
     manifest = json.loads((folder / ".download.json").read_text())
     assert manifest["commit"] == hub.commits[DATASET_REPO]["v1.0"]  # type: ignore[attr-defined]
     assert manifest["num_rows"] == {"validation": 2} and manifest["config"] == "poems"
     fetched = {r.filename for r in hub.downloads() if r.server == "cdn"}
-    assert fetched <= {
-        "poems/train-00000-of-00001.parquet",
-        "poems/validation-00000-of-00001.parquet",
-    }
-    assert "poems/validation-00000-of-00001.parquet" in fetched
+    assert fetched == {"poems/validation-00000-of-00001.parquet"}  # only the requested split
 
     conflict = hub_cli.run(DATASET, *args, "--revision", "main")
-    assert_clean_error(conflict, "revision 'v1.0'", "--force")
+    assert_clean_error(conflict, "revision 'v1.0'", "--force", code=2)
 
     hub.clear_log()
     forced = hub_cli.run(DATASET, *args, "--revision", "main", "--force")
@@ -539,12 +510,13 @@ def test_alias_download_and_project_symlink_workflow(
 def _fake_asset(folder: Path, **manifest: object) -> Path:
     folder.mkdir(parents=True)
     (folder / "dataset_dict.json").write_text('{"splits": []}')
-    (folder / ".download.json").write_text(json.dumps({"revision": "main", **manifest}))
+    record = {"kind": "dataset", "revision": "main", "repo_id": folder.name, **manifest}
+    (folder / ".download.json").write_text(json.dumps(record))
     return folder
 
 
 def test_link_dataset_rules(tmp_path: Path, isolated_assets: Path):
-    from common.data import HFAssetError, dataset_path, link_dataset
+    from common.data import AssetConflictError, HFAssetError, dataset_path, link_dataset
 
     # The repository's layout: <root>/assets and <root>/projects/<p> give ../../assets/...
     root = isolated_assets.parent
@@ -555,9 +527,13 @@ def test_link_dataset_rules(tmp_path: Path, isolated_assets: Path):
     assert os.readlink(link) == f"../../{isolated_assets.name}/datasets/tinystories"
     assert (link / "dataset_dict.json").is_file()
 
-    _fake_asset(dataset_path("wikitext", "wikitext-2-raw-v1"))
-    relinked = link_dataset(project, "wikitext--wikitext-2-raw-v1")  # a symlink is replaced
-    assert os.readlink(relinked).endswith("datasets/wikitext--wikitext-2-raw-v1")
+    assert link_dataset(project, "tinystories") == link  # already there: kept
+    _fake_asset(dataset_path("wikitext"))
+    with pytest.raises(AssetConflictError, match="already links to .*--force"):
+        link_dataset(project, "wikitext")  # a link elsewhere is replaced only with force
+    assert os.readlink(link).endswith("datasets/tinystories")
+    relinked = link_dataset(project, "wikitext", force=True)
+    assert os.readlink(relinked).endswith("datasets/wikitext")
 
     with pytest.raises(HFAssetError, match="does not exist: download it first"):
         link_dataset(project, "imdb")
@@ -573,6 +549,7 @@ def test_link_dataset_rules(tmp_path: Path, isolated_assets: Path):
 def test_names_and_layout(isolated_assets: Path):
     from common.data import DATASET_ALIASES, HFAssetError, dataset_path, model_path
     from common.data import resolve_dataset_name as resolve
+    from common.data.hf_utils import repo_files_path
 
     assert resolve("tinystories") == resolve("TinyStories") == "roneneldan/TinyStories"
     assert resolve("squad") == DATASET_ALIASES["squad"] == "rajpurkar/squad"
@@ -583,9 +560,15 @@ def test_names_and_layout(isolated_assets: Path):
             resolve(bad)
     datasets = isolated_assets / "datasets"
     assert dataset_path("tinystories") == datasets / "tinystories"
-    assert dataset_path("org/name", "cfg") == datasets / "org" / "name--cfg"
-    assert dataset_path("wikitext", "w2", "train[:10%]") == datasets / "wikitext--w2--train_10"
+    assert dataset_path("wmt14") == dataset_path("WMT14") == datasets / "wmt14"
+    assert dataset_path("org/name") == datasets / "org" / "name"
     assert model_path("org/model") == isolated_assets / "models" / "org" / "model"
+    assert repo_files_path("org/d", "dataset") == isolated_assets / "repos" / "datasets/org/d"
+    for bad in ("../x", "a/b/c", "", "org/..", "/abs"):
+        with pytest.raises(HFAssetError):
+            dataset_path(bad)
+        with pytest.raises(HFAssetError):
+            model_path(bad)
 
 
 def test_existing_asset_is_returned_without_network(isolated_assets: Path, monkeypatch):
@@ -595,14 +578,23 @@ def test_existing_asset_is_returned_without_network(isolated_assets: Path, monke
     # An unreachable endpoint: any network access would fail.
     monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{free_port()}")
     folder = _fake_asset(dataset_path("org/name"), repo_id="org/name", commit="a" * 40)
+    (folder / ".download.json").write_text(
+        json.dumps(
+            {"kind": "dataset", "repo_id": "org/name", "revision": "main", "commit": "a" * 40}
+        )
+    )
     result = ensure_dataset("org/name")
     assert result.downloaded is False and result.folder == folder
     assert ensure_dataset("org/name", revision="aaaaaaa").downloaded is False
     with pytest.raises(AssetConflictError, match="revision 'main'"):
         ensure_dataset("org/name", revision="v2")
-    (isolated_assets / "datasets" / "stray").mkdir()
-    with pytest.raises(AssetConflictError, match="not a finished download"):
-        ensure_dataset("org/stray", output_dir=isolated_assets / "datasets" / "stray")
+    stray = isolated_assets / "datasets" / "stray"
+    stray.mkdir()
+    (stray / "notes.txt").write_text("keep")
+    for force in (False, True):
+        with pytest.raises(AssetConflictError, match="did not download"):
+            ensure_dataset("org/stray", output_dir=stray, force=force)
+    assert (stray / "notes.txt").read_text() == "keep"
 
 
 # -- the stand-in itself ---------------------------------------------------------------------------

@@ -1,20 +1,23 @@
 #!/usr/bin/env python
 """Download a Hugging Face data set into assets/datasets/ (once; later runs reuse it).
 
-The data set is loaded with `datasets` and saved with `save_to_disk`:
-
-    assets/datasets/<name>/                        every split (load_from_disk gives a DatasetDict)
-    assets/datasets/<name>--<config>/              with --config
-    assets/datasets/<name>[--<config>]--<split>/   with --split (a Dataset)
+The data set is loaded with `datasets` (only the requested split is downloaded and prepared) and
+saved with `save_to_disk` to assets/datasets/<name>, whatever the config and split, so that
+`load_from_disk(get_datasets_dir() / "<name>")` and `ln -s ../../assets/datasets/<name> data`
+find it. A folder that holds another config, split, revision or repo is refused (exit 2): save a
+second copy with --output-dir, or replace it with --force. A folder this tool did not write is
+never replaced or emptied.
 
 NAME is an alias (tinystories, wikitext, squad, imdb, wmt14, ...) or a repo id "org/name". The token
 comes from HF_TOKEN (or --token) and is never printed. HF_ENDPOINT, HF_HOME and HF_HUB_OFFLINE are
 honoured.
 
 Examples:
-    python tools/download_hf_dataset.py --name tinystories
-    python tools/download_hf_dataset.py --name wikitext --config wikitext-2-raw-v1 --link my_project
-    python tools/download_hf_dataset.py --name stanfordnlp/imdb --split test --revision main
+    python tools/download_hf_dataset.py --name wmt14 --split train --config de-en
+    python tools/download_hf_dataset.py --name squad
+    python tools/download_hf_dataset.py --name tinystories --link custom_transformer
+    python tools/download_hf_dataset.py --name wmt14 --config fr-en --output-dir /data/wmt14-fr
+    python tools/download_hf_dataset.py --name stanfordnlp/imdb --split test --dry-run
 """
 
 from __future__ import annotations
@@ -40,7 +43,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--split", help="one split, e.g. train or 'train[:10%%]' (default: all)")
     parser.add_argument("--revision", help="branch, tag or commit (default: main)")
     parser.add_argument("--output-dir", type=Path, help="save here instead of assets/datasets/...")
-    parser.add_argument("--force", action="store_true", help="download again, replacing the copy")
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="download again, replacing this tool's copy (and a --link pointing elsewhere)",
+    )
+    parser.add_argument(
+        "--dry-run", action="store_true", help="list the files and size to fetch; write nothing"
+    )
     parser.add_argument(
         "--link",
         metavar="PROJECT",
@@ -58,9 +68,18 @@ def main(argv: list[str] | None = None) -> int:
     from common.data import hf_utils
 
     token = args.token or None
-    if args.link:
-        try:
-            hf_utils.project_dir(args.link)  # fail before downloading, not after
+
+    def target() -> Path:
+        if args.output_dir:
+            return args.output_dir.expanduser().resolve()
+        return hf_utils.dataset_path(args.name)
+
+    if args.link and not args.dry_run:
+        try:  # fail before downloading, not after
+            hf_utils.check_link(args.link, target(), args.force)
+        except hf_utils.AssetConflictError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
         except hf_utils.HFAssetError as exc:
             parser.error(str(exc))
 
@@ -73,16 +92,14 @@ def main(argv: list[str] | None = None) -> int:
             output_dir=args.output_dir,
             force=args.force,
             token=token,
+            dry_run=args.dry_run,
         )
-        if args.link:
-            link = hf_utils.link_dataset(args.link, args.name, target=result.folder)
+        if args.link and not args.dry_run:
+            link = hf_utils.link_dataset(
+                args.link, args.name, target=result.folder, force=args.force
+            )
             print(f"Linked {hf_utils._display_path(link)} -> {link.readlink()}", flush=True)
         return result
-
-    def target() -> Path:
-        if args.output_dir:
-            return args.output_dir.expanduser().resolve()
-        return hf_utils.dataset_path(args.name, args.config, args.split)
 
     return hf_utils.run_cli(action, token, target)
 

@@ -1,17 +1,23 @@
 #!/usr/bin/env python
-"""Download a Hugging Face model (one file or a filtered snapshot) into assets/models/.
+"""Download a Hugging Face model's files into assets/models/.
 
 Files land as plain files in assets/models/<org>/<name>/ at their paths in the repo, so
-`AutoModel.from_pretrained(get_models_dir() / "org/name")` or any file reader can use them. A
-second run reuses what is there without contacting the Hub (use --force to download again). The
-token comes from HF_TOKEN (or --token) and is never printed. HF_ENDPOINT, HF_HOME and HF_HUB_OFFLINE
-are honoured.
+`AutoModel.from_pretrained(get_models_dir() / "org/name")` or any file reader can use them. By
+default only what transformers/PyTorch load is fetched: configs, tokenizer and generation files
+and the weights in one format (safetensors when present, else .bin); TensorFlow, Flax, ONNX,
+CoreML, OpenVINO, Rust and GGUF files are left out (--all-files fetches everything). The selection
+is printed and kept in the folder's .download.json. A second run reuses what is there without
+contacting the Hub (--force downloads again); a folder holding another repo or revision is refused
+(exit 2), and a folder this tool did not write is never replaced or emptied. The token comes from
+HF_TOKEN (or --token) and is never printed. HF_ENDPOINT, HF_HOME and HF_HUB_OFFLINE are honoured.
 
 Examples:
-    python tools/download_hf_model.py --repo-id openai-community/gpt2
+    python tools/download_hf_model.py --repo-id bert-base-uncased
+    python tools/download_hf_model.py --repo-id bert-base-uncased --dry-run --all-files
     python tools/download_hf_model.py --repo-id openai-community/gpt2 --filename config.json
     python tools/download_hf_model.py --repo-id org/name --include "*.json" "*.safetensors"
     python tools/download_hf_model.py --repo-id org/name --revision v1.0 --exclude "*.bin"
+    python tools/download_hf_model.py --repo-id roneneldan/TinyStories --repo-type dataset
 """
 
 from __future__ import annotations
@@ -38,9 +44,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--exclude", nargs="+", metavar="GLOB", help="leave out files matching these"
     )
     parser.add_argument(
+        "--all-files", action="store_true", help="every file of the repo, all weight formats"
+    )
+    parser.add_argument(
+        "--repo-type",
+        choices=("model", "dataset", "space"),
+        default="model",
+        help="the repo's type (default: model); data set and Space files go to assets/repos/",
+    )
+    parser.add_argument(
         "--output-dir", type=Path, help="download here instead of assets/models/..."
     )
-    parser.add_argument("--force", action="store_true", help="download again, replacing the copy")
+    parser.add_argument(
+        "--force", action="store_true", help="download again, replacing this tool's copy"
+    )
+    parser.add_argument(
+        "--dry-run", action="store_true", help="list the files and size to fetch; write nothing"
+    )
     parser.add_argument("--token", help="Hugging Face token (prefer the HF_TOKEN variable)")
     return parser
 
@@ -48,9 +68,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.filename and (args.include or args.exclude):
+    if args.filename and (args.include or args.exclude or args.all_files):
         parser.error(
-            "--filename downloads one file; it cannot be combined with --include/--exclude"
+            "--filename downloads one file; it cannot be combined with "
+            "--include/--exclude/--all-files"
+        )
+    if args.all_files and (args.include or args.exclude):
+        parser.error(
+            "--all-files fetches every file; it cannot be combined with --include/--exclude"
         )
     if str(REPO_ROOT) not in sys.path:
         sys.path.insert(0, str(REPO_ROOT))
@@ -64,15 +89,18 @@ def main(argv: list[str] | None = None) -> int:
             revision=args.revision,
             include=args.include,
             exclude=args.exclude,
+            all_files=args.all_files,
+            repo_type=args.repo_type,
             output_dir=args.output_dir,
             force=args.force,
             token=token,
+            dry_run=args.dry_run,
         ),
         token,
         lambda: (
             args.output_dir.expanduser().resolve()
             if args.output_dir
-            else hf_utils.model_path(args.repo_id)
+            else hf_utils.repo_files_path(args.repo_id, args.repo_type)
         ),
     )
 

@@ -2,25 +2,30 @@
 
 Layout (``get_datasets_dir()`` is ``assets/datasets``, ``get_models_dir()`` is ``assets/models``)::
 
-    assets/datasets/<name>/                       download_dataset(name): all splits, a DatasetDict
-    assets/datasets/<name>--<config>/             download_dataset(name, config)
-    assets/datasets/<name>[--<config>]--<split>/  download_dataset(name, config, split): a Dataset
-    assets/models/<org>/<model>/                  download_model("org/model"): the repo's files
+    assets/datasets/<name>/                 download_dataset(name, config, split): saved with
+                                            save_to_disk (a DatasetDict, or a Dataset with split)
+    assets/models/<org>/<model>/            download_model("org/model"): the files a model needs
+    assets/repos/{datasets,spaces}/<org>/<name>/   download_model(..., repo_type=...): raw files
 
-``<name>`` is the name as you pass it: an alias from :data:`DATASET_ALIASES` (``tinystories``) or
-a repo id, which becomes nested folders (``roneneldan/TinyStories``). So
-``load_from_disk(get_datasets_dir() / name)`` loads what ``download_dataset(name)`` saved, and
-``get_models_dir() / repo_id`` is a folder ``transformers``' ``from_pretrained`` can read. ``--``
-never occurs in Hub repo names, which keeps the config and split suffixes unambiguous; characters
-other than letters, digits and ``._+-`` in a split expression (``train[:10%]``) become ``_``.
+``<name>`` is the name as you pass it: an alias from :data:`DATASET_ALIASES` (``wmt14``) or a repo
+id, which becomes nested folders (``roneneldan/TinyStories``). Config and split do not change the
+folder: ``load_from_disk(get_datasets_dir() / "wmt14")`` loads what ``download_dataset("wmt14",
+"de-en", "train")`` saved. A second config or split of the same data set goes to another folder
+(``output_dir``); asking for it in the occupied folder is refused.
 
-Model folders hold the repository's files as plain files (no cache symlinks). Every finished asset
-folder holds ``.download.json``: repo id, requested revision, resolved commit, config, split or
-file patterns, sizes, time. Downloads go to a hidden ``.<folder>.partial-<pid>-<id>`` folder next to
-the target and are renamed into place only when complete, so an interrupted or failed download never
-leaves a folder that looks finished. An asset already in place is returned without any network
-access (unless ``force``); asking for another revision than the one in place is an error
-(:class:`AssetConflictError`): pass ``force`` to replace it or ``output_dir`` to keep both.
+Every finished asset folder holds ``.download.json`` (the manifest): repo type and id, requested
+revision, resolved commit, config, split or file selection, files and sizes, time. A request is
+compared with it: the same asset is returned without network access; another repo, revision,
+config or split is refused (:class:`AssetConflictError`) unless ``force``, which replaces it. A
+folder without a manifest, or one holding files the manifest does not list, is never replaced or
+emptied, ``force`` or not. Downloads go to a hidden ``.<folder>.partial-<pid>@<host>-<id>`` folder
+next to the target and are moved into place only when complete (``common.utils.atomic``), so an
+interrupted or failed download never leaves a folder that looks finished.
+
+Without ``filename``/``include``, a model download fetches what ``transformers`` and PyTorch load
+(:func:`select_model_files`): configs, tokenizer and generation files, and the weights in one
+format (safetensors when there are any, else PyTorch ``.bin``/``.pt``); ``all_files`` fetches
+everything.
 
 ``huggingface_hub`` and ``datasets`` read ``HF_ENDPOINT``, ``HF_HOME`` and ``HF_HUB_OFFLINE`` when
 they are first imported; this module imports them only inside the functions that need them. The
@@ -33,6 +38,8 @@ from __future__ import annotations
 import contextlib
 import difflib
 import errno
+import fnmatch
+import functools
 import json
 import os
 import re
@@ -40,6 +47,7 @@ import shutil
 import signal
 import socket
 import sys
+import tempfile
 import threading
 import time
 import traceback
@@ -50,6 +58,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from common.paths import get_assets_dir, get_datasets_dir, get_models_dir, repo_root
+from common.utils.atomic import atomic_move, atomic_write_text
 
 if TYPE_CHECKING:
     from datasets import Dataset, DatasetDict
@@ -80,7 +89,9 @@ __all__ = [
     "get_models_dir",
     "link_dataset",
     "model_path",
+    "repo_files_path",
     "resolve_dataset_name",
+    "select_model_files",
 ]
 
 DATASET_ALIASES: dict[str, str] = {
@@ -108,6 +119,8 @@ and ``huggingface_hub`` refuse bare names (``squad``); any ``org/name`` is accep
 
 MANIFEST_NAME = ".download.json"
 PARTIAL_MARKER = ".partial-"
+REPO_TYPES = ("model", "dataset", "space")
+_TYPE_LABEL = {"model": "model", "dataset": "data set", "space": "Space"}
 
 _REPO_ID_RE = re.compile(r"^(?:[A-Za-z0-9][\w.-]*/)?[A-Za-z0-9][\w.-]*$")
 _HUB_URL_RE = re.compile(r"^(?:https?://(?:huggingface\.co|hf\.co)/|hf://)(datasets/)?(.+?)/?$")
@@ -201,25 +214,16 @@ def resolve_dataset_name(name: str) -> str:
     return cleaned
 
 
-def dataset_path(name: str, config: str | None = None, split: str | None = None) -> Path:
-    """Where :func:`download_dataset` puts ``name`` (with ``config``/``split``): see the layout.
+def dataset_path(name: str) -> Path:
+    """Where :func:`download_dataset` puts ``name`` (any config or split): see the layout.
 
     Args:
         name: alias or repo id, as passed to :func:`download_dataset`.
-        config: configuration name, if one was chosen.
-        split: split expression, if one was chosen.
 
     Returns:
         The folder under ``get_datasets_dir()``; it may not exist yet.
     """
-    base = _dataset_base_name(name)
-    leaf = base.rsplit("/", 1)[-1]
-    if config:
-        leaf += f"--{config}"
-    if split:
-        leaf += f"--{_safe_split(split)}"
-    parent = base.rsplit("/", 1)[0] if "/" in base else ""
-    return get_datasets_dir() / parent / leaf if parent else get_datasets_dir() / leaf
+    return get_datasets_dir() / _dataset_base_name(name)
 
 
 def model_path(repo_id: str) -> Path:
@@ -231,9 +235,25 @@ def model_path(repo_id: str) -> Path:
     Returns:
         The folder under ``get_models_dir()``; it may not exist yet.
     """
+    return repo_files_path(repo_id, "model")
+
+
+def repo_files_path(repo_id: str, repo_type: str = "model") -> Path:
+    """Where :func:`download_model` puts the files of a repo of type ``repo_type``.
+
+    Models go to ``assets/models/<org>/<name>``; the raw files of data set and Space repos to
+    ``assets/repos/datasets/<org>/<name>`` and ``assets/repos/spaces/<org>/<name>``.
+
+    Raises:
+        HFAssetError: a malformed repo id or an unknown repo type.
+    """
+    if repo_type not in REPO_TYPES:
+        raise HFAssetError(f"Unknown repo type '{repo_type}': one of {', '.join(REPO_TYPES)}.")
     repo_id = _strip_hub_url(repo_id.strip())
-    _validate_repo_id(repo_id, "model")
-    return get_models_dir() / repo_id
+    _validate_repo_id(repo_id, _TYPE_LABEL[repo_type])
+    if repo_type == "model":
+        return get_models_dir() / repo_id
+    return get_assets_dir() / "repos" / f"{repo_type}s" / repo_id
 
 
 def _strip_hub_url(name: str) -> str:
@@ -272,7 +292,7 @@ def _safe_split(split: str) -> str:
 
 @dataclass
 class AssetDownload:
-    """What :func:`ensure_dataset` / :func:`ensure_model` did, for summaries."""
+    """What :func:`ensure_dataset` / :func:`ensure_model` did (or would do), for summaries."""
 
     path: Path
     """The asset: its folder, or the file for a single-file model download."""
@@ -281,14 +301,17 @@ class AssetDownload:
     revision: str
     commit: str | None
     downloaded: bool
-    """False when it was already in place and nothing was transferred."""
+    """False when it was already in place (or for a dry run) and nothing was transferred."""
     num_files: int
     num_bytes: int
     seconds: float
     details: str = ""
+    dry_run: bool = False
+    files: dict[str, int] | None = None
+    """A dry run's files to fetch and their sizes (None where the size is not known)."""
 
     def summary(self) -> str:
-        """One line: where, how many files, size, time."""
+        """Where, how many files, size, time: one line (a dry run lists its files first)."""
         where = _display_path(self.path)
         source = f"{self.repo_id}@{self.revision}"
         if self.commit:
@@ -297,6 +320,12 @@ class AssetDownload:
         size = f"{files}, {_fmt_bytes(self.num_bytes)}"
         if self.details:
             size += f", {self.details}"
+        if self.dry_run:
+            lines = [f"  {name}  {_fmt_bytes(n)}" for name, n in (self.files or {}).items()]
+            lines.append(
+                f"Dry run: would fetch {size} of {source} to {where}; nothing was written."
+            )
+            return "\n".join(lines)
         if self.downloaded:
             return f"Downloaded {source} to {where}: {size} in {self.seconds:.1f}s"
         return (
@@ -353,9 +382,7 @@ def _read_manifest(folder: Path) -> dict[str, Any] | None:
 
 
 def _write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
-    tmp = folder / f"{MANIFEST_NAME}.{uuid.uuid4().hex[:8]}.tmp"
-    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, folder / MANIFEST_NAME)
+    atomic_write_text(folder / MANIFEST_NAME, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
 
 
 def _pid_alive(pid: int) -> bool:
@@ -437,18 +464,29 @@ def cleanup_partial_downloads() -> list[Path]:
     return list(partials)
 
 
-def _place(staged: Path, target: Path, partial: Path, replace: bool) -> None:
-    """Rename the finished ``staged`` folder to ``target``; ``replace`` moves an old one aside.
+def _place(staged: Path, target: Path, asked: dict[str, Any], replace: bool) -> None:
+    """Move the finished ``staged`` folder to ``target``; ``replace`` moves the old one aside.
 
-    When another process placed the same asset meanwhile (and ``replace`` is off), keep theirs.
+    The old folder goes into ``staged``'s partial folder, which is removed afterwards. When another
+    process placed the same asset meanwhile (and ``replace`` is off), theirs is kept.
     """
-    if target.exists() or target.is_symlink():
-        if not replace:
-            if _read_manifest(target) is not None:
-                return
-            raise AssetConflictError(f"{target} appeared while downloading; it was left untouched.")
-        os.rename(target, partial / "previous")
-    os.rename(staged, target)
+    if replace and (target.exists() or target.is_symlink()):
+        atomic_move(target, staged.parent / "previous")
+    elif _is_empty_dir(target):
+        target.rmdir()
+    try:
+        atomic_move(staged, target)
+    except FileExistsError:
+        held = _read_manifest(target)
+        if held is not None and _same_asset(held, asked):
+            return
+        raise AssetConflictError(
+            f"{_display_path(target)} appeared while downloading; it was left untouched."
+        ) from None
+
+
+def _is_empty_dir(path: Path) -> bool:
+    return path.is_dir() and not path.is_symlink() and not any(path.iterdir())
 
 
 def _revision_matches(manifest: dict[str, Any], revision: str | None) -> bool:
@@ -460,23 +498,97 @@ def _revision_matches(manifest: dict[str, Any], revision: str | None) -> bool:
     )
 
 
-def _check_existing(target: Path, revision: str | None, force: bool, what: str) -> dict | None:
-    """The manifest of a finished asset at ``target`` that satisfies ``revision``, else None."""
-    if force or not (target.exists() or target.is_symlink()):
+_IDENTITY = ("kind", "repo_type", "repo_id", "config", "split")
+
+
+def _identity(record: dict[str, Any], key: str) -> Any:
+    value = record.get(key)
+    if key == "kind":
+        return "dataset" if value == "dataset" else "files"  # "model": manifests before 2026-12
+    if key == "repo_type" and value is None:
+        return "dataset" if record.get("kind") == "dataset" else "model"
+    return value
+
+
+def _same_asset(manifest: dict[str, Any], asked: dict[str, Any]) -> bool:
+    return all(_identity(manifest, k) == _identity(asked, k) for k in _IDENTITY) and (
+        _revision_matches(manifest, asked.get("revision"))
+    )
+
+
+def _describe(record: dict[str, Any]) -> str:
+    """``data set 'wmt/wmt14' config 'de-en' split 'train' at revision 'main' (commit 1a2b3c4)``."""
+    if _identity(record, "kind") == "dataset":
+        text = f"data set '{record.get('repo_id')}'"
+        config, split = record.get("config"), record.get("split")
+        text += f" config '{config}'" if config else " (default config)"
+        text += f" split '{split}'" if split else " (all splits)"
+    else:
+        text = (
+            f"{_TYPE_LABEL.get(_identity(record, 'repo_type'), 'repo')} '{record.get('repo_id')}'"
+        )
+    if record.get("revision"):
+        text += f" at revision '{record['revision']}'"
+        if record.get("commit"):
+            text += f" (commit {str(record['commit'])[:7]})"
+    return text
+
+
+_SAVED_DATASET_FILES = ("dataset_dict.json", "state.json", "dataset_info.json", "*.arrow")
+
+
+def _foreign_files(folder: Path, manifest: dict[str, Any]) -> list[str]:
+    """Files in ``folder`` that the manifest does not list: someone else put them there."""
+    listed = manifest.get("files")
+    found = [
+        p.relative_to(folder).as_posix()
+        for p in sorted(folder.rglob("*"))
+        if (p.is_file() or p.is_symlink()) and p.name != MANIFEST_NAME
+    ]
+    if isinstance(listed, dict):
+        return [rel for rel in found if rel not in listed]
+    # Data set manifests written before they listed files: save_to_disk's names are ours.
+    return [
+        rel
+        for rel in found
+        if not any(fnmatch.fnmatch(rel.rsplit("/", 1)[-1], pat) for pat in _SAVED_DATASET_FILES)
+    ]
+
+
+def _check_existing(
+    target: Path, asked: dict[str, Any], force: bool, hint: str = ""
+) -> dict[str, Any] | None:
+    """The manifest of the asset at ``target`` (to reuse, or to replace when ``force``), else None.
+
+    Raises:
+        AssetConflictError: ``target`` holds something else (and ``force`` is off), is not a
+            download of this tool, or holds files its manifest does not list.
+    """
+    if not (target.exists() or target.is_symlink()) or _is_empty_dir(target):
         return None
-    manifest = _read_manifest(target) if target.is_dir() else None
+    where = _display_path(target)
+    manifest = _read_manifest(target) if target.is_dir() and not target.is_symlink() else None
     if manifest is None:
+        kind = "folder" if target.is_dir() else "file"
         raise AssetConflictError(
-            f"{target} exists but is not a finished download of {what} (no {MANIFEST_NAME}). "
-            "Remove it, pass --force (force=True) to replace it, or choose --output-dir."
+            f"{where} is a {kind} this tool did not download (no {MANIFEST_NAME}); it is never "
+            "replaced or emptied, --force or not. Choose another --output-dir, or move it away."
         )
-    if not _revision_matches(manifest, revision):
-        held = manifest.get("revision")
-        commit = str(manifest.get("commit") or "")[:7]
+    same = _same_asset(manifest, asked)
+    if not same and not force:
         raise AssetConflictError(
-            f"{target} holds {what} at revision '{held}' (commit {commit}), not '{revision}'. "
-            "Pass --force (force=True) to replace it, or --output-dir for a separate copy."
+            f"{where} holds {_describe(manifest)}; asked for {_describe(asked)}. Pass --force "
+            f"(force=True) to replace it, or --output-dir for a separate copy{hint}."
         )
+    if force:
+        foreign = _foreign_files(target, manifest)
+        if foreign:
+            shown = ", ".join(foreign[:5]) + (" ..." if len(foreign) > 5 else "")
+            raise AssetConflictError(
+                f"{where} holds {_describe(manifest)} and files this tool did not download "
+                f"({shown}); it is never replaced or emptied. Move those files away, or choose "
+                "another --output-dir."
+            )
     return manifest
 
 
@@ -526,7 +638,7 @@ def _local_inventory(kind: str) -> str:
 
 @dataclass
 class _Context:
-    kind: str  # "dataset" | "model"
+    kind: str  # "dataset" (saved with datasets) | "files" (a repo's files)
     repo_id: str
     name: str
     revision: str | None
@@ -534,17 +646,21 @@ class _Context:
     config: str | None = None
     split: str | None = None
     filename: str | None = None
+    repo_type: str = "model"
+    token: str | None = None
 
     @property
     def what(self) -> str:
-        label = f"data set '{self.name}'" if self.kind == "dataset" else f"model '{self.repo_id}'"
-        if self.kind == "dataset" and self.name != self.repo_id:
-            label += f" ({self.repo_id})"
-        return label
+        if self.kind == "dataset":
+            label = f"data set '{self.name}'"
+            if self.name != self.repo_id:
+                label += f" ({self.repo_id})"
+            return label
+        return f"{_TYPE_LABEL[self.repo_type]} '{self.repo_id}'"
 
     @property
     def page(self) -> str:
-        prefix = "datasets/" if self.kind == "dataset" else ""
+        prefix = {"model": "", "dataset": "datasets/", "space": "spaces/"}[self.repo_type]
         return f"{_endpoint()}/{prefix}{self.repo_id}"
 
 
@@ -580,16 +696,18 @@ def _translate(exc: BaseException, ctx: _Context) -> HFAssetError | None:
         if isinstance(err, HFAssetError):
             return err
     for err in chain:
-        if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        code = _disk_full_errno(err)
+        if code is not None:
             where = _existing_parent(ctx.target)
             free = _fmt_bytes(shutil.disk_usage(where).free)
-            if err.errno == errno.EFBIG:
+            strerror = os.strerror(code)
+            if code == errno.EFBIG:
                 head = "The file size limit (ulimit -f) was reached"
             else:
                 head = "The disk is full"
             return DiskFullError(
                 f"{head} while downloading {ctx.what} to {_display_path(ctx.target)} "
-                f"({err.strerror}; {free} free there). Nothing was kept: free some space, or "
+                f"({strerror}; {free} free there). Nothing was kept: free some space, or "
                 "pass --output-dir on another disk."
             )
     for err in chain:
@@ -678,6 +796,21 @@ def _translate(exc: BaseException, ctx: _Context) -> HFAssetError | None:
     return None
 
 
+def _disk_full_errno(err: BaseException) -> int | None:
+    """ENOSPC, EDQUOT or EFBIG when ``err`` says the disk is full (pyarrow's OSErrors carry the
+    errno only in their message)."""
+    if not isinstance(err, OSError):
+        return None
+    codes = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+    if err.errno in codes:
+        return int(err.errno)
+    text = str(err)
+    for code in codes:
+        if f"[Errno {code}]" in text or os.strerror(code) in text:
+            return code
+    return None
+
+
 def _existing_parent(path: Path) -> Path:
     while not path.exists() and path != path.parent:
         path = path.parent
@@ -693,11 +826,40 @@ def _repo_not_found(ctx: _Context) -> RepoNotFoundError:
     alias = ""
     if ctx.kind == "dataset" and ctx.name != ctx.repo_id:
         alias = f" (the alias '{ctx.name}' maps to '{ctx.repo_id}')"
-    kind = "data set" if ctx.kind == "dataset" else "model"
     return RepoNotFoundError(
-        f"No {kind} repository '{ctx.repo_id}' on the Hub ({_endpoint()}){alias}. Check the id "
-        f"(org/name). If it is private: {_token_help()}"
+        f"No {_TYPE_LABEL[ctx.repo_type]} repository '{ctx.repo_id}' on the Hub ({_endpoint()})"
+        f"{alias}.{_other_types_hint(ctx)} Check the id (org/name). If it is private: "
+        + _token_help()
     )
+
+
+def _other_types_hint(ctx: _Context) -> str:
+    """Says which other repo types hold a repo of that name (one request per type)."""
+    from huggingface_hub import HfApi
+
+    api = HfApi(token=ctx.token)
+    hints = []
+    for repo_type in REPO_TYPES:
+        if repo_type == ctx.repo_type:
+            continue
+        try:
+            exists = api.repo_exists(ctx.repo_id, repo_type=repo_type)
+        except Exception:  # noqa: BLE001 - only a hint; the error itself is already known
+            exists = False
+        if not exists:
+            continue
+        if repo_type == "dataset":
+            hints.append(
+                f" A data set repository of that name exists: load it with "
+                f"`download_hf_dataset.py --name {ctx.repo_id}`, or fetch its files with "
+                f"`download_hf_model.py --repo-id {ctx.repo_id} --repo-type dataset`."
+            )
+        else:
+            hints.append(
+                f" A {_TYPE_LABEL[repo_type]} repository of that name exists: fetch its files "
+                f"with `download_hf_model.py --repo-id {ctx.repo_id} --repo-type {repo_type}`."
+            )
+    return "".join(hints)
 
 
 def _gated_error(ctx: _Context, status: int) -> GatedRepoError:
@@ -751,12 +913,14 @@ def ensure_dataset(
     output_dir: str | Path | None = None,
     force: bool = False,
     token: str | None = None,
+    dry_run: bool = False,
 ) -> AssetDownload:
     """Make sure the data set is saved in its asset folder; download it only when needed.
 
     Args:
         name, config, split, revision, output_dir, force: as for :func:`download_dataset`.
         token: Hugging Face token; None uses ``HF_TOKEN`` or the stored login.
+        dry_run: only say which data files would be fetched and their size; write nothing.
 
     Returns:
         What was done (:class:`AssetDownload`); the data itself is not loaded.
@@ -766,15 +930,36 @@ def ensure_dataset(
     """
     start = time.monotonic()
     repo_id = resolve_dataset_name(name)
-    if output_dir:
-        target = Path(output_dir).expanduser().resolve()
-    else:
-        target = dataset_path(name, config, split)
     display_name = _dataset_base_name(name)
-    ctx = _Context("dataset", repo_id, display_name, revision, target, config=config, split=split)
-
-    manifest = _check_existing(target, revision, force, ctx.what)
-    if manifest is not None:
+    for label, value in (("config", config), ("split", split)):
+        if value is not None and not value.strip():
+            raise HFAssetError(f"The {label} name is empty; leave out --{label} for the default.")
+    target = Path(output_dir).expanduser().resolve() if output_dir else dataset_path(name)
+    ctx = _Context(
+        "dataset",
+        repo_id,
+        display_name,
+        revision,
+        target,
+        config=config,
+        split=split,
+        repo_type="dataset",
+        token=token,
+    )
+    asked = {
+        "kind": "dataset",
+        "repo_type": "dataset",
+        "repo_id": repo_id,
+        "revision": revision,
+        "config": config,
+        "split": split,
+    }
+    hint = ""
+    if not output_dir:
+        suffix = "".join(f"--{_safe_split(v)}" for v in (config, split) if v)
+        hint = f", e.g. --output-dir {_display_path(target)}{suffix or '--copy'}"
+    manifest = _check_existing(target, asked, force, hint)
+    if manifest is not None and not force:
         return _dataset_result(target, manifest, downloaded=False, start=start)
 
     if _offline_mode():
@@ -783,11 +968,27 @@ def ensure_dataset(
     from huggingface_hub import HfApi
 
     api = HfApi(token=token)
-    info = _run_translated(ctx, lambda: api.dataset_info(repo_id, revision=revision))
+    info = _run_translated(
+        ctx, lambda: api.dataset_info(repo_id, revision=revision, files_metadata=dry_run)
+    )
     commit = info.sha
     siblings = [s.rfilename for s in info.siblings or []]
     if _find_loading_script(repo_id, siblings) is not None:
         raise _script_error(ctx)
+
+    if dry_run:
+        with tempfile.TemporaryDirectory(prefix="hf-dry-run-") as cache:
+            builder = _run_translated(
+                ctx, lambda: _dataset_builder(repo_id, config, split, commit, token, Path(cache))
+            )
+        sizes = {s.rfilename: s.size for s in info.siblings or []}
+        prefix = f"hf://datasets/{repo_id}@{commit}/"
+        files = {
+            url[len(prefix) :] if url.startswith(prefix) else url: sizes.get(url[len(prefix) :])
+            for urls in (builder.config.data_files or {}).values()
+            for url in urls
+        }
+        return _dry_run_result(target, repo_id, revision, commit, files, start)
 
     partial = _new_partial(target)
     try:
@@ -798,8 +999,9 @@ def ensure_dataset(
                 repo_id, config, split, commit, token, partial / "cache", staged, force
             ),
         )
-        manifest = {
+        new_manifest = {
             "kind": "dataset",
+            "repo_type": "dataset",
             "name": display_name,
             "repo_id": repo_id,
             "revision": revision or "main",
@@ -807,14 +1009,64 @@ def ensure_dataset(
             "config": config,
             "split": split,
             "num_rows": num_rows,
+            "files": _list_files(staged),
             "downloaded_at": _now(),
             "endpoint": _endpoint(),
         }
-        _write_manifest(staged, manifest)
-        _place(staged, target, partial, replace=force)
+        _write_manifest(staged, new_manifest)
+        _place(staged, target, asked, replace=manifest is not None)
     finally:
         _drop_partial(partial, target)
-    return _dataset_result(target, manifest, downloaded=True, start=start)
+    return _dataset_result(target, new_manifest, downloaded=True, start=start)
+
+
+def _list_files(folder: Path) -> dict[str, int]:
+    return {
+        p.relative_to(folder).as_posix(): p.stat().st_size
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name != MANIFEST_NAME
+    }
+
+
+def _split_names(split: str) -> list[str]:
+    """The split names of a split expression: ``"train[:10%]+validation"`` -> train, validation."""
+    return [re.sub(r"\[.*\]$", "", part).strip() for part in split.split("+")]
+
+
+def _dataset_builder(
+    repo_id: str,
+    config: str | None,
+    split: str | None,
+    commit: str | None,
+    token: str | None,
+    cache_dir: Path,
+) -> Any:
+    """``datasets``' builder for the data set, reduced to the data files of ``split``.
+
+    Only the README and metadata are fetched here, never data files.
+    """
+    import datasets
+
+    builder = datasets.load_dataset_builder(
+        repo_id, config, revision=commit, token=token, cache_dir=str(cache_dir)
+    )
+    known = builder.config.data_files
+    if split is not None and isinstance(known, dict) and known:
+        wanted = _split_names(split)
+        unknown = [name for name in wanted if name not in known]
+        if unknown:
+            raise ValueError(f"Unknown split {unknown[0]!r}. Should be one of {sorted(known)}.")
+        # Only the requested splits are downloaded and prepared.
+        builder.config.data_files = type(known)({name: known[name] for name in wanted})
+        if builder.info.splits:
+            from datasets.splits import SplitDict
+
+            kept = SplitDict(dataset_name=builder.info.splits.dataset_name)
+            for name in wanted:
+                if name in builder.info.splits:
+                    kept.add(builder.info.splits[name])
+            builder.info.splits = kept
+    return builder
 
 
 def _load_and_save(
@@ -831,15 +1083,7 @@ def _load_and_save(
 
     # What datasets.load_dataset does, with the split checked before any data is downloaded.
     # The Arrow cache goes into the partial folder: the saved copy is the only one kept.
-    builder = datasets.load_dataset_builder(
-        repo_id, config, revision=commit, token=token, cache_dir=str(cache_dir)
-    )
-    known = builder.config.data_files
-    if split is not None and isinstance(known, dict) and known:
-        wanted = [re.sub(r"\[.*\]$", "", part).strip() for part in split.split("+")]
-        unknown = [name for name in wanted if name not in known]
-        if unknown:
-            raise ValueError(f"Unknown split {unknown[0]!r}. Should be one of {sorted(known)}.")
+    builder = _dataset_builder(repo_id, config, split, commit, token, cache_dir)
     # force: fetch the data files again instead of reusing the Hugging Face cache.
     builder.download_and_prepare(download_mode="force_redownload" if force else None)
     loaded = builder.as_dataset(split=split)
@@ -847,6 +1091,30 @@ def _load_and_save(
     if isinstance(loaded, datasets.DatasetDict):
         return {name: ds.num_rows for name, ds in loaded.items()}
     return {split or "data": loaded.num_rows}
+
+
+def _dry_run_result(
+    target: Path,
+    repo_id: str,
+    revision: str | None,
+    commit: str | None,
+    files: dict[str, int | None],
+    start: float,
+) -> AssetDownload:
+    known = {name: size for name, size in files.items() if size is not None}
+    return AssetDownload(
+        path=target,
+        folder=target,
+        repo_id=repo_id,
+        revision=revision or "main",
+        commit=commit,
+        downloaded=False,
+        num_files=len(files),
+        num_bytes=sum(known.values()),
+        seconds=time.monotonic() - start,
+        dry_run=True,
+        files={name: size or 0 for name, size in files.items()},
+    )
 
 
 def _dataset_result(
@@ -885,9 +1153,11 @@ def download_dataset(
 ) -> Dataset | DatasetDict:
     """Download a Hub data set with ``datasets`` and save it under ``assets/datasets/``.
 
-    When it is already there it is loaded from disk without any network access (unless
-    ``force``). The download happens in a hidden partial folder that is renamed into place only
-    when complete.
+    It is saved to ``assets/datasets/<name>`` whatever the config and split; only the requested
+    split is downloaded and prepared. When the same data set is already there it is loaded from
+    disk without any network access (unless ``force``); when the folder holds another config,
+    split, revision or repo the download is refused (pass ``output_dir`` for a second copy). The
+    download happens in a hidden partial folder that is moved into place only when complete.
 
     Args:
         name: alias (``"tinystories"``, see :data:`DATASET_ALIASES`) or repo id ``"org/name"``.
@@ -895,7 +1165,8 @@ def download_dataset(
         split: a split (``"train"``, ``"train[:10%]"``); None for every split.
         revision: branch, tag or commit; None for ``main`` (or whatever is already in place).
         output_dir: the folder to save to instead of the layout's (see the module docstring).
-        force: download again and replace what is in place.
+        force: download again and replace what is in place (never a folder this tool did not
+            write, nor one holding files it did not write).
 
     Returns:
         A ``DatasetDict`` (every split) or a ``Dataset`` (one ``split``), loaded from the saved
@@ -923,15 +1194,167 @@ def _as_list(patterns: str | list[str] | tuple[str, ...] | None) -> list[str] | 
     return [patterns] if isinstance(patterns, str) else list(patterns)
 
 
-def _snapshot_covered(
-    manifest: dict[str, Any], include: list[str] | None, exclude: list[str] | None
-) -> bool:
+# Files of other frameworks and runtimes: not read by transformers/PyTorch.
+_OTHER_FRAMEWORK_DIRS = {"onnx", "coreml", "openvino", "tflite", "tf", "flax", "jax", "gguf", "mlx"}
+_OTHER_FRAMEWORK_FILES = (
+    "*.h5",
+    "*.msgpack",
+    "*.onnx",
+    "*.onnx_data",
+    "*.onnx.data",
+    "*.ot",
+    "*.gguf",
+    "*.ggml",
+    "*.tflite",
+    "*.mlmodel",
+    "*.pb",
+    "*.ckpt.*",
+    "*.ckpt",
+    "openvino_*",
+    "*.npz",
+)
+_OTHER_FRAMEWORK_SUFFIX_DIRS = (".mlpackage", ".mlmodelc")
+_TORCH_WEIGHTS = (".bin", ".pt", ".pth")
+_GIT_FILES = {".gitattributes", ".gitignore"}
+
+
+def _weight_format(path: str) -> str | None:
+    name = path.rsplit("/", 1)[-1].removesuffix(".index.json")
+    if name.endswith(".safetensors"):
+        return "safetensors"
+    if name.endswith(_TORCH_WEIGHTS):
+        return "pytorch"
+    return None
+
+
+def _other_framework(path: str) -> bool:
+    *folders, name = path.split("/")
+    if any(
+        f.lower() in _OTHER_FRAMEWORK_DIRS or f.endswith(_OTHER_FRAMEWORK_SUFFIX_DIRS)
+        for f in folders
+    ):
+        return True
+    return name in _GIT_FILES or any(fnmatch.fnmatch(name, pat) for pat in _OTHER_FRAMEWORK_FILES)
+
+
+def select_model_files(files: list[str]) -> list[str]:
+    """The files of a model repo that loading it with ``transformers``/PyTorch needs.
+
+    Configs, tokenizer and generation files, code and docs, and the weights in one format:
+    safetensors (with the shard index) when the repo has any, else PyTorch ``.bin``/``.pt``.
+    TensorFlow, Flax, ONNX, CoreML, OpenVINO, TFLite, Rust and GGUF files and folders are left
+    out, as are git's own files.
+
+    Args:
+        files: the repo's file paths.
+
+    Returns:
+        The selected paths, in the order given.
+    """
+    candidates = [f for f in files if not _other_framework(f)]
+    formats = {_weight_format(f) for f in candidates}
+    chosen = "safetensors" if "safetensors" in formats else "pytorch"
+    return [f for f in candidates if _weight_format(f) in (None, chosen)]
+
+
+def _selection(
+    filename: str | None,
+    include: list[str] | None,
+    exclude: list[str] | None,
+    all_files: bool,
+    repo_type: str,
+) -> dict[str, Any]:
+    if filename is not None:
+        return {"rule": "file", "filename": filename}
+    if include or exclude:
+        return {"rule": "patterns", "include": include, "exclude": exclude}
+    return {"rule": "all" if all_files or repo_type != "model" else "default"}
+
+
+def _describe_selection(selection: dict[str, Any]) -> str:
+    rule = selection["rule"]
+    if rule == "file":
+        return f"the file {selection['filename']}"
+    if rule == "patterns":
+        return f"include={selection['include']} exclude={selection['exclude']}"
+    return "every file" if rule == "all" else "the files transformers/PyTorch load"
+
+
+def _selections(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    if "selections" in manifest:
+        return list(manifest["selections"])
+    # Manifests before 2026-12 recorded snapshots; no patterns meant every file.
+    out: list[dict[str, Any]] = []
     for snap in manifest.get("snapshots", []):
         if snap.get("include") is None and snap.get("exclude") is None:
-            return True
-        if snap.get("include") == include and snap.get("exclude") == exclude:
-            return True
-    return False
+            out.append({"rule": "all"})
+        else:
+            out.append({"rule": "patterns", **snap})
+    return out
+
+
+def _selection_covered(manifest: dict[str, Any], target: Path, selection: dict[str, Any]) -> bool:
+    files = manifest.get("files") or {}
+    if not all((target / rel).is_file() for rel in files):
+        return False  # a file went missing: fetch it again
+    if selection["rule"] == "file":
+        return selection["filename"] in files
+    held = _selections(manifest)
+    return {"rule": "all"} in held or selection in held
+
+
+def _select_files(ctx: _Context, siblings: list[str], selection: dict[str, Any]) -> list[str]:
+    listing = f"Files: {', '.join(siblings[:20])}{' ...' if len(siblings) > 20 else ''}"
+    rule = selection["rule"]
+    if rule == "file":
+        filename = selection["filename"]
+        if filename not in siblings:
+            close = difflib.get_close_matches(filename, siblings, n=3)
+            hint = f" Did you mean: {', '.join(close)}?" if close else ""
+            raise EntryNotFoundError(
+                f"{ctx.what} has no file '{filename}' at revision '{ctx.revision or 'main'}'."
+                f"{hint} {listing}"
+            )
+        return [filename]
+    if rule == "patterns":
+        from huggingface_hub.utils import filter_repo_objects
+
+        wanted = list(
+            filter_repo_objects(
+                siblings,
+                allow_patterns=selection["include"],
+                ignore_patterns=selection["exclude"],
+            )
+        )
+        if not wanted:
+            raise EntryNotFoundError(
+                f"No file of {ctx.what} matches include={selection['include']} "
+                f"exclude={selection['exclude']}. {listing}"
+            )
+        return wanted
+    return list(siblings) if rule == "all" else select_model_files(siblings)
+
+
+def _announce(
+    ctx: _Context,
+    wanted: list[str],
+    sizes: dict[str, int | None],
+    left_out: list[str],
+) -> None:
+    """The selection, on stderr, before the transfer starts."""
+    total = _fmt_bytes(sum(sizes.get(f) or 0 for f in wanted))
+    lines = [
+        f"Fetching {len(wanted)} file{'s' if len(wanted) != 1 else ''} ({total}) of "
+        f"{ctx.what}: {', '.join(wanted)}"
+    ]
+    if left_out:
+        shown = ", ".join(left_out[:12]) + (" ..." if len(left_out) > 12 else "")
+        lines.append(
+            f"Left out {len(left_out)} file{'s' if len(left_out) != 1 else ''} that "
+            f"transformers/PyTorch do not load ({shown}); --all-files fetches them."
+        )
+    sys.stderr.write("\n".join(lines) + "\n")
+    sys.stderr.flush()
 
 
 def ensure_model(
@@ -941,16 +1364,20 @@ def ensure_model(
     revision: str | None = None,
     include: str | list[str] | None = None,
     exclude: str | list[str] | None = None,
+    all_files: bool = False,
+    repo_type: str = "model",
     output_dir: str | Path | None = None,
     force: bool = False,
     token: str | None = None,
+    dry_run: bool = False,
 ) -> AssetDownload:
-    """Make sure the model files are in the asset folder; download only what is missing.
+    """Make sure the repo's files are in the asset folder; download only what is missing.
 
     Args:
-        repo_id, filename, revision, include, exclude, output_dir, force: as for
-            :func:`download_model`.
+        repo_id, filename, revision, include, exclude, all_files, repo_type, output_dir, force:
+            as for :func:`download_model`.
         token: Hugging Face token; None uses ``HF_TOKEN`` or the stored login.
+        dry_run: only say which files would be fetched and their size; write nothing.
 
     Returns:
         What was done (:class:`AssetDownload`).
@@ -960,112 +1387,114 @@ def ensure_model(
     """
     start = time.monotonic()
     repo_id = _strip_hub_url(repo_id.strip())
-    _validate_repo_id(repo_id, "model")
+    default_target = repo_files_path(repo_id, repo_type)  # validates the id and the type
     include_l, exclude_l = _as_list(include), _as_list(exclude)
-    if filename is not None and (include_l or exclude_l):
-        raise HFAssetError("Pass either a filename or include/exclude patterns, not both.")
+    if filename is not None and (include_l or exclude_l or all_files):
+        raise HFAssetError("Pass either a filename, include/exclude patterns or all_files.")
+    if all_files and (include_l or exclude_l):
+        raise HFAssetError("all_files fetches every file; it cannot be combined with patterns.")
     if filename is not None and (
         filename.startswith("/") or ".." in filename.split("/") or not filename.strip()
     ):
         raise HFAssetError(f"'{filename}' is not a file path inside a repo (e.g. 'config.json').")
-    target = Path(output_dir).expanduser().resolve() if output_dir else model_path(repo_id)
-    ctx = _Context("model", repo_id, repo_id, revision, target, filename=filename)
+    target = Path(output_dir).expanduser().resolve() if output_dir else default_target
+    ctx = _Context(
+        "files",
+        repo_id,
+        repo_id,
+        revision,
+        target,
+        filename=filename,
+        repo_type=repo_type,
+        token=token,
+    )
+    selection = _selection(filename, include_l, exclude_l, all_files, repo_type)
+    asked = {"kind": "files", "repo_type": repo_type, "repo_id": repo_id, "revision": revision}
 
-    manifest = _check_existing(target, revision, force, ctx.what)
-    if manifest is not None:
-        if filename is not None and (target / filename).is_file():
-            return _model_result(target, target / filename, manifest, False, start)
-        if filename is None and _snapshot_covered(manifest, include_l, exclude_l):
-            return _model_result(target, target, manifest, False, start)
+    manifest = _check_existing(target, asked, force)
+    existing = manifest if not force else None
+    if existing is not None:
+        if _selection_covered(existing, target, selection):
+            path = target / filename if filename is not None else target
+            return _model_result(target, path, existing, False, start)
         # Add to the folder what it lacks, from the commit it already holds.
-        revision = str(manifest.get("commit") or revision or "main")
+        revision = str(existing.get("commit") or revision or "main")
 
     if _offline_mode():
         raise _offline_error(ctx)
 
-    from huggingface_hub import HfApi, hf_hub_download, snapshot_download
-    from huggingface_hub.utils import filter_repo_objects
+    from huggingface_hub import HfApi, hf_hub_download
 
     api = HfApi(token=token)
-    info = _run_translated(ctx, lambda: api.model_info(repo_id, revision=revision))
+    info = _run_translated(
+        ctx,
+        lambda: api.repo_info(repo_id, repo_type=repo_type, revision=revision, files_metadata=True),
+    )
     commit = info.sha
-    siblings = [s.rfilename for s in info.siblings or []]
-    if filename is not None:
-        if filename not in siblings:
-            close = difflib.get_close_matches(filename, siblings, n=3)
-            hint = f" Did you mean: {', '.join(close)}?" if close else ""
-            raise EntryNotFoundError(
-                f"{ctx.what} has no file '{filename}' at revision '{revision or 'main'}'.{hint} "
-                f"Files: {', '.join(siblings[:20])}{' ...' if len(siblings) > 20 else ''}"
+    sizes = {s.rfilename: s.size for s in info.siblings or []}
+    siblings = list(sizes)
+    wanted = _select_files(ctx, siblings, selection)
+    left_out = [f for f in siblings if f not in wanted] if selection["rule"] == "default" else []
+    if existing is not None:
+        held = existing.get("files") or {}
+        wanted = [f for f in wanted if f not in held or not (target / f).is_file()]
+        foreign = [f for f in wanted if f not in held and (target / f).exists()]
+        if foreign:
+            raise AssetConflictError(
+                f"{_display_path(target)} holds files this tool did not download where "
+                f"{ctx.what} has files of the same name ({', '.join(foreign[:5])}); they are "
+                "never overwritten. Move them away, or choose another --output-dir."
             )
-    else:
-        wanted = list(
-            filter_repo_objects(siblings, allow_patterns=include_l, ignore_patterns=exclude_l)
+    if dry_run:
+        return _dry_run_result(
+            target, repo_id, revision, commit, {f: sizes[f] for f in wanted}, start
         )
-        if not wanted:
-            raise EntryNotFoundError(
-                f"No file of {ctx.what} matches include={include_l} exclude={exclude_l}. "
-                f"Files: {', '.join(siblings[:20])}{' ...' if len(siblings) > 20 else ''}"
-            )
+    _announce(ctx, wanted, sizes, left_out)
 
-    existing = manifest if manifest is not None and not force else None
     partial = _new_partial(target)
     try:
         staged = partial / "asset"
         staged.mkdir()
-        if filename is not None:
-            _run_translated(
-                ctx,
-                lambda: hf_hub_download(
-                    repo_id,
-                    filename,
-                    revision=commit,
-                    local_dir=staged,
-                    token=token,
-                    force_download=force,
-                ),
+        # One file at a time in this thread: Ctrl-C interrupts the transfer at once.
+        for rel in wanted:
+            fetch = functools.partial(
+                hf_hub_download,
+                repo_id,
+                rel,
+                repo_type=repo_type,
+                revision=commit,
+                local_dir=staged,
+                token=token,
             )
-        else:
-            _run_translated(
-                ctx,
-                lambda: snapshot_download(
-                    repo_id,
-                    revision=commit,
-                    local_dir=staged,
-                    allow_patterns=include_l,
-                    ignore_patterns=exclude_l,
-                    token=token,
-                    force_download=force,
-                ),
-            )
+            _run_translated(ctx, fetch)
         shutil.rmtree(staged / ".cache", ignore_errors=True)
-        files = {
-            p.relative_to(staged).as_posix(): p.stat().st_size
-            for p in sorted(staged.rglob("*"))
-            if p.is_file()
-        }
-        snapshots = list(existing.get("snapshots", [])) if existing else []
-        if filename is None:
-            snapshots.append({"include": include_l, "exclude": exclude_l})
+        files = _list_files(staged)
+        held_files = (existing or {}).get("files") or {}
+        selections = _selections(existing) if existing else []
+        if selection not in selections:
+            selections.append(selection)
         new_manifest = {
-            "kind": "model",
+            "kind": "files",
+            "repo_type": repo_type,
             "repo_id": repo_id,
             "revision": (existing or {}).get("revision") or ctx.revision or "main",
             "commit": commit,
-            "files": {**((existing or {}).get("files") or {}), **files},
-            "snapshots": snapshots,
+            "files": {**held_files, **files},
+            "selections": selections,
             "downloaded_at": _now(),
             "endpoint": _endpoint(),
         }
         if existing is None:
             _write_manifest(staged, new_manifest)
-            _place(staged, target, partial, replace=force)
+            _place(staged, target, asked, replace=manifest is not None)
         else:
+            # The manifest first: after a crash mid-way, the files it lists but lacks are
+            # fetched by the next run, and no file is left unlisted.
+            _write_manifest(target, new_manifest)
             for rel in files:
                 dest = target / rel
                 dest.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(staged / rel, dest)
-            _write_manifest(target, new_manifest)
+                atomic_move(staged / rel, dest)
     finally:
         _drop_partial(partial, target)
     path = target / filename if filename is not None else target
@@ -1099,26 +1528,35 @@ def download_model(
     revision: str | None = None,
     include: str | list[str] | None = None,
     exclude: str | list[str] | None = None,
+    all_files: bool = False,
+    repo_type: str = "model",
     output_dir: str | Path | None = None,
     force: bool = False,
 ) -> Path:
-    """Download a Hub model (one file, or the repo filtered by patterns) to ``assets/models/``.
+    """Download a Hub model's files (what loading needs, one file, or by patterns).
 
-    Files are plain files in ``assets/models/<org>/<name>/`` at their repo paths. What is already
-    there is returned without network access (unless ``force``); a new folder is downloaded to a
-    hidden partial folder and renamed into place when complete.
+    Files are plain files in ``assets/models/<org>/<name>/`` at their repo paths. Without
+    ``filename``/``include``/``exclude`` only what ``transformers``/PyTorch load is fetched
+    (:func:`select_model_files`); ``all_files`` fetches every file. What is already there is
+    returned without network access (unless ``force``); a folder holding another repo or revision
+    is refused. A new folder is downloaded to a hidden partial folder and moved into place when
+    complete; Ctrl-C stops the transfer and removes it.
 
     Args:
         repo_id: ``"org/name"``.
-        filename: one file of the repo (``"config.json"``); None for a snapshot.
+        filename: one file of the repo (``"config.json"``); None for a selection of files.
         revision: branch, tag or commit; None for ``main`` (or whatever is already in place).
-        include: glob patterns (``"*.json"``) a snapshot's files must match.
-        exclude: glob patterns of files to leave out of a snapshot.
+        include: glob patterns (``"*.json"``) the files must match (instead of the default rule).
+        exclude: glob patterns of files to leave out.
+        all_files: fetch every file of the repo.
+        repo_type: ``"model"``, or ``"dataset"``/``"space"`` for the raw files of such a repo
+            (every file by default; in ``assets/repos/<type>s/<org>/<name>``).
         output_dir: the folder to download to instead of the layout's.
-        force: download again and replace what is in place.
+        force: download again and replace what is in place (never a folder this tool did not
+            write, nor one holding files it did not write).
 
     Returns:
-        The downloaded file (with ``filename``) or the model folder.
+        The downloaded file (with ``filename``) or the folder.
 
     Raises:
         HFAssetError: a subclass saying what went wrong (unknown repo, revision or file, gated
@@ -1130,6 +1568,8 @@ def download_model(
         revision=revision,
         include=include,
         exclude=exclude,
+        all_files=all_files,
+        repo_type=repo_type,
         output_dir=output_dir,
         force=force,
     )
@@ -1140,24 +1580,28 @@ def download_model(
 # project links
 
 
-def link_dataset(project: str | Path, name: str, *, target: str | Path | None = None) -> Path:
+def link_dataset(
+    project: str | Path, name: str, *, target: str | Path | None = None, force: bool = False
+) -> Path:
     """Link ``projects/<project>/data`` to ``assets/datasets/<name>`` with a relative symlink.
 
-    In the default layout the link reads ``../../assets/datasets/<name>``. An existing symlink is
-    replaced; a real file or folder is never touched.
+    In the default layout the link reads ``../../assets/datasets/<name>``, as the seed's
+    ``ln -s ../../assets/datasets/<name> data`` makes it. A link that already points there is kept;
+    one that points elsewhere is replaced only with ``force``; a real file or folder is never
+    touched.
 
     Args:
         project: a project name (a folder under ``projects/``) or the path to a project folder.
-        name: the data set folder under ``assets/datasets`` (``"tinystories"``,
-            ``"org/name--config"``), as :func:`dataset_path` names it.
+        name: the data set folder under ``assets/datasets`` (``"wmt14"``, ``"org/name"``).
         target: link to this folder instead of ``assets/datasets/<name>``.
+        force: replace a link that points elsewhere.
 
     Returns:
         The link's path.
 
     Raises:
         HFAssetError: the project or the data set folder does not exist, or ``data`` is a real
-            file or folder.
+            file or folder. AssetConflictError: ``data`` links elsewhere and ``force`` is off.
     """
     project_folder = project_dir(project)
     dest = Path(target).expanduser().resolve() if target else get_datasets_dir() / name
@@ -1167,17 +1611,38 @@ def link_dataset(project: str | Path, name: str, *, target: str | Path | None = 
             f"python tools/download_hf_dataset.py --name {name}"
         )
     link = project_folder / "data"
+    relative = os.path.relpath(dest, project_folder)
+    _check_link(link, dest, force)
+    if link.is_symlink() and Path(os.path.realpath(link)) == dest.resolve():
+        return link
+    tmp = project_folder / f".data.{uuid.uuid4().hex[:8]}.tmp"
+    os.symlink(relative, tmp, target_is_directory=True)
+    os.replace(tmp, link)  # atomic swap of a symlink; atomic_move never replaces
+    return link
+
+
+def _check_link(link: Path, dest: Path, force: bool) -> None:
+    """Refuse to replace a real ``link`` file or folder, or a symlink elsewhere without force."""
     if link.exists() and not link.is_symlink():
         kind = "folder" if link.is_dir() else "file"
         raise HFAssetError(
             f"{_display_path(link)} is a real {kind}, not a symlink; refusing to replace it. "
             "Move it away first."
         )
-    relative = os.path.relpath(dest, project_folder)
-    tmp = project_folder / f".data.{uuid.uuid4().hex[:8]}.tmp"
-    os.symlink(relative, tmp, target_is_directory=True)
-    os.replace(tmp, link)
-    return link
+    if link.is_symlink() and not force and Path(os.path.realpath(link)) != dest.resolve():
+        raise AssetConflictError(
+            f"{_display_path(link)} already links to {os.readlink(link)}, not to "
+            f"{_display_path(dest)}; pass --force (force=True) to point it there."
+        )
+
+
+def check_link(project: str | Path, dest: Path, force: bool = False) -> None:
+    """Fail before a download when ``--link`` could not be made afterwards (see link_dataset).
+
+    Raises:
+        HFAssetError: no such project, ``data`` is a real file or folder, or it links elsewhere.
+    """
+    _check_link(project_dir(project) / "data", dest, force)
 
 
 def project_dir(project: str | Path) -> Path:
@@ -1237,7 +1702,8 @@ def run_cli(
         target: gives the asset folder the action writes (for the cleanup after Ctrl-C).
 
     Returns:
-        The exit status: 0, 1 for errors, 130 after Ctrl-C (143 after SIGTERM).
+        The exit status: 0, 1 for errors, 2 when the target holds something else (a conflict),
+        130 after Ctrl-C (143 after SIGTERM).
     """
     if not hasattr(os, "fork"):
         return _run_in_process(action, token)
@@ -1297,7 +1763,7 @@ def _run_action(action: Callable[[], AssetDownload], token: str | None) -> int:
         result = action()
     except HFAssetError as exc:
         sys.stderr.write(f"error: {_scrub(str(exc), secrets)}\n")
-        return 1
+        return 2 if isinstance(exc, AssetConflictError) else 1
     except KeyboardInterrupt:
         cleanup_partial_downloads()
         sys.stderr.write("\nInterrupted. Nothing was saved.\n")
