@@ -4,7 +4,6 @@
   its request log and faults are reset for each test).
 - ``hub_cli``: runs ``tools/*.py`` as subprocesses with ``HF_ENDPOINT`` on the stand-in, a fresh
   ``HF_HOME`` per test and the test's ``RESEARCH_ASSETS_DIR``; no ``HF_TOKEN`` unless given.
-- ``bert_hub``: ``hub`` plus the tiny BERT in every format (built once; it needs torch).
 
 Helpers for assertions: :func:`assert_clean_error`, :func:`asset_files`, :func:`repo_file`.
 """
@@ -22,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from tests.hub_repos import build_bert_repo, build_demo_repos
+from tests.hub_repos import build_demo_repos
 from tests.hub_server import HubServer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -177,9 +176,3 @@ def hub_cli(hub: HubServer, tmp_path: Path) -> HubCli:
     env["PYTHONUNBUFFERED"] = "1"
     assets = Path(os.environ["RESEARCH_ASSETS_DIR"])
     return HubCli(hub, env, assets, hf_home)
-
-
-@pytest.fixture
-def bert_hub(hub: HubServer) -> HubServer:
-    build_bert_repo(hub)
-    return hub

@@ -258,7 +258,7 @@ def _readme(configs: dict[str, dict[str, int]], features: str, pretty: str) -> s
         info.append(f"- config_name: {config}\n  features:\n{features}  splits:")
         cfgs.append(f"- config_name: {config}\n  data_files:")
         for split, n in splits.items():
-            info.append(f"  - name: {split}\n    num_examples: {n}")
+            info.append(f"  - name: {split}\n    num_bytes: {100 * n}\n    num_examples: {n}")
             cfgs.append(f"  - split: {split}\n    path: {config}/{split}-*.parquet")
     return (
         "---\ndataset_info:\n"
