@@ -64,7 +64,7 @@ def test_two_processes_follow_the_one_process_loss_curve(tmp_path: Path) -> None
     assert rank1["printed"] == "" and "eval step 12" in rank0["printed"]
     names = sorted(p.name for p in (tmp_path / "ddp" / "checkpoints").iterdir())
     assert names == ["step_0000006", "step_0000012"]
-    from common.utils.experiment_storage import query_experiments
+    from common.utils import query_experiments
 
     rows = query_experiments(
         "SELECT step, split, world_size FROM experiments ORDER BY step, split",

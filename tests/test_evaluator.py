@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from common.models import BaseLanguageModel
-from common.training import Evaluator, compute_perplexity, create_metrics_dataframe
+from common.training import Evaluator, compute_perplexity
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 VOCAB = 13
@@ -221,9 +221,9 @@ def test_no_labelled_tokens_is_an_error() -> None:
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU fallback")
 def test_device_fallback_and_auto() -> None:
     model = _model()
-    with pytest.warns(UserWarning, match="CUDA is not available"):
+    with pytest.warns(UserWarning, match="CUDA is unavailable"):
         assert Evaluator(model).device == torch.device("cpu")
-    with pytest.warns(UserWarning, match="CUDA is not available"):
+    with pytest.warns(UserWarning, match="CUDA is unavailable"):
         assert Evaluator(model, device="cuda:1").device == torch.device("cpu")
     assert Evaluator(model, device="auto").device.type in ("cpu", "mps")
     with pytest.raises(ValueError, match="amp_dtype"):
@@ -385,7 +385,8 @@ def test_compute_perplexity_is_overflow_safe() -> None:
 
 def test_create_metrics_dataframe_has_one_row_with_all_columns() -> None:
     metrics = {"loss": 2.5, "perplexity": math.exp(2.5), "num_tokens": torch.tensor(40)}
-    frame = create_metrics_dataframe(metrics, epoch=1, step=100, lr=3e-4)
+    evaluator = Evaluator(nn.Linear(2, 2), device="cpu")
+    frame = evaluator.create_metrics_dataframe(metrics, epoch=5, split="val", step=100, lr=3e-4)
     assert list(frame.columns) == [
         "epoch",
         "split",
@@ -397,8 +398,9 @@ def test_create_metrics_dataframe_has_one_row_with_all_columns() -> None:
     ]
     assert len(frame) == 1
     row = frame.iloc[0]
-    assert row["split"] == "val" and row["epoch"] == 1 and row["step"] == 100
+    assert row["split"] == "val" and row["epoch"] == 5 and row["step"] == 100
     assert row["num_tokens"] == 40 and row["loss"] == 2.5
-    assert create_metrics_dataframe(metrics, 0.5, split="train").iloc[0]["split"] == "train"
+    train = evaluator.create_metrics_dataframe({"loss": 1.0}, 0.5, split="train").iloc[0]
+    assert train["split"] == "train" and train["perplexity"] == pytest.approx(math.e)
     with pytest.raises(ValueError, match="loss"):
-        create_metrics_dataframe(metrics, 1, loss=1.0)
+        evaluator.create_metrics_dataframe(metrics, 1, loss=1.0)

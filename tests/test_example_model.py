@@ -86,7 +86,7 @@ logging: {progress_bar: false, log_interval: 4, sample_tokens: 5}
 
 @pytest.mark.slow
 def test_train_cli_runs_resumes_and_reports(tmp_path: Path, isolated_assets: Path, capsys) -> None:
-    from common.utils.experiment_storage import query_experiments
+    from common.utils import query_experiments
 
     config = tmp_path / "tiny.yaml"
     config.write_text(CONFIG)
@@ -126,14 +126,25 @@ def test_train_cli_runs_resumes_and_reports(tmp_path: Path, isolated_assets: Pat
         (["--set", "training.learning_rate=1"], "unknown key 'learning_rate'"),
         (["--set", "training.max_steps=many"], "training.max_steps: expected an integer"),
         (["--set", "data.source=dataset", "--set", "data.dataset=nope"], "download_hf_dataset"),
-        (["--resume"], "no run of project 'example'"),
+        (["--resume"], "there are no runs of project 'example' yet"),
         (["--resume", "missing-run"], "no run named 'missing-run'"),
         (["--config", "does-not-exist.yaml"], "config file not found"),
         (["--device", "tpu"], "unknown device 'tpu'"),
+        (["--set", "training.batch_size=0"], "training.batch_size: must be >= 1, got 0"),
+        (["--set", "model.n_heads=3"], "model.n_heads: must be a divisor of model.d_model"),
+        (["--set", "training.eval_interval=-1"], "training.eval_interval: must be >= 0"),
+        (["--set", "training.lr=-1"], "training.lr: must be a finite number > 0"),
+        (["--config", "."], "is a folder"),
+        (["--name", "../escape"], "contains a path separator"),
+        (["--name", "group/run"], "contains a path separator"),
+        (["--name", "a..b"], "contains '..'"),
     ],
 )
-def test_train_cli_user_errors_are_one_clear_line(argv: list[str], expected: str, capsys) -> None:
+def test_train_cli_user_errors_are_one_clear_line(
+    argv: list[str], expected: str, capsys, isolated_assets: Path
+) -> None:
     assert main(build_model, project="example", argv=argv) == 2
     err = capsys.readouterr().err
-    assert expected in err and err.startswith("error: ")
+    assert expected in err and err.startswith("error: ") and "Traceback" not in err
+    assert not list((isolated_assets / "outputs").glob("checkpoints/*"))  # no work done
     assert "Traceback" not in err

@@ -16,7 +16,7 @@ from training_utils import (
 )
 
 from common.training.trainer import Trainer
-from common.utils.experiment_storage import query_experiments
+from common.utils import query_experiments
 
 # Dropout makes the result depend on the torch RNG stream, so its restoration is tested too.
 DROPOUT = 0.2
@@ -130,7 +130,7 @@ def test_resume_without_checkpoint_starts_fresh_and_finished_run_is_a_no_op(
 ) -> None:
     fresh = _trainer(tmp_path, "fresh")
     fresh.train(resume=True)
-    assert "starting from scratch" in capsys.readouterr().out
+    assert "restarting run fresh from step 0" in capsys.readouterr().out
     _assert_same_run(straight, fresh)
     again = _trainer(tmp_path, "fresh")
     result = again.train(resume=True)

@@ -17,11 +17,11 @@ from training_utils import (
 )
 
 from common.models.base import load_model_from_checkpoint
+from common.models.checkpoint import latest_checkpoint
 from common.models.examples import TinyTransformerLM
 from common.training.trainer import (
     Trainer,
     TrainingDivergedError,
-    latest_checkpoint,
 )
 from common.utils.config import ConfigError
 

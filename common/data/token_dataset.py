@@ -20,6 +20,7 @@ Batches are ``(input_ids, labels)`` int64 tensors ``[B, T]`` with labels already
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import math
@@ -527,6 +528,16 @@ class SequentialLoader:
 
     def __len__(self) -> int:
         return len(self._batches)
+
+    def first_batches(self, n: int) -> SequentialLoader:
+        """This rank's share of the first ``n`` global batches (the same windows whatever the
+        number of processes: ``eval_batches`` counts global batches)."""
+        keep = [i for i, j in enumerate(self._batches) if j < n]
+        part = copy.copy(self)
+        part._batches = [self._batches[i] for i in keep]
+        if self._batch_bytes is not None:
+            part._batch_bytes = [self._batch_bytes[i] for i in keep]
+        return part
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         T = self.context_length

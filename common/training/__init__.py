@@ -1,17 +1,26 @@
-"""Evaluation, optimizers, learning-rate schedules, the training loop and distributed helpers."""
+"""Runs, the training loop, evaluation, optimizers, learning-rate schedules and DDP helpers."""
 
 from common._lazy import lazy_exports
 
 _EXPORTS = {
     "Evaluator": ".evaluator",
     "compute_perplexity": ".evaluator",
-    "create_metrics_dataframe": ".evaluator",
+    "metrics_row": ".records",
+    "run_metadata": ".records",
     "create_optimizer": ".optimizers",
     "create_scheduler": ".schedules",
     "lr_at_step": ".schedules",
     "Trainer": ".trainer",
     "TrainingDivergedError": ".trainer",
+    "TrainingInterrupted": ".trainer",
+    "RowsNotStoredError": ".trainer",
+    "RunRequest": ".run",
+    "Run": ".run",
+    "resolve_run": ".run",
+    "train_run": ".run",
+    "find_runs": ".run",
     "DistributedContext": ".distributed",
+    "DistributedFailure": ".distributed",
     "init_distributed": ".distributed",
 }
 __all__ = sorted(_EXPORTS)

@@ -1,6 +1,6 @@
-"""The shared command line of project ``train.py`` scripts.
+"""The shared command line of project ``train.py`` scripts: arguments in, exit status out.
 
-A project's script builds its model and hands everything else to this module::
+A project's script is a model factory and its default config::
 
     from common.training.cli import main
 
@@ -8,22 +8,14 @@ A project's script builds its model and hands everything else to this module::
         return MyLM(vocab_size, context_length=model_cfg.context_length, ...)
 
     if __name__ == "__main__":
-        raise SystemExit(main(build_model, project="my_project", description=__doc__))
+        raise SystemExit(main(build_model, project="my_project", default_config=CONFIG))
 
 ``main`` parses ``--config``, ``--set SECTION.KEY=VALUE`` (repeatable), ``--resume [RUN]``,
-``--device``, ``--max-steps`` and ``--name``; loads the config; joins the ``torchrun`` process
-group when launched by it; prepares the data; builds the model; trains with ``Trainer``; and
-prints a summary saying where the checkpoint and the experiment rows are and how to query them.
-Mistakes (bad config, missing data set, divergence, a checkpoint that does not fit) end with one
-clear message and a non-zero exit status, no traceback.
-
-Runs are named ``<project>-<config stem>-<UTC timestamp>`` unless ``--name`` (or
-``logging.experiment_name``) says otherwise; checkpoints go to
-``assets/outputs/checkpoints/<name>``. ``--resume`` alone continues the project's most recent run
-(by checkpoint time), ``--resume NAME`` that run, with the config saved in its checkpoint unless
-``--config`` is given; ``--set`` still applies (e.g. ``--set training.max_steps=4000``).
-
-Nothing heavy is imported until a run starts, so ``--help`` is instant.
+``--device``, ``--max-steps`` and ``--name`` into a ``RunRequest``; ``common.training.run``
+decides and trains the run (joining the ``torchrun`` process group when launched by it); this
+module prints the summary and turns every expected failure into one line on stderr and an exit
+status (``EXIT_*``), never a traceback. Nothing heavy is imported until a run starts, so
+``--help`` is instant.
 """
 
 from __future__ import annotations
@@ -33,44 +25,34 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from common.utils.config import (
-    SECTIONS,
-    Config,
-    ConfigError,
-    DataConfig,
-    LoggingConfig,
-    ModelConfig,
-    TrainingConfig,
-    apply_overrides,
-    load_config,
-    parse_dataclass,
-)
+from common.training.run import LATEST, ModelFactory, RunRequest
+from common.utils.config import ConfigError, ModelConfig
 
-if TYPE_CHECKING:
-    from torch import nn
-
-LATEST = "__latest__"
 EXIT_USER_ERROR = 2
+"""A bad config, argument, data set or checkpoint."""
 EXIT_DIVERGED = 3
+EXIT_ROWS_NOT_STORED = 4
+"""The run finished but the experiment store refused rows (kept in the checkpoint)."""
+EXIT_CHECKPOINT_FAILED = 5
+"""A checkpoint could not be written (disk full); the previous one is intact."""
+EXIT_RANK_FAILED = 6
+"""Another ``torchrun`` rank died or hung."""
 EXIT_INTERRUPTED = 130
 
-ModelFactory = Callable[[Any, int], "nn.Module"]
+DefaultConfig = Path | Callable[[], tuple[Path, str]] | None
+"""A config file, or a function returning one and a line saying why it was chosen."""
 
 
 def build_arg_parser(
-    description: str | None = None, *, default_config: str | Path | None = None
+    description: str | None = None, *, default_config: str | None = None
 ) -> argparse.ArgumentParser:
     """The argument parser of a project's ``train.py``.
 
     Args:
         description: shown by ``--help`` (e.g. the script's ``__doc__``).
-        default_config: the config used without ``--config`` (mentioned in ``--help``).
-
-    Returns:
-        A parser with ``--config``, ``--set``, ``--resume``, ``--device``, ``--max-steps`` and
-        ``--name``; more arguments may be added before parsing.
+        default_config: how the config is chosen without ``--config`` (for ``--help``).
     """
     parser = argparse.ArgumentParser(
         description=description, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -93,270 +75,130 @@ def build_arg_parser(
         const=LATEST,
         default=None,
         metavar="RUN",
-        help="continue a run from its latest checkpoint: the named run, or without a value the "
-        "most recent run of this project",
+        help="continue a run from its newest intact checkpoint with its stored config: the "
+        "named run, or without a value the most recent run of this project",
     )
     parser.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:N or mps")
     parser.add_argument("--max-steps", type=int, default=None, help="optimizer steps in total")
-    parser.add_argument("--name", default=None, help="experiment (run) name")
+    parser.add_argument("--name", default=None, help="the run's (experiment's) name")
     return parser
 
 
-def find_runs(project: str, checkpoints_dir: str | Path | None = None) -> list[Path]:
-    """Run folders of ``project`` holding at least one complete checkpoint, most recent last.
+def request_from_args(
+    args: argparse.Namespace, project: str, config_dir: Path | None = None
+) -> RunRequest:
+    """The ``RunRequest`` of parsed arguments (``--device``/``--max-steps`` become overrides).
 
-    A run belongs to ``project`` when its name starts with ``<project>-`` (the default names) or
-    its checkpoint's saved config says ``logging.project: <project>`` (runs named with
-    ``--name``).
-
-    Args:
-        project: the project name.
-        checkpoints_dir: where runs live (default ``get_checkpoints_dir()``).
-
-    Returns:
-        The run folders, ordered by the time of their latest checkpoint.
+    A relative ``--config`` that does not exist is also looked up in ``config_dir`` (so
+    ``--config configs/tiny.yaml`` works from the repository root).
     """
-    from common.models.base import CheckpointError, read_checkpoint_metadata
-    from common.paths import get_checkpoints_dir
-    from common.training.trainer import latest_checkpoint
-
-    root = Path(checkpoints_dir) if checkpoints_dir is not None else get_checkpoints_dir()
-    if not root.is_dir():
-        return []
-    runs = []
-    for run in root.iterdir():
-        latest = latest_checkpoint(run) if run.is_dir() else None
-        if latest is None:
-            continue
-        if not run.name.startswith(f"{project}-"):
-            try:
-                extra = read_checkpoint_metadata(latest).get("extra") or {}
-            except CheckpointError:
-                continue
-            if ((extra.get("config") or {}).get("logging") or {}).get("project") != project:
-                continue
-        runs.append(((latest / "checkpoint.json").stat().st_mtime, run.name, run))
-    return [run for *_, run in sorted(runs)]
-
-
-def _resume_target(args: argparse.Namespace, project: str) -> Path | None:
-    from common.paths import get_checkpoints_dir
-
-    if args.resume is None:
-        return None
-    root = get_checkpoints_dir()
-    name = args.name if args.resume == LATEST else args.resume
-    if name:
-        run = root / name
-        if not run.is_dir():
-            raise ConfigError(f"--resume: no run named {name!r} in {root}")
-        return run
-    runs = find_runs(project, root)
-    if not runs:
-        raise ConfigError(
-            f"--resume: no run of project {project!r} with a checkpoint in {root}; "
-            "start one without --resume"
-        )
-    return runs[-1]
-
-
-def _cli_overrides(args: argparse.Namespace) -> list[str]:
     overrides = list(args.overrides or [])
     if args.device is not None:
         overrides.append(f"training.device={args.device}")
     if args.max_steps is not None:
         overrides.append(f"training.max_steps={args.max_steps}")
-    return overrides
+    config = args.config
+    moved = config_dir / config if config is not None and config_dir is not None else None
+    if config is not None and moved is not None and not config.exists() and moved.exists():
+        config = moved
+    return RunRequest(project, config, overrides, args.resume, args.name)
 
 
-def config_from_dict(
-    raw: dict[str, Any], overrides: Sequence[str] = (), model_cls: type[ModelConfig] = ModelConfig
-) -> Config:
-    """A ``Config`` from a nested dict (e.g. the one saved in a checkpoint) plus overrides.
-
-    Raises:
-        ConfigError: unknown sections or keys, or wrongly typed values.
-    """
-    raw = apply_overrides({k: dict(v or {}) for k, v in raw.items()}, overrides)
-    unknown = sorted(set(raw) - set(SECTIONS))
-    if unknown:
-        raise ConfigError(f"unknown config section {', '.join(map(repr, unknown))}")
-    return Config(
-        model=parse_dataclass(model_cls, raw.get("model"), "model"),
-        data=parse_dataclass(DataConfig, raw.get("data"), "data"),
-        training=parse_dataclass(TrainingConfig, raw.get("training"), "training"),
-        logging=parse_dataclass(LoggingConfig, raw.get("logging"), "logging"),
-    )
-
-
-def resolve_run_config(
-    args: argparse.Namespace,
-    *,
-    project: str,
-    model_cls: type[ModelConfig] = ModelConfig,
-    default_config: str | Path | None = None,
-) -> tuple[Config, Path | None, Path | None]:
-    """The run's config, the config file it came from, and the run folder to resume (if any).
-
-    When resuming without ``--config`` the config saved in the run's latest checkpoint is used.
-
-    Raises:
-        ConfigError: bad config or override, or nothing to resume.
-    """
-    from common.models.base import read_checkpoint_metadata
-    from common.training.trainer import latest_checkpoint
-
-    resume_dir = _resume_target(args, project)
-    overrides = _cli_overrides(args)
-    config_path = args.config or (Path(default_config) if default_config else None)
-    if resume_dir is not None and args.config is None:
-        latest = latest_checkpoint(resume_dir)
-        saved = (
-            (read_checkpoint_metadata(latest).get("extra") or {}).get("config")
-            if latest is not None
-            else None
-        )
-        if saved:
-            config = config_from_dict(saved, overrides, model_cls)
-            return config, None, resume_dir
-    config = load_config(config_path, overrides, model_cls=model_cls)
-    return config, config_path, resume_dir
-
-
-def _error(message: str, is_main: bool = True) -> None:
+def _error(message: str, is_main: bool) -> None:
     if is_main:
         print(f"error: {message}", file=sys.stderr, flush=True)
 
 
 def run_training(
     model_factory: ModelFactory,
-    args: argparse.Namespace,
+    request: RunRequest,
     *,
-    project: str,
     model_cls: type[ModelConfig] = ModelConfig,
-    default_config: str | Path | None = None,
+    default_config: DefaultConfig = None,
     metadata: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Load the config, prepare data, build the model, train, and print a summary.
-
-    Args:
-        model_factory: ``f(model_cfg, vocab_size) -> model`` (a ``BaseLanguageModel``).
-        args: the parsed arguments of ``build_arg_parser``.
-        project: the project name (experiment metadata, run names, ``--resume``).
-        model_cls: the project's ``ModelConfig`` subclass for the ``model`` section.
-        default_config: config file used without ``--config``.
-        metadata: extra experiment metadata.
-
-    Returns:
-        ``Trainer.train``'s final metrics plus ``config`` (the resolved ``Config``).
+    """Decide the run, train it and print a summary.
 
     Raises:
-        SystemExit: after printing one line for a config, data or checkpoint problem (status 2),
-            divergence (3) or Ctrl-C (130).
+        SystemExit: after printing one line, with an ``EXIT_*`` status.
     """
     from common.data.pipeline import DataError
-    from common.models.base import CheckpointError
-    from common.training.trainer import TrainingDivergedError
+    from common.models.checkpoint import CheckpointError, CheckpointWriteError
+    from common.training.distributed import DistributedFailure
+    from common.training.trainer import RowsNotStoredError, TrainingDivergedError
 
     is_main = os.environ.get("RANK", "0") == "0"
     ctx = None
+    run = None
     try:
-        config, config_path, resume_dir = resolve_run_config(
-            args, project=project, model_cls=model_cls, default_config=default_config
-        )
-        from common.training.distributed import init_distributed
+        config_path: Path | None = None
+        if callable(default_config):
+            if request.config_file is None:
+                config_path, note = default_config()
+                if request.resume is None and is_main:
+                    print(note, flush=True)
+        else:
+            config_path = default_config
+        from common.training.run import resolve_run, train_run
+
+        run = resolve_run(request, model_cls=model_cls, default_config=config_path)
+        from common.training.distributed import broadcast_object, init_distributed
 
         try:
-            ctx = init_distributed(config.training.device)
+            ctx = init_distributed(
+                run.config.training.device, timeout_s=run.config.training.dist_timeout_s
+            )
         except ValueError as exc:  # unknown device string
             raise ConfigError(f"training.device: {exc}") from None
         is_main = ctx.is_main
-        return _train(
-            model_factory, config, config_path, resume_dir, args, ctx, project, metadata or {}
-        )
+        run = broadcast_object(run)  # every rank trains rank 0's run (one name, one folder)
+        result = train_run(run, model_factory, dist_ctx=ctx, metadata=metadata)
+        if is_main:
+            _print_summary(result)
+        return result
+    except CheckpointWriteError as exc:
+        _error(str(exc), is_main)
+        raise SystemExit(EXIT_CHECKPOINT_FAILED) from None
     except (ConfigError, DataError, CheckpointError) as exc:
         _error(str(exc), is_main)
         raise SystemExit(EXIT_USER_ERROR) from None
     except TrainingDivergedError as exc:
         _error(str(exc), is_main)
         raise SystemExit(EXIT_DIVERGED) from None
-    except KeyboardInterrupt:
-        _error("interrupted; continue the run with --resume", is_main)
+    except RowsNotStoredError as exc:
+        _error(str(exc), is_main)
+        raise SystemExit(EXIT_ROWS_NOT_STORED) from None
+    except DistributedFailure as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)  # every rank says what it saw
+        raise SystemExit(EXIT_RANK_FAILED) from None
+    except KeyboardInterrupt as exc:
+        _error(_interrupted_message(exc, run), is_main)
         raise SystemExit(EXIT_INTERRUPTED) from None
     finally:
         if ctx is not None:
             ctx.cleanup()
 
 
-def _train(
-    model_factory: ModelFactory,
-    config: Config,
-    config_path: Path | None,
-    resume_dir: Path | None,
-    args: argparse.Namespace,
-    ctx: Any,
-    project: str,
-    metadata: dict[str, Any],
-) -> dict[str, Any]:
-    import torch
+def _interrupted_message(exc: KeyboardInterrupt, run: Any) -> str:
+    if str(exc):  # TrainingInterrupted: says where the checkpoint is
+        return str(exc)
+    from common.training.run import RUN_FILE
 
-    from common.data.pipeline import prepare_data
-    from common.paths import get_checkpoints_dir, get_experiments_dir
-    from common.training.distributed import broadcast_object
-    from common.training.trainer import Trainer, default_experiment_name
-
-    if config.logging.project is None:
-        config.logging.project = project
-    if resume_dir is not None:
-        name = resume_dir.name
-    else:
-        stem = config_path.stem if config_path is not None else "default"
-        name = args.name or config.logging.experiment_name or default_experiment_name(project, stem)
-        name = broadcast_object(name)
-    config.logging.experiment_name = name
-
-    data = prepare_data(
-        config.data,
-        config.model.context_length,
-        config.training.batch_size,
-        seed=config.training.seed,
-        rank=ctx.rank,
-        world_size=ctx.world_size,
-    )
-    tokenizer_vocab = int(data.tokenizer.vocab_size)
-    if config.model.vocab_size is None:
-        config.model.vocab_size = tokenizer_vocab
-    elif config.model.vocab_size < tokenizer_vocab:
-        raise ConfigError(
-            f"model.vocab_size ({config.model.vocab_size}) is smaller than the tokenizer's "
-            f"vocabulary ({tokenizer_vocab}); remove it to use the tokenizer's size"
+    if run is not None and (run.folder / RUN_FILE).exists():
+        return (
+            f"interrupted; run {run.name} has no new checkpoint; --resume {run.name} continues "
+            "from its newest checkpoint (or step 0) with its config"
         )
-    if ctx.is_main:
-        print(f"data: {data.description}", flush=True)
-
-    torch.manual_seed(config.training.seed)
-    model = model_factory(config.model, config.model.vocab_size)
-    trainer = Trainer.from_prepared(
-        model,
-        config,
-        data,
-        experiment_name=name,
-        checkpoint_dir=get_checkpoints_dir() / name,
-        metadata={"project": project, "config_file": str(config_path or ""), **metadata},
-        dist_ctx=ctx,
-    )
-    result = trainer.train(resume=resume_dir is not None)
-    result["config"] = config
-    if ctx.is_main:
-        _print_summary(result, get_experiments_dir())
-    return result
+    return "interrupted before the run started; nothing was saved"
 
 
 def _fmt(value: Any, spec: str = ".4f") -> str:
     return "n/a" if value is None else format(value, spec)
 
 
-def _print_summary(result: dict[str, Any], experiments_dir: Path) -> None:
+def _print_summary(result: dict[str, Any]) -> None:
+    from common.paths import get_experiments_dir
+
     name = result["experiment_name"]
     best = result.get("best_val_loss")
     best_note = f" (best {_fmt(best)} at step {result.get('best_val_step')})" if best else ""
@@ -371,7 +213,7 @@ def _print_summary(result: dict[str, Any], experiments_dir: Path) -> None:
         f"{_fmt(result.get('val_perplexity'), '.2f')}, bits per byte "
         f"{_fmt(result.get('val_bits_per_byte'))}",
         f"  checkpoint: {result.get('last_checkpoint')}",
-        f"  experiment: {name} (store: {experiments_dir})",
+        f"  experiment: {name} (store: {get_experiments_dir()})",
         f"  query: {query}",
     ]
     print("\n".join(lines), flush=True)
@@ -383,7 +225,8 @@ def main(
     project: str,
     description: str | None = None,
     model_cls: type[ModelConfig] = ModelConfig,
-    default_config: str | Path | None = None,
+    default_config: DefaultConfig = None,
+    config_dir: Path | None = None,
     argv: Sequence[str] | None = None,
 ) -> int:
     """Parse the command line and train; returns the exit status (0 on success).
@@ -393,16 +236,20 @@ def main(
         project: the project name.
         description: ``--help`` text.
         model_cls: the project's ``ModelConfig`` subclass.
-        default_config: config file used without ``--config``.
+        default_config: the config used without ``--config``: a file, or a function returning
+            one and a line (printed) saying why.
+        config_dir: where a relative ``--config`` is also looked up (the project's folder).
         argv: arguments (default ``sys.argv[1:]``).
     """
-    parser = build_arg_parser(description, default_config=default_config)
+    help_default = (
+        None if callable(default_config) or default_config is None else str(default_config)
+    )
+    parser = build_arg_parser(description, default_config=help_default)
     args = parser.parse_args(argv)
     try:
         run_training(
             model_factory,
-            args,
-            project=project,
+            request_from_args(args, project, config_dir),
             model_cls=model_cls,
             default_config=default_config,
         )

@@ -4,12 +4,21 @@
 ``LOCAL_RANK``). Without them it is a no-op returning a single-process context; with them it joins
 the process group (``nccl`` on CUDA, ``gloo`` otherwise) and binds the process to its GPU.
 ``cleanup_distributed()`` (or ``DistributedContext.cleanup()``) leaves the group at the end.
+
+Collectives wait at most ``timeout_s`` (the config's ``training.dist_timeout_s``). Before each
+collective a rank records in the process group's store what it is about to wait for
+(``DistributedContext.mark``); when a collective fails (a rank died or hung),
+``DistributedContext.failure`` reads those records to name the ranks that never arrived, and
+stops a hung rank on this machine, so every rank ends within about ``timeout_s``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
+import signal
+import socket
 import warnings
 from dataclasses import dataclass
 from datetime import timedelta
@@ -19,6 +28,13 @@ import torch
 import torch.distributed as dist
 
 T = TypeVar("T")
+
+
+class DistributedFailure(RuntimeError):
+    """Another rank died or did not answer within the timeout; this rank stopped too."""
+
+
+_MARK_PREFIX = "research/at/"
 
 
 @dataclass(frozen=True)
@@ -53,6 +69,63 @@ class DistributedContext:
         """Leave the process group (no-op in a single process)."""
         cleanup_distributed()
 
+    def all_reduce(self, tensor: torch.Tensor) -> torch.Tensor:
+        """Sum ``tensor`` over ranks in place (identity in a single process)."""
+        return all_reduce_sum(tensor)
+
+    def mark(self, what: str) -> None:
+        """Record, for failure reports, the collective this rank is about to wait in."""
+        if not self.is_distributed:
+            return
+        store = _store()
+        if store is not None:
+            record = f"{what}|{socket.gethostname()}|{os.getpid()}"
+            store.set(f"{_MARK_PREFIX}{self.rank}", record)
+
+    def failure(self, exc: BaseException) -> DistributedFailure | None:
+        """A ``DistributedFailure`` naming the missing ranks if ``exc`` is a failed collective.
+
+        A rank on this machine that never reached the collective this rank waited in is hung:
+        it is stopped (SIGKILL) so that ``torchrun`` can end the job at once.
+        """
+        if not (self.world_size > 1 and _is_collective_failure(exc)):
+            return None
+        store = _store()
+        records: dict[int, list[str]] = {}
+        if store is not None:
+            with_timeout = getattr(store, "set_timeout", None)
+            if with_timeout is not None:
+                with_timeout(timedelta(seconds=5))
+            for rank in range(self.world_size):
+                try:
+                    key = f"{_MARK_PREFIX}{rank}"
+                    if store.check([key]):
+                        records[rank] = store.get(key).decode().split("|")
+                except Exception:  # noqa: BLE001 - the store may be gone with a dead rank 0
+                    break
+        mine = records.get(self.rank, ["a collective"])[0]
+        missing = [
+            (rank, record)
+            for rank, record in sorted(records.items())
+            if rank != self.rank and (record[0] != mine or not _alive(record))
+        ]
+        for _rank, record in missing:
+            if _local_pid(record) is not None:
+                _kill(int(record[2]))
+        cause = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        if missing:
+            who = ", ".join(f"rank {rank} (last at {record[0]})" for rank, record in missing)
+            message = (
+                f"rank {self.rank} waited in {mine}, but {who} never arrived: that rank died or "
+                f"hung; stopping every rank ({cause})"
+            )
+        else:
+            message = (
+                f"rank {self.rank} lost the other rank(s) in {mine}: a rank died or hung; "
+                f"stopping every rank ({cause})"
+            )
+        return DistributedFailure(message)
+
 
 def resolve_device(spec: str = "auto", local_rank: int = 0) -> torch.device:
     """The device named by a config's ``training.device``.
@@ -85,7 +158,15 @@ def resolve_device(spec: str = "auto", local_rank: int = 0) -> torch.device:
             return torch.device("cpu")
         if spec == "cuda":
             return torch.device("cuda", local_rank % torch.cuda.device_count())
-        return torch.device(spec)
+        resolved = torch.device(spec)
+        if resolved.index is not None and resolved.index >= torch.cuda.device_count():
+            warnings.warn(
+                f"device {spec!r} requested but only {torch.cuda.device_count()} CUDA device(s) "
+                "exist; using CPU",
+                stacklevel=2,
+            )
+            return torch.device("cpu")
+        return resolved
     if spec == "mps":
         if not torch.backends.mps.is_available():
             warnings.warn("device 'mps' requested but MPS is unavailable; using CPU", stacklevel=2)
@@ -99,13 +180,60 @@ def _env_int(name: str) -> int | None:
     return int(value) if value not in (None, "") else None
 
 
-def init_distributed(device: str = "auto", backend: str | None = None) -> DistributedContext:
+def _store() -> Any:
+    try:
+        return dist.distributed_c10d._get_default_store()
+    except (RuntimeError, ValueError, AttributeError):
+        return None
+
+
+def _is_collective_failure(exc: BaseException) -> bool:
+    dist_error = getattr(dist, "DistError", None)
+    if dist_error is not None and isinstance(exc, dist_error):
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, RuntimeError) and any(
+        word in text
+        for word in ("gloo", "nccl", "timed out", "connection reset", "connection closed")
+    )
+
+
+def _local_pid(record: list[str]) -> int | None:
+    """The pid of a ``mark`` record written on this machine, else None."""
+    if len(record) == 3 and record[1] == socket.gethostname() and record[2].isdigit():
+        return int(record[2])
+    return None
+
+
+def _alive(record: list[str]) -> bool:
+    """False when the rank's process is on this machine and gone or stopped (e.g. SIGSTOP)."""
+    pid = _local_pid(record)
+    if pid is None:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            state = fh.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return not os.path.exists("/proc/self")  # no /proc: cannot tell
+    return state not in ("T", "t", "Z", "X")
+
+
+def _kill(pid: int) -> None:
+    if pid != os.getpid():
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def init_distributed(
+    device: str = "auto", backend: str | None = None, timeout_s: float = 300.0
+) -> DistributedContext:
     """Join the ``torchrun`` process group if launched by it; otherwise a single-process context.
 
     Args:
         device: the config's ``training.device`` (see ``resolve_device``); under ``torchrun``
             each rank takes ``cuda:<LOCAL_RANK>``.
         backend: override the process-group backend (default ``nccl`` on CUDA, else ``gloo``).
+        timeout_s: how long a collective waits for the other ranks.
 
     Returns:
         The context. Calling it again when the group already exists returns the same context.
@@ -121,7 +249,7 @@ def init_distributed(device: str = "auto", backend: str | None = None) -> Distri
         torch.cuda.set_device(dev)
     if not dist.is_initialized():
         chosen = backend or ("nccl" if dev.type == "cuda" else "gloo")
-        kwargs: dict[str, Any] = {"backend": chosen, "timeout": timedelta(minutes=30)}
+        kwargs: dict[str, Any] = {"backend": chosen, "timeout": timedelta(seconds=timeout_s)}
         if chosen == "nccl":
             kwargs["device_id"] = dev
         dist.init_process_group(**kwargs)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -14,7 +13,7 @@ from torch import nn
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["Evaluator", "compute_perplexity", "create_metrics_dataframe", "resolve_device"]
+__all__ = ["Evaluator", "compute_perplexity"]
 
 IGNORE_INDEX = -100
 
@@ -35,85 +34,6 @@ def compute_perplexity(loss: float | torch.Tensor) -> float:
         return math.exp(value)
     except OverflowError:
         return math.inf
-
-
-def create_metrics_dataframe(
-    metrics: Mapping[str, Any], epoch: int | float, split: str = "val", **extra: Any
-) -> pd.DataFrame:
-    """One-row DataFrame ``epoch, split, <metrics...>, <extra...>``, ready for ``save_experiment``.
-
-    Args:
-        metrics: Metric values (numbers; one-element tensors are converted).
-        epoch: Epoch number (fractional epochs allowed).
-        split: Data split the metrics come from.
-        **extra: More columns (``step``, ``lr``, ``tokens_seen``, ...).
-
-    Returns:
-        A DataFrame with a single row.
-
-    Raises:
-        ValueError: If ``extra`` repeats a metric name or ``epoch``/``split``.
-    """
-    import pandas as pd
-
-    clash = sorted(({"epoch", "split"} | set(metrics)) & set(extra))
-    clash += sorted({"epoch", "split"} & set(metrics))
-    if clash:
-        raise ValueError(f"column(s) given twice: {clash}")
-    row: dict[str, Any] = {"epoch": epoch, "split": split}
-    for key, value in {**metrics, **extra}.items():
-        if isinstance(value, torch.Tensor) and value.numel() == 1:
-            value = value.item()
-        row[key] = value
-    return pd.DataFrame([row])
-
-
-def resolve_device(device: str | torch.device, model: nn.Module | None = None) -> torch.device:
-    """Turn a device request into an available ``torch.device``.
-
-    ``"auto"`` picks CUDA, then MPS, then CPU. An unavailable ``"cuda"``/``"cuda:N"``/``"mps"``
-    falls back to CPU with a warning. A bare ``"cuda"`` means the CUDA device the model already
-    lives on, else the current CUDA device.
-
-    Args:
-        device: ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"``, ``"auto"`` or a ``torch.device``.
-        model: Model whose parameters hint the CUDA index.
-
-    Returns:
-        The resolved device.
-    """
-    dev = str(device).strip().lower()
-    if dev == "auto":
-        if torch.cuda.is_available():
-            dev = "cuda"
-        elif _mps_available():
-            return torch.device("mps")
-        else:
-            return torch.device("cpu")
-    resolved = torch.device(dev)
-    if resolved.type == "cuda":
-        if not torch.cuda.is_available():
-            warnings.warn(
-                f"device {dev!r} requested but CUDA is not available; using CPU", stacklevel=3
-            )
-            return torch.device("cpu")
-        if resolved.index is None:
-            model_device = _model_device(model) if model is not None else None
-            if model_device is not None and model_device.type == "cuda":
-                return model_device
-            return torch.device("cuda", torch.cuda.current_device())
-        if resolved.index >= torch.cuda.device_count():
-            warnings.warn(
-                f"device {dev!r} requested but only {torch.cuda.device_count()} CUDA device(s) "
-                "exist; using CPU",
-                stacklevel=3,
-            )
-            return torch.device("cpu")
-        return resolved
-    if resolved.type == "mps" and not _mps_available():
-        warnings.warn(f"device {dev!r} requested but MPS is not available; using CPU", stacklevel=3)
-        return torch.device("cpu")
-    return resolved
 
 
 class Evaluator:
@@ -139,9 +59,14 @@ class Evaluator:
         *,
         amp_dtype: torch.dtype | str | None = None,
     ) -> None:
+        from common.training.distributed import resolve_device
+
         self.wrapped_model = model
         self.model: nn.Module = _unwrap(model)
-        self.device = resolve_device(device, self.model)
+        model_device = _model_device(self.model)
+        if str(device) == "cuda" and model_device is not None and model_device.type == "cuda":
+            device = model_device
+        self.device = resolve_device(str(device))
         if _model_device(self.model) != self.device:
             self.model.to(self.device)
         if isinstance(amp_dtype, str):
@@ -151,6 +76,29 @@ class Evaluator:
                 raise ValueError(f"amp_dtype must be one of {sorted(names)}, got {amp_dtype!r}")
             amp_dtype = names[amp_dtype]
         self.amp_dtype: torch.dtype | None = amp_dtype
+
+    @staticmethod
+    def create_metrics_dataframe(
+        metrics: Mapping[str, Any], epoch: int | float, split: str = "val", **extra: Any
+    ) -> pd.DataFrame:
+        """One-row DataFrame ``epoch, split, <metrics...>, <extra...>`` for ``save_experiment``.
+
+        The row is ``common.training.records.metrics_row``'s, as the Trainer stores it.
+
+        Args:
+            metrics: Metric values (numbers; one-element tensors are converted).
+            epoch: Epoch number (fractional epochs allowed).
+            split: Data split the metrics come from (``val`` for the validation data).
+            **extra: More columns (``step``, ``lr``, ``tokens_seen``, ...).
+
+        Raises:
+            ValueError: If ``extra`` repeats a metric name or ``epoch``/``split``.
+        """
+        import pandas as pd
+
+        from common.training.records import metrics_row
+
+        return pd.DataFrame([metrics_row(metrics, split=split, epoch=epoch, **extra)])
 
     def evaluate(self, dataloader: Iterable[Any], max_batches: int | None = None) -> dict[str, Any]:
         """Token-weighted cross-entropy of the model over (up to ``max_batches`` of) a loader.
@@ -330,11 +278,6 @@ def _model_device(model: nn.Module | None) -> torch.device | None:
     for buffer in model.buffers():
         return buffer.device
     return None
-
-
-def _mps_available() -> bool:
-    backend = getattr(torch.backends, "mps", None)
-    return bool(backend is not None and backend.is_available())
 
 
 def _split_batch(batch: Any) -> tuple[torch.Tensor, torch.Tensor]:

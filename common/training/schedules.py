@@ -20,35 +20,9 @@ import math
 
 import torch
 
-from common.utils.config import ConfigError, TrainingConfig
+from common.utils.config import SCHEDULES, TrainingConfig, validate_schedule
 
-SCHEDULES = ("cosine", "linear", "constant", "wsd")
-
-
-def validate_schedule(cfg: TrainingConfig) -> None:
-    """Check the schedule fields of ``cfg``.
-
-    Raises:
-        ConfigError: unknown schedule name or inconsistent numbers, naming the field.
-    """
-    if cfg.schedule not in SCHEDULES:
-        raise ConfigError(
-            f"training.schedule: unknown schedule {cfg.schedule!r}; valid: {', '.join(SCHEDULES)}"
-        )
-    if cfg.max_steps < 1:
-        raise ConfigError(f"training.max_steps: must be >= 1, got {cfg.max_steps}")
-    if cfg.warmup_steps < 0:
-        raise ConfigError(f"training.warmup_steps: must be >= 0, got {cfg.warmup_steps}")
-    if cfg.lr <= 0:
-        raise ConfigError(f"training.lr: must be > 0, got {cfg.lr}")
-    if not 0 <= cfg.min_lr <= cfg.lr:
-        raise ConfigError(
-            f"training.min_lr: must be between 0 and training.lr ({cfg.lr}), got {cfg.min_lr}"
-        )
-    if not 0.0 <= cfg.decay_fraction <= 1.0:
-        raise ConfigError(
-            f"training.decay_fraction: must be between 0 and 1, got {cfg.decay_fraction}"
-        )
+__all__ = ["SCHEDULES", "create_scheduler", "lr_at_step", "validate_schedule"]
 
 
 def lr_at_step(step: int, cfg: TrainingConfig) -> float:
@@ -89,7 +63,7 @@ def lr_at_step(step: int, cfg: TrainingConfig) -> float:
 
 
 def create_scheduler(
-    optimizer: torch.optim.Optimizer, cfg: TrainingConfig
+    optimizer: torch.optim.Optimizer, cfg: TrainingConfig, start_step: int = 0
 ) -> torch.optim.lr_scheduler.LambdaLR:
     """A ``LambdaLR`` that sets every param group's rate to ``lr_at_step(step, cfg)``.
 
@@ -99,15 +73,19 @@ def create_scheduler(
     Args:
         optimizer: the optimizer (every group's base rate is set to ``cfg.lr``).
         cfg: the training config.
+        start_step: the step the schedule starts at (a resumed run whose schedule changed
+            takes the new schedule's rate from that step on).
 
     Returns:
-        The scheduler, already applied to step 0.
+        The scheduler, already applied to ``start_step``.
 
     Raises:
         ConfigError: invalid schedule settings.
     """
     validate_schedule(cfg)
     for group in optimizer.param_groups:
-        group["lr"] = cfg.lr
+        group["lr"] = group["initial_lr"] = cfg.lr
     # A closure, not a callable object: LambdaLR.state_dict() would store an object's __dict__.
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_at_step(step, cfg) / cfg.lr)
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: lr_at_step(step, cfg) / cfg.lr, last_epoch=start_step - 1
+    )

@@ -75,7 +75,12 @@ class TrainingConfig:
     ``batch_size * grad_accum_steps * world_size`` sequences. ``schedule`` is one of ``cosine``,
     ``linear``, ``constant``, ``wsd`` (warmup-stable-decay; ``decay_fraction`` of the steps decay).
     ``dtype``: ``float32``, ``bf16`` or ``fp16`` (autocast, CUDA only). ``device``: ``auto``,
-    ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
+    ``cpu``, ``cuda``, ``cuda:N`` or ``mps``. ``eval_batches`` counts global batches (the same
+    windows whatever the number of processes; ``None``: the whole validation split).
+    ``collapse_steps``: after this many consecutive steps with an exactly zero gradient norm or
+    an unchanged loss the run is reported as collapsed (0: never). ``dist_timeout_s``: how long a
+    rank waits for the others under ``torchrun`` before every rank stops with an error naming
+    the missing one.
     """
 
     seed: int = 1337
@@ -99,6 +104,8 @@ class TrainingConfig:
     device: str = "auto"
     dtype: str = "float32"
     compile: bool = False
+    collapse_steps: int = 20
+    dist_timeout_s: float = 300.0
 
 
 @dataclass
@@ -245,6 +252,154 @@ def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str,
     return data
 
 
+SCHEDULES = ("cosine", "linear", "constant", "wsd")
+DTYPES = ("float32", "bf16", "fp16")
+
+
+def _check(ok: bool, field_name: str, requirement: str, value: Any) -> None:
+    if not ok:
+        raise ConfigError(f"{field_name}: must be {requirement}, got {value!r}")
+
+
+def _finite(value: float) -> bool:
+    return value == value and value not in (float("inf"), float("-inf"))
+
+
+def validate_schedule(cfg: TrainingConfig) -> None:
+    """Check the learning-rate schedule fields of ``cfg``.
+
+    Raises:
+        ConfigError: unknown schedule name or impossible numbers, naming the field.
+    """
+    if cfg.schedule not in SCHEDULES:
+        raise ConfigError(
+            f"training.schedule: unknown schedule {cfg.schedule!r}; valid: {', '.join(SCHEDULES)}"
+        )
+    _check(cfg.max_steps >= 1, "training.max_steps", ">= 1", cfg.max_steps)
+    _check(cfg.warmup_steps >= 0, "training.warmup_steps", ">= 0", cfg.warmup_steps)
+    _check(cfg.lr > 0 and _finite(cfg.lr), "training.lr", "a finite number > 0", cfg.lr)
+    _check(
+        0 <= cfg.min_lr <= cfg.lr,
+        "training.min_lr",
+        f"between 0 and training.lr ({cfg.lr})",
+        cfg.min_lr,
+    )
+    _check(
+        0.0 <= cfg.decay_fraction <= 1.0, "training.decay_fraction", "between 0 and 1",
+        cfg.decay_fraction,
+    )  # fmt: skip
+
+
+def validate_config(config: Config) -> Config:
+    """Check that every value of ``config`` is possible; returns ``config``.
+
+    Raises:
+        ConfigError: the first impossible value, naming its field (``training.batch_size``,
+            ``model.n_heads``, ...).
+    """
+    m, d, t, log = config.model, config.data, config.training, config.logging
+    _check(m.vocab_size is None or m.vocab_size >= 1, "model.vocab_size", ">= 1", m.vocab_size)
+    for name in ("context_length", "d_model", "n_layers", "n_heads"):
+        _check(getattr(m, name) >= 1, f"model.{name}", ">= 1", getattr(m, name))
+    _check(
+        m.d_model % m.n_heads == 0,
+        "model.n_heads",
+        f"a divisor of model.d_model ({m.d_model})",
+        m.n_heads,
+    )
+    _check(m.d_ff is None or m.d_ff >= 1, "model.d_ff", ">= 1 or null", m.d_ff)
+    _check(0.0 <= m.dropout < 1.0, "model.dropout", "in [0, 1)", m.dropout)
+
+    _check(d.vocab_size >= 1, "data.vocab_size", ">= 1", d.vocab_size)
+    _check(d.num_workers >= 0, "data.num_workers", ">= 0", d.num_workers)
+    for name in ("synthetic_train_stories", "synthetic_val_stories"):
+        _check(getattr(d, name) >= 1, f"data.{name}", ">= 1", getattr(d, name))
+    for name in ("max_train_documents", "max_val_documents"):
+        value = getattr(d, name)
+        _check(value is None or value >= 1, f"data.{name}", ">= 1 or null", value)
+
+    validate_schedule(t)
+    for name in ("batch_size", "grad_accum_steps"):
+        _check(getattr(t, name) >= 1, f"training.{name}", ">= 1", getattr(t, name))
+    for name in ("eval_interval", "checkpoint_interval", "keep_checkpoints", "collapse_steps"):
+        _check(getattr(t, name) >= 0, f"training.{name}", ">= 0 (0: never)", getattr(t, name))
+    _check(
+        t.eval_batches is None or t.eval_batches >= 1,
+        "training.eval_batches",
+        ">= 1 or null (the whole split)",
+        t.eval_batches,
+    )
+    _check(
+        t.grad_clip is None or t.grad_clip >= 0, "training.grad_clip", ">= 0 or null", t.grad_clip
+    )
+    _check(t.weight_decay >= 0, "training.weight_decay", ">= 0", t.weight_decay)
+    _check(
+        len(t.betas) == 2 and all(0 <= b < 1 for b in t.betas),
+        "training.betas",
+        "two numbers in [0, 1)",
+        t.betas,
+    )
+    _check(t.eps > 0, "training.eps", "> 0", t.eps)
+    _check(t.dtype in DTYPES, "training.dtype", f"one of {', '.join(DTYPES)}", t.dtype)
+    _check(t.dist_timeout_s > 0, "training.dist_timeout_s", "> 0 seconds", t.dist_timeout_s)
+
+    _check(log.log_interval >= 0, "logging.log_interval", ">= 0 (0: never)", log.log_interval)
+    _check(log.sample_tokens >= 0, "logging.sample_tokens", ">= 0", log.sample_tokens)
+    return config
+
+
+def config_from_dict(
+    raw: Mapping[str, Any],
+    overrides: Iterable[str] = (),
+    *,
+    model_cls: type[ModelConfig] = ModelConfig,
+) -> Config:
+    """A validated ``Config`` from a nested mapping (a YAML file's, a run's stored one) and
+    ``SECTION.KEY=VALUE`` overrides.
+
+    Raises:
+        ConfigError: unknown section or key, a value of the wrong type or an impossible value.
+    """
+    data = apply_overrides({k: dict(v or {}) for k, v in raw.items()}, overrides)
+    unknown = sorted(set(data) - set(SECTIONS))
+    if unknown:
+        raise ConfigError(
+            f"unknown config section {', '.join(map(repr, unknown))}; valid: {', '.join(SECTIONS)}"
+        )
+    return validate_config(
+        Config(
+            model=parse_dataclass(model_cls, data.get("model"), "model"),
+            data=parse_dataclass(DataConfig, data.get("data"), "data"),
+            training=parse_dataclass(TrainingConfig, data.get("training"), "training"),
+            logging=parse_dataclass(LoggingConfig, data.get("logging"), "logging"),
+        )
+    )
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """The raw sections of a YAML config file.
+
+    Raises:
+        ConfigError: missing file, a folder, unreadable, invalid YAML, or not a mapping.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"--config {path} is a folder; name a YAML file inside it")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML: {exc}") from None
+    if not isinstance(raw, dict) or not all(
+        isinstance(v, (dict, type(None))) for v in raw.values()
+    ):
+        raise ConfigError(f"{path}: expected a mapping with sections {', '.join(SECTIONS)}")
+    return raw
+
+
 def load_config(
     path: str | Path | None = None,
     overrides: Iterable[str] = (),
@@ -259,31 +414,11 @@ def load_config(
         model_cls: the project's model hyper-parameter dataclass for the ``model`` section.
 
     Returns:
-        The resolved ``Config``.
+        The resolved, validated ``Config``.
 
     Raises:
-        ConfigError: unreadable file, unknown section or key, or a value of the wrong type.
+        ConfigError: unreadable file or folder, unknown section or key, a value of the wrong type
+            or an impossible value.
     """
-    raw: Any = {}
-    if path is not None:
-        path = Path(path)
-        try:
-            raw = yaml.safe_load(path.read_text()) or {}
-        except FileNotFoundError:
-            raise ConfigError(f"config file not found: {path}") from None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: invalid YAML: {exc}") from None
-        if not isinstance(raw, dict):
-            raise ConfigError(f"{path}: expected a mapping with sections {', '.join(SECTIONS)}")
-    raw = apply_overrides(raw, overrides)
-    unknown = sorted(set(raw) - set(SECTIONS))
-    if unknown:
-        raise ConfigError(
-            f"unknown config section {', '.join(map(repr, unknown))}; valid: {', '.join(SECTIONS)}"
-        )
-    return Config(
-        model=parse_dataclass(model_cls, raw.get("model"), "model"),
-        data=parse_dataclass(DataConfig, raw.get("data"), "data"),
-        training=parse_dataclass(TrainingConfig, raw.get("training"), "training"),
-        logging=parse_dataclass(LoggingConfig, raw.get("logging"), "logging"),
-    )
+    raw = read_config_file(path) if path is not None else {}
+    return config_from_dict(raw, overrides, model_cls=model_cls)

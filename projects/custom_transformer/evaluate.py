@@ -3,8 +3,9 @@
 By default it loads the latest checkpoint of the most recent run of this project; --run NAME picks
 a run, --checkpoint PATH a checkpoint folder (or a run folder: its latest checkpoint). The
 validation data is rebuilt from the config saved in the checkpoint (cached token files are
-reused). The metrics are stored as a row with split "eval" in the run's experiment, next to the
-rows written during training.
+reused). The metrics are stored as a row with split "val" (the validation data, as during
+training; the row also has eval_tokens, eval_batches and checkpoint columns) in the run's
+experiment, next to the rows written during training.
 
 Examples:
     python -m projects.custom_transformer.evaluate
@@ -23,9 +24,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from common.training.cli import EXIT_INTERRUPTED, EXIT_USER_ERROR, config_from_dict, find_runs
+from common.training.cli import EXIT_INTERRUPTED, EXIT_USER_ERROR
 from common.utils.argtypes import non_negative_float, positive_int
-from common.utils.config import Config, ConfigError
+from common.utils.config import Config, ConfigError, config_from_dict
 
 PROJECT = "custom_transformer"
 TRAIN_COMMAND = "python -m projects.custom_transformer.train"
@@ -82,48 +83,57 @@ def find_checkpoint(run: str | None = None, checkpoint: str | Path | None = None
     """The checkpoint folder to evaluate.
 
     Args:
-        run: a run name under ``assets/outputs/checkpoints`` (its latest checkpoint).
-        checkpoint: a checkpoint folder, or a run folder (its latest checkpoint).
+        run: a run name under ``assets/outputs/checkpoints`` (its newest intact checkpoint).
+        checkpoint: a checkpoint folder, or a run folder (its newest intact checkpoint).
 
     Returns:
-        A complete checkpoint folder; with neither argument the latest checkpoint of the most
-        recent run of this project.
+        A complete checkpoint folder; with neither argument the newest intact checkpoint of the
+        most recent run of this project.
 
     Raises:
         EvaluationError: nothing to evaluate there; the message says how to get a checkpoint.
     """
-    from common.models.base import CheckpointError, resolve_checkpoint_dir
-    from common.paths import get_checkpoints_dir
-    from common.training.trainer import latest_checkpoint
+    from common.models.checkpoint import CheckpointError, list_checkpoints, resolve_checkpoint_dir
+    from common.training.run import find_runs, run_dir, validate_run_name
 
-    root = get_checkpoints_dir()
     if checkpoint is not None:
         path = Path(checkpoint).expanduser()
-        if path.is_dir() and not (path / "checkpoint.json").exists():
-            latest = latest_checkpoint(path)
-            if latest is not None:
-                return latest
+        if not (path.is_dir() and list_checkpoints(path)):
+            try:
+                return resolve_checkpoint_dir(path)
+            except CheckpointError as exc:
+                raise EvaluationError(str(exc)) from None
+        folder = path
+    elif run is not None:
+        folder = run_dir(validate_run_name(run))
+        if not list_checkpoints(folder):
+            names = [r.name for r in find_runs(PROJECT)]
+            known = f"; runs: {', '.join(names[-5:])}" if names else ""
+            raise EvaluationError(f"no checkpoint of run {run!r} in {folder.parent}{known}")
+    else:
+        runs = [r for r in find_runs(PROJECT) if list_checkpoints(r)]
+        if not runs:
+            raise EvaluationError(
+                f"no checkpoint of project {PROJECT!r} yet; train one first: {TRAIN_COMMAND} "
+                "(or pass --checkpoint PATH)"
+            )
+        folder = runs[-1]
+    return _newest_intact(folder)
+
+
+def _newest_intact(folder: Path) -> Path:
+    from common.models.checkpoint import CheckpointError, list_checkpoints, read_verified_metadata
+
+    problems = []
+    for path in reversed(list_checkpoints(folder)):
         try:
-            return resolve_checkpoint_dir(path)
+            read_verified_metadata(path)
         except CheckpointError as exc:
-            raise EvaluationError(str(exc)) from None
-    if run is not None:
-        run_dir = root / run
-        latest = latest_checkpoint(run_dir) if run_dir.is_dir() else None
-        if latest is None:
-            names = [r.name for r in find_runs(PROJECT, root)]
-            known = f"; runs with checkpoints: {', '.join(names[-5:])}" if names else ""
-            raise EvaluationError(f"no checkpoint of run {run!r} in {root}{known}")
-        return latest
-    runs = find_runs(PROJECT, root)
-    if not runs:
-        raise EvaluationError(
-            f"no checkpoint of project {PROJECT!r} in {root}; train one first: {TRAIN_COMMAND} "
-            "(or pass --checkpoint PATH)"
-        )
-    latest = latest_checkpoint(runs[-1])
-    assert latest is not None  # find_runs only returns runs with a checkpoint
-    return latest
+            problems.append(str(exc))
+            print(f"skipping {path.name}: {exc}", file=sys.stderr, flush=True)
+            continue
+        return path
+    raise EvaluationError(f"no intact checkpoint in {folder}: {'; '.join(problems)}")
 
 
 def saved_config(metadata: dict[str, Any], checkpoint: Path) -> Config:
@@ -160,9 +170,10 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     import torch
 
     from common.data.pipeline import prepare_data
-    from common.models.base import read_checkpoint_metadata
-    from common.training.evaluator import Evaluator, resolve_device
-    from common.utils.config import config_to_dict
+    from common.models.checkpoint import read_checkpoint_metadata
+    from common.training.distributed import resolve_device
+    from common.training.evaluator import Evaluator
+    from common.training.records import metrics_row, run_metadata
 
     checkpoint = find_checkpoint(args.run, args.checkpoint)
     metadata = read_checkpoint_metadata(checkpoint)
@@ -177,9 +188,9 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
         device = resolve_device(args.device)
     except (RuntimeError, ValueError) as exc:
         raise ConfigError(f"--device {args.device!r}: {exc}") from None
-    from common.models.base import load_model_from_checkpoint
+    from projects.custom_transformer.model import CustomTransformer
 
-    model = load_model_from_checkpoint(checkpoint, map_location=device)
+    model = CustomTransformer.from_checkpoint(checkpoint, map_location=device)
     print(
         f"checkpoint: {checkpoint} (run {name}, step {step:,}, "
         f"{model.num_parameters():,} parameters, {device})",
@@ -245,37 +256,41 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
         print(f"  [{prompt}] {text!r}")
 
     train_tokens = extra.get("tokens_seen")
-    row: dict[str, Any] = {
-        "step": step,
-        "epoch": (train_tokens / data.train_tokens) if train_tokens and data.train_tokens else None,
-        "split": "eval",
-        "loss": loss,
-        "perplexity": float(metrics["perplexity"]),
-        "bits_per_byte": bpb,
-        "tokens_seen": train_tokens,
-        "eval_tokens": int(metrics["num_tokens"]),
-        "eval_batches": int(metrics["num_batches"]),
-        "unigram_loss": baseline["loss"],
-        "unigram_bits_per_byte": baseline.get("bits_per_byte"),
-        "checkpoint": str(checkpoint),
-    }
+    epoch = train_tokens / data.train_tokens if train_tokens and data.train_tokens else None
+    row = metrics_row(
+        {
+            "loss": loss,
+            "perplexity": float(metrics["perplexity"]),
+            "bits_per_byte": bpb,
+        },
+        split="val",
+        epoch=epoch,
+        step=step,
+        tokens_seen=train_tokens,
+        eval_tokens=int(metrics["num_tokens"]),
+        eval_batches=int(metrics["num_batches"]),
+        unigram_loss=baseline["loss"],
+        unigram_bits_per_byte=baseline.get("bits_per_byte"),
+        checkpoint=str(checkpoint),
+    )
     if not args.no_save:
-        from common.utils.experiment_storage import save_experiment
+        from common.utils import save_experiment
 
-        run_metadata = {
-            **config_to_dict(config),
-            "project": PROJECT,
-            "model_class": metadata.get("class"),
-            "num_parameters": model.num_parameters(),
-            "data_description": data.description,
-            "device": str(device),
-            "torch_version": torch.__version__,
-        }
-        save_experiment(name, [row], run_metadata)
+        meta = run_metadata(
+            config,
+            model,
+            device=device,
+            data_description=data.description,
+            train_tokens=data.train_tokens,
+            project=PROJECT,
+        )
+        save_experiment(name, [row], meta)
         print(
-            f"stored: split 'eval' row at step {step} in experiment {name}; see it with\n"
-            '  python tools/query_experiments.py --sql "SELECT step, split, loss, bits_per_byte '
-            f"FROM experiments WHERE experiment_name = '{name}' ORDER BY step, split\"",
+            f"stored: split 'val' row at step {step} (eval_batches {row['eval_batches']}) in "
+            f"experiment {name}; see it with\n"
+            '  python tools/query_experiments.py --sql "SELECT step, split, loss, bits_per_byte, '
+            f"eval_batches FROM experiments WHERE experiment_name = '{name}' "
+            'ORDER BY step, split"',
             flush=True,
         )
     return row
@@ -294,7 +309,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_arg_parser().parse_args(argv)
     from common.data.pipeline import DataError
     from common.models.base import CheckpointError
-    from common.utils.experiment_storage import ExperimentStoreError
+    from common.utils import ExperimentStoreError
 
     try:
         evaluate(args)

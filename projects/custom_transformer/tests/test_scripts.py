@@ -56,11 +56,11 @@ def check_ok(proc: subprocess.CompletedProcess[str]) -> str:
 
 
 def store_rows(name: str) -> list[tuple]:
-    from common.utils.experiment_storage import query_experiments
+    from common.utils import query_experiments
 
     frame = query_experiments(
-        "SELECT step, split, loss, bits_per_byte FROM experiments "
-        f"WHERE experiment_name = '{name}' ORDER BY step, split"
+        "SELECT step, split, loss, bits_per_byte, eval_batches IS NOT NULL AS by_evaluate "
+        f"FROM experiments WHERE experiment_name = '{name}' ORDER BY step, split, by_evaluate"
     )
     return [tuple(row) for row in frame.itertuples(index=False)]
 
@@ -117,11 +117,11 @@ def test_train_resume_evaluate_end_to_end(
     assert "[Once upon a time] 'Once upon a time" in out
 
     rows = store_rows("scripted")
-    keys = [(step, split) for step, split, *_ in rows]
+    keys = [(step, split) for step, split, *_, by_evaluate in rows if not by_evaluate]
     assert len(keys) == len(set(keys)), f"duplicate rows after resume: {keys}"
     assert [s for s, split in keys if split == "val"] == [2, 4, 6]
-    evals = [r for r in rows if r[1] == "eval"]
-    assert len(evals) == 1 and evals[0][0] == 6
+    evals = [r for r in rows if r[-1]]  # evaluate.py's row: split 'val' on the whole split
+    assert len(evals) == 1 and evals[0][:2] == (6, "val")
     assert evals[0][2] > 0 and evals[0][3] > 0
 
     # 5. Evaluate a named run (in this process), default prompts, without storing a row.
@@ -129,7 +129,7 @@ def test_train_resume_evaluate_end_to_end(
     out = capsys.readouterr().out
     assert f"run {module_run}, step 4" in out
     assert "[Once upon a time]" in out and "[One day, a little girl named Lily]" in out
-    assert [r for r in store_rows(module_run) if r[1] == "eval"] == []
+    assert [r for r in store_rows(module_run) if r[-1]] == []
 
     # 6. From the repository root, --config may name the project's config relative to the project.
     monkeypatch.chdir(REPO_ROOT)
@@ -148,10 +148,10 @@ def test_user_errors_are_one_line_messages(capsys: pytest.CaptureFixture[str]) -
 
     # An impossible architecture is reported as a config problem, not a traceback.
     assert train.main([*TINY_ARGS, "--set", "model.n_heads=3"]) == 2
-    assert "divisible by n_heads" in capsys.readouterr().err
+    assert "model.n_heads: must be a divisor of model.d_model (32)" in capsys.readouterr().err
 
     assert train.main(["--resume"]) == 2
-    assert "no run of project 'custom_transformer'" in capsys.readouterr().err
+    assert "no runs of project 'custom_transformer'" in capsys.readouterr().err
 
     assert evaluate.main([]) == 2
     assert "train one first: python -m projects.custom_transformer.train" in capsys.readouterr().err

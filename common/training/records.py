@@ -1,0 +1,109 @@
+"""What a run writes to the experiment store: evaluation rows and the run's metadata.
+
+The Trainer, ``evaluate.py`` scripts and ``Evaluator.create_metrics_dataframe`` all build their
+rows with ``metrics_row`` and their metadata with ``run_metadata``, so every row of every run has
+the same columns (``step``, ``epoch``, ``split``, ``loss``, ``perplexity``, ``bits_per_byte``,
+``lr``, ``tokens_seen``, ``elapsed_s`` and the config flattened by the store).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+# Columns the experiment store adds to every row itself; metadata may not use them.
+PROVENANCE_COLUMNS = ("experiment_name", "saved_at", "git_commit", "git_dirty", "host")
+
+
+def _plain(value: Any) -> Any:
+    item = getattr(value, "item", None)
+    if callable(item) and getattr(value, "numel", lambda: 0)() == 1:
+        return item()
+    return value
+
+
+def metrics_row(
+    metrics: Mapping[str, Any], *, split: str, epoch: float | None = None, **columns: Any
+) -> dict[str, Any]:
+    """One store row: ``epoch``, ``split``, the metrics, then ``columns`` (``step``, ``lr``, ...).
+
+    ``perplexity`` is derived from ``loss`` when the metrics lack it; one-element tensors become
+    numbers. ``split`` is ``train``, ``val`` (the validation data, whoever evaluates it) or
+    another name for other data.
+
+    Raises:
+        ValueError: a column is given twice (in ``metrics`` and ``columns``, or as ``epoch`` or
+            ``split``).
+    """
+    clash = sorted(({"epoch", "split"} | set(metrics)) & set(columns))
+    clash += sorted({"epoch", "split"} & set(metrics))
+    if clash:
+        raise ValueError(f"column(s) given twice: {clash}")
+    row: dict[str, Any] = {"epoch": epoch, "split": split}
+    row.update((key, _plain(value)) for key, value in metrics.items())
+    if row.get("loss") is not None and "perplexity" not in row:
+        from common.training.evaluator import compute_perplexity
+
+        row["perplexity"] = compute_perplexity(float(row["loss"]))
+    row.update((key, _plain(value)) for key, value in columns.items())
+    return row
+
+
+def run_metadata(
+    config: Any,
+    model: Any,
+    *,
+    device: Any,
+    world_size: int = 1,
+    data_description: str | None = None,
+    train_tokens: int | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """The metadata stored with every row of a run (the store flattens nested dicts with ``__``).
+
+    The resolved config's sections, seed, torch and Python versions, device, world size,
+    parameter count, model class, data description, token count and global batch size, then
+    ``extra`` (e.g. ``project``, ``config_file``).
+
+    Raises:
+        ValueError: ``extra`` uses a column the store writes itself.
+    """
+    import torch
+
+    from common.utils.config import config_to_dict
+
+    reserved = sorted(set(extra) & set(PROVENANCE_COLUMNS))
+    if reserved:
+        raise ValueError(
+            f"metadata keys {reserved} are written by the experiment store itself; rename them"
+        )
+    device = torch.device(device)
+    cls = type(model)
+    counter = getattr(model, "num_parameters", None)
+    num_parameters = (
+        int(counter())
+        if callable(counter)
+        else sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
+    )
+    training = config.training
+    meta: dict[str, Any] = dict(config_to_dict(config))
+    meta.update(
+        {
+            "seed": training.seed,
+            "torch_version": torch.__version__,
+            "python_version": sys.version.split()[0],
+            "device": str(device),
+            "device_name": (
+                torch.cuda.get_device_name(device) if device.type == "cuda" else device.type
+            ),
+            "world_size": world_size,
+            "num_parameters": num_parameters,
+            "model_class": f"{cls.__module__}:{cls.__qualname__}",
+            "data_description": data_description,
+            "train_tokens": train_tokens,
+            "global_batch_size": training.batch_size * training.grad_accum_steps * world_size,
+        }
+    )
+    meta.update(extra)
+    return meta
