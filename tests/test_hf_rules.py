@@ -543,6 +543,7 @@ def test_ctrl_c_during_a_throttled_download(hub_cli: HubCli, hub: HubServer, how
             text=True,
         )
     seconds, stderr = _interrupt_when_flowing(hub, proc, filename)
+    print(f"\n{how}: ended {seconds:.2f}s after SIGINT")
     assert seconds < 5, seconds
     if how == "cli":
         assert proc.returncode == 130 and "Interrupted" in stderr, stderr
