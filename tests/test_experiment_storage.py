@@ -14,8 +14,8 @@ import duckdb
 import pandas as pd
 import pytest
 
-from common.utils import experiment_storage as store
-from common.utils.experiment_storage import (
+import common.experiments as store
+from common.experiments import (
     FLATTEN_SEPARATOR,
     ExperimentStoreError,
     InvalidExperimentNameError,
@@ -27,6 +27,7 @@ from common.utils.experiment_storage import (
     UnknownExperimentError,
     UnknownMetricError,
 )
+from common.utils.provenance import git_info, hostname  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -66,7 +67,14 @@ def filled(root: Path) -> Path:
 
 
 def files(root: Path) -> dict[str, tuple[int, int]]:
-    return {p.name: (p.stat().st_size, p.stat().st_mtime_ns) for p in root.iterdir()}
+    """Every data file of the store (saves and merged files) with its size and mtime."""
+    found = [p for d in ("saves", "merged") for p in (root / d).glob("*.parquet")]
+    return {p.name: (p.stat().st_size, p.stat().st_mtime_ns) for p in found}
+
+
+def run_sql(sql: str, storage_dir: Path) -> store.QueryResult:
+    with store.Store(storage_dir) as opened:
+        return opened.sql(sql)
 
 
 # ------------------------------------------------------------------------------------ saving
@@ -79,7 +87,7 @@ def test_save_roundtrip_with_metadata_and_provenance(root: Path) -> None:
         {"model": "llm-tiny", "training": {"lr": 1e-3, "schedule": {"warmup": 10}}},
         storage_dir=root,
     )
-    assert path.parent == root.resolve() and path.is_file() and path.suffix == ".parquet"
+    assert path.parent.parent == root.resolve() and path.is_file() and path.suffix == ".parquet"
     frame = store.query_experiments(
         "SELECT * FROM experiments WHERE model = 'llm-tiny' ORDER BY step", storage_dir=root
     )
@@ -90,11 +98,11 @@ def test_save_roundtrip_with_metadata_and_provenance(root: Path) -> None:
     assert frame["training__schedule__warmup"].tolist() == [10] * 4
     for column in ("saved_at", "git_commit", "git_dirty", "host"):
         assert column in frame.columns
-    assert frame["host"].iloc[0] == store.hostname()
+    assert frame["host"].iloc[0] == hostname()
     saved = frame["saved_at"].iloc[0].to_pydatetime()
     now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     assert abs((now - saved).total_seconds()) < 120  # stored as UTC
-    assert frame["git_commit"].iloc[0] == store.git_info()["git_commit"]
+    assert frame["git_commit"].iloc[0] == git_info()["git_commit"]
     with store.connect(root) as con:
         types = dict(
             con.execute("SELECT column_name, column_type FROM experiment_columns").fetchall()
@@ -131,9 +139,9 @@ def test_append_never_rewrites_and_overwrite_replaces(root: Path) -> None:
     assert len(after) == len(before) + 1
 
     def rows(name: str) -> list[tuple]:
-        return store.run_sql(
+        return run_sql(
             f"SELECT step, loss FROM experiments WHERE experiment_name = '{name}' ORDER BY step",
-            storage_dir=root,
+            root,
         ).rows
 
     assert rows("exp") == [(0, 2.0), (10, 1.9), (20, 1.5)]
@@ -142,23 +150,23 @@ def test_append_never_rewrites_and_overwrite_replaces(root: Path) -> None:
     store.save_experiment("exp", {"step": [5], "loss": [8.0]}, storage_dir=root)
     assert rows("exp") == [(0, 9.0), (5, 8.0)]
     assert rows("other") == [(0, 2.0), (10, 1.9)]
-    store.compact_store(root, grace_s=0)
+    store.compact_store(root)
     assert rows("exp") == [(0, 9.0), (5, 8.0)]
     assert rows("other") == [(0, 2.0), (10, 1.9)]
-    assert len(list(root.glob("*.parquet"))) == 1
+    assert len(files(root)) == 1
 
 
 def test_overwrite_after_compaction_filters_old_rows(root: Path) -> None:
     for i in range(3):
         store.save_experiment("a", {"step": [i], "loss": [float(i)]}, storage_dir=root)
         store.save_experiment("b", {"step": [i], "loss": [float(i)]}, storage_dir=root)
-    store.compact_store(root, grace_s=0)
+    store.compact_store(root)
     store.save_experiment("a", {"step": [0], "loss": [5.0]}, storage_dir=root, mode="overwrite")
     query = "SELECT experiment_name, step, loss FROM experiments ORDER BY 1, 2"
     expected = [("a", 0, 5.0), ("b", 0, 0.0), ("b", 1, 1.0), ("b", 2, 2.0)]
-    assert store.run_sql(query, storage_dir=root).rows == expected
-    store.compact_store(root, grace_s=0)
-    assert store.run_sql(query, storage_dir=root).rows == expected
+    assert run_sql(query, storage_dir=root).rows == expected
+    store.compact_store(root)
+    assert run_sql(query, storage_dir=root).rows == expected
 
 
 @pytest.mark.parametrize(
@@ -217,7 +225,7 @@ def test_schema_evolution(root: Path) -> None:
     store.save_experiment(
         "seed-str", {"step": [1], "loss": [1.5]}, {"seed": "abc"}, storage_dir=root
     )
-    store.save_experiment("seed-int", {"step": [1], "loss": [1.0]}, {"seed": 3}, storage_dir=root)
+    store.save_experiment("seed-int", {"step": [1], "loss": [1.0]}, {"seed": "3"}, storage_dir=root)
     query = "SELECT experiment_name, step, loss, acc, bleu FROM experiments ORDER BY 1, 2"
     expected = [
         ("floats", 1, 2.5, None, 30.0),
@@ -226,28 +234,28 @@ def test_schema_evolution(root: Path) -> None:
         ("seed-int", 1, 1.0, None, None),
         ("seed-str", 1, 1.5, None, None),
     ]
-    assert store.run_sql(query, storage_dir=root).rows == expected
+    assert run_sql(query, storage_dir=root).rows == expected
     with store.connect(root) as con:
         types = dict(
             con.execute("SELECT column_name, column_type FROM experiment_columns").fetchall()
         )
         assert types["loss"] == "DOUBLE"  # int and float unified
         assert set(store.metric_columns(con)) == {"step", "loss", "acc", "bleu"}
-    best = store.best_experiments("loss", top=10, storage_dir=root)
+    best = store.best_experiments("loss", top=10, storage_dir=root).df()
     assert best["experiment_name"].tolist() == ["seed-int", "seed-str", "ints", "floats"]
-    store.compact_store(root, grace_s=0)
-    assert store.run_sql(query, storage_dir=root).rows == expected
+    store.compact_store(root)
+    assert run_sql(query, storage_dir=root).rows == expected
 
 
 # ------------------------------------------------------------------------------------ queries
 
 
 def test_list_summary_and_summary_view(filled: Path) -> None:
-    listing = store.list_experiments(filled)
+    listing = store.list_experiments(filled).df()
     assert listing["experiment_name"].tolist() == ["baseline", "small", "wide"]
     assert listing["rows"].tolist() == [5, 3, 5]
     assert (listing["first_saved_at"] <= listing["last_saved_at"]).all()
-    summary = store.summarize_experiments(filled).set_index("experiment_name")
+    summary = store.summarize_experiments(filled).df().set_index("experiment_name")
     assert summary.loc["baseline", "last_step"] == 40
     assert summary.loc["baseline", "best_loss"] == pytest.approx(3.0 - 4 * 0.3)
     assert summary.loc["wide", "best_accuracy"] == pytest.approx(0.9)
@@ -262,7 +270,7 @@ def test_list_summary_and_summary_view(filled: Path) -> None:
 
 
 def test_best_directions_and_mode(filled: Path) -> None:
-    best = store.best_experiments("perplexity", top=2, storage_dir=filled)
+    best = store.best_experiments("perplexity", top=2, storage_dir=filled).df()
     assert best.columns.tolist() == [
         "rank",
         "experiment_name",
@@ -274,16 +282,15 @@ def test_best_directions_and_mode(filled: Path) -> None:
     assert best["experiment_name"].tolist() == ["baseline", "wide"]
     assert best["perplexity"][0] == pytest.approx(math.exp(3.0 - 4 * 0.3))
     assert best["step"][0] == 40
-    acc = store.best_experiments("accuracy", storage_dir=filled)
+    acc = store.best_experiments("accuracy", storage_dir=filled).df()
     assert acc["experiment_name"].tolist() == ["wide", "baseline", "small"]
     assert acc["step"][0] == 20  # where the maximum was reached
-    worst = store.best_experiments("accuracy", mode="min", top=1, storage_dir=filled)
+    worst = store.best_experiments("accuracy", mode="min", top=1, storage_dir=filled).df()
     assert worst["experiment_name"].tolist() == ["baseline"]
-    with store.connect(filled) as con:
-        result = store.fetch_best(con, "loss", top=1)
+    with store.Store(filled) as opened:
+        result = store.best_experiments("loss", top=1, store=opened)
         assert result.columns[:3] == ["rank", "experiment_name", "loss"]
         assert result.rows[0][:2] == (1, "baseline")
-        assert "ORDER BY best ASC" in store.best_sql(con, "loss", 1)
 
 
 @pytest.mark.parametrize(
@@ -303,7 +310,7 @@ def test_metric_direction_unknown(filled: Path) -> None:
         store.metric_direction("step")
     with pytest.raises(MetricDirectionError):
         store.best_experiments("epoch", storage_dir=filled)
-    assert store.best_experiments("epoch", mode="max", top=1, storage_dir=filled)["epoch"][0] == 2
+    assert store.best_experiments("epoch", mode="max", top=1, storage_dir=filled).rows[0][2] == 2
 
 
 def test_unknown_metric_lists_metrics(filled: Path) -> None:
@@ -318,7 +325,7 @@ def test_unknown_metric_lists_metrics(filled: Path) -> None:
 
 
 def test_compare(filled: Path) -> None:
-    frame = store.compare_experiments(["wide", "baseline"], storage_dir=filled)
+    frame = store.compare_experiments(["wide", "baseline"], storage_dir=filled).df()
     assert frame["experiment_name"].tolist() == ["wide", "baseline"]
     row = frame.set_index("experiment_name").loc["baseline"]
     assert row["loss_last"] == pytest.approx(3.0 - 4 * 0.3)
@@ -326,7 +333,9 @@ def test_compare(filled: Path) -> None:
     assert row["last_step"] == 40
     assert "model" in frame.columns and "training__lr" in frame.columns  # they differ
     assert "seed" not in frame.columns and "training__batch_size" not in frame.columns  # equal
-    only = store.compare_experiments(["baseline", "small"], metrics=["loss"], storage_dir=filled)
+    only = store.compare_experiments(
+        ["baseline", "small"], metrics=["loss"], storage_dir=filled
+    ).df()
     assert [c for c in only.columns if c.startswith(("loss", "accuracy"))] == [
         "loss_last",
         "loss_best",
@@ -343,10 +352,11 @@ def test_compare_unknown_experiment_suggests(filled: Path) -> None:
 def test_empty_store(root: Path) -> None:
     with store.connect(root) as con:
         assert store.experiment_names(con) == []
-        assert store.fetch_list(con).rows == []
+
         assert store.metric_columns(con) == []
         assert con.execute("SELECT count(*) FROM experiment_summary").fetchone() == (0,)
     assert store.query_experiments("SELECT * FROM experiments", storage_dir=root).empty
+    assert store.list_experiments(root).rows == []
     with pytest.raises(UnknownMetricError, match="store is empty"):
         store.best_experiments("loss", storage_dir=root)
 
@@ -361,15 +371,15 @@ def test_missing_store(tmp_path: Path) -> None:
 
 def test_default_store_is_the_assets_folder(isolated_assets: Path) -> None:
     path = store.save_experiment("default", {"loss": [1.0]})
-    assert path.parent == (isolated_assets / "outputs" / "experiments").resolve()
-    assert store.list_experiments()["experiment_name"].tolist() == ["default"]
+    assert path.parent.parent == (isolated_assets / "outputs" / "experiments").resolve()
+    assert store.list_experiments().df()["experiment_name"].tolist() == ["default"]
 
 
 # ------------------------------------------------------------------------------ read-only SQL
 
 REFUSED = [
     "COPY experiments TO '{out}/copy.csv'",
-    "COPY (SELECT * FROM experiments) TO '{root}/s-evil.parquet' (FORMAT parquet)",
+    "COPY (SELECT * FROM experiments) TO '{root}/saves/evil.parquet' (FORMAT parquet)",
     "CREATE TABLE t AS SELECT * FROM experiments",
     "INSERT INTO experiments VALUES ('x')",
     "DELETE FROM experiments",
@@ -405,10 +415,10 @@ def test_readonly_connection_cannot_reach_other_files(filled: Path, tmp_path: Pa
     secret = tmp_path / "secret.csv"
     secret.write_text("a\n1\n")
     with pytest.raises(QueryError, match="disabled by configuration"):
-        store.run_sql(f"SELECT * FROM read_csv('{secret}')", storage_dir=filled)
+        run_sql(f"SELECT * FROM read_csv('{secret}')", storage_dir=filled)
     # query() accepts only SELECT statements
     with pytest.raises(QueryError):
-        store.run_sql(
+        run_sql(
             f"SELECT * FROM query('COPY experiments TO ''{tmp_path}/q.csv''')", storage_dir=filled
         )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["secret.csv", "store"]
@@ -424,7 +434,7 @@ def test_readonly_allows_reads(filled: Path) -> None:
         "SUMMARIZE experiments",
         "VALUES (1)",
     ):
-        columns, rows = store.run_sql(sql, storage_dir=filled)
+        columns, rows, _ = run_sql(sql, storage_dir=filled)
         assert columns and rows
 
 
@@ -435,7 +445,7 @@ def test_sql_errors_name_tables_and_columns(filled: Path) -> None:
     assert "nope" in message and "Available tables: " in message
     assert "experiment_summary" in message and "perplexity (DOUBLE)" in message
     with pytest.raises(QueryError, match="syntax error"):
-        store.run_sql("SELEC 1", storage_dir=filled)
+        run_sql("SELEC 1", storage_dir=filled)
 
 
 # ------------------------------------------------------------------------------------ layout
@@ -444,11 +454,12 @@ def test_sql_errors_name_tables_and_columns(filled: Path) -> None:
 def test_query_path_needs_no_pandas(filled: Path) -> None:
     code = (
         "import sys\n"
-        "from common.utils import experiment_storage as s\n"
+        "import common.experiments as s\n"
         f"con = s.connect({str(filled)!r}, read_only=True)\n"
-        "assert s.fetch_best(con, 'perplexity', 2).rows[0][1] == 'baseline'\n"
-        "assert s.fetch_list(con).rows and s.fetch_summary(con).rows\n"
-        "assert s.fetch_compare(con, ['wide', 'small']).rows\n"
+        f"st = s.Store({str(filled)!r})\n"
+        "assert s.best_experiments('perplexity', 2, store=st).rows[0][1] == 'baseline'\n"
+        "assert s.list_experiments(store=st).rows and s.summarize_experiments(store=st).rows\n"
+        "assert s.compare_experiments(['wide', 'small'], store=st).rows\n"
         "assert s.run_readonly_sql(con, 'SELECT 1').rows == [(1,)]\n"
         "bad = [m for m in ('pandas', 'pyarrow', 'numpy', 'torch') if m in sys.modules]\n"
         "assert not bad, bad\n"
@@ -456,41 +467,36 @@ def test_query_path_needs_no_pandas(filled: Path) -> None:
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO, timeout=60)
 
 
-def test_auto_compaction_keeps_results(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(store, "AUTO_COMPACT_PROBABILITY", 1.0)
-    for i in range(20):
+def test_auto_compaction_keeps_results(root: Path) -> None:
+    from common.experiments.compaction import PENDING_LIMIT, wait_for_compaction
+
+    n = PENDING_LIMIT * 2 + 5
+    for i in range(n):
         store.save_experiment(
-            f"e{i % 7}", {"step": [i, i + 100], "loss": [1.0 / (i + 1), 0.0]}, storage_dir=root
+            f"e{i % 7}", {"step": [i, i + 1000], "loss": [1.0 / (i + 1), 0.0]}, storage_dir=root
         )
-    stats = store.store_stats(root)
-    assert stats["saves"] == 20 and stats["live_files"] < 20
-    assert any(p.name.startswith("c-") for p in root.iterdir())
+    wait_for_compaction()
+    assert list((root / "merged").glob("*.parquet"))
+    assert len(list((root / "saves").glob("*.parquet"))) < PENDING_LIMIT
     with store.connect(root) as con:
         assert con.execute("SELECT count(*), count(DISTINCT step) FROM experiments").fetchone() == (
-            40,
-            40,
+            2 * n,
+            2 * n,
         )
         assert store.experiment_names(con) == [f"e{i}" for i in range(7)]
 
 
-def test_superseded_files_wait_for_the_grace_period(
-    root: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(store, "AUTO_COMPACT_PROBABILITY", 0.0)
-    monkeypatch.setattr(store, "AUTO_COMPACT_EVERY", 10**9)
+def test_reader_retries_when_compaction_removes_its_files(root: Path) -> None:
     for i in range(5):
         store.save_experiment(f"e{i}", {"step": [i]}, storage_dir=root)
-    con = store.connect(root)  # a reader that listed the folder before compaction
-    report = store.compact_store(root)  # default grace: nothing deleted yet
-    assert report.files_written == 1 and report.files_deleted == 0
-    assert len(list(root.iterdir())) == 6
-    assert con.execute("SELECT count(*) FROM experiments").fetchone() == (5,)
-    report = store.compact_store(root, grace_s=0)
-    assert report.files_deleted == 5 and report.live_files == 1
-    # the old snapshot's files are gone: the fetch helpers re-list and retry
-    assert store.experiment_names(con) == [f"e{i}" for i in range(5)]
-    assert store.fetch_best(con, "step", mode="max").rows[0][1] == "e4"
-    con.close()
+    opened = store.Store(root)  # a reader that listed the folder before compaction
+    report = store.compact_store(root)
+    assert report.files_written == 1 and report.live_files == 1
+    assert len(files(root)) == 1
+    # the snapshot's files are gone: the Store takes a new snapshot and retries
+    assert opened.experiment_names() == [f"e{i}" for i in range(5)]
+    assert store.best_experiments("step", mode="max", store=opened).rows[0][1] == "e4"
+    opened.close()
 
 
 def test_connect_is_a_snapshot_and_cheap(filled: Path) -> None:
@@ -504,16 +510,16 @@ def test_connect_is_a_snapshot_and_cheap(filled: Path) -> None:
 
 
 def test_store_files_are_plain_parquet(filled: Path) -> None:
-    names = sorted(p.name for p in filled.iterdir())
-    assert all(n.startswith("s-") and n.endswith(".parquet") for n in names)
+    names = sorted(files(filled))
+    assert len(names) == 3 and all(n.endswith(".parquet") for n in names)
     con = duckdb.connect()
     rows = con.execute(
-        f"SELECT count(*) FROM read_parquet('{filled}/*.parquet', union_by_name=true)"
+        f"SELECT count(*) FROM read_parquet('{filled}/saves/*.parquet', union_by_name=true)"
     )
     assert rows.fetchone() == (13,)
-    kv = con.execute(f"SELECT key FROM parquet_kv_metadata('{filled}/{names[0]}')").fetchall()
+    kv = con.execute(f"SELECT key FROM parquet_kv_metadata('{filled}/saves/{names[0]}')").fetchall()
     assert (b"research_experiments",) in kv
-    assert not any(n.startswith(".tmp") for n in os.listdir(filled))
+    assert not os.listdir(filled / "tmp")
 
 
 def test_column_that_is_metadata_here_and_result_there(root: Path) -> None:
@@ -537,9 +543,9 @@ def test_names_with_quotes_and_unicode(root: Path) -> None:
         "other", {"step": [1], "loss": [3.0]}, {"note": "plain"}, storage_dir=root
     )
     store.save_experiment(name, {"step": [1], "loss": [0.5]}, storage_dir=root, mode="overwrite")
-    frame = store.compare_experiments([name, "other"], storage_dir=root)
+    frame = store.compare_experiments([name, "other"], storage_dir=root).df()
     assert frame["experiment_name"].tolist() == [name, "other"]
     assert frame["loss_best"].tolist() == [0.5, 3.0]
-    assert store.best_experiments("loss", top=1, storage_dir=root)["experiment_name"][0] == name
+    assert store.best_experiments("loss", top=1, storage_dir=root).rows[0][1] == name
     with pytest.raises(QueryError, match="no SQL statement"):
-        store.run_sql("  ", storage_dir=root)
+        run_sql("  ", storage_dir=root)

@@ -101,6 +101,7 @@ def run_cli(
         text=True,
         cwd=cwd or Path("/"),
         env=full_env,
+        stdin=subprocess.DEVNULL,
         timeout=120,
     )
 
@@ -186,7 +187,9 @@ def test_runs_from_the_repository_root_by_relative_path(store: Path) -> None:
 
 
 def test_summary_has_best_value_of_each_metric(store: Path) -> None:
-    rows = json.loads(ok(run_cli("--summary", "--dir", str(store), "--format", "json")))
+    rows = json.loads(
+        ok(run_cli("--summary", "--split", "all", "--dir", str(store), "--format", "json"))
+    )
     by_name = {r["experiment_name"]: r for r in rows}
     assert set(by_name) == {"baseline", "wide-model", "lr-sweep-1e-3", "lr-sweep-3e-3"}
     assert by_name["wide-model"]["best_loss"] == pytest.approx(1.5)
@@ -195,7 +198,20 @@ def test_summary_has_best_value_of_each_metric(store: Path) -> None:
 
 
 def test_best_ranks_by_the_best_value_over_each_history(store: Path) -> None:
-    out = ok(run_cli("--best", "loss", "--top", "2", "--dir", str(store), "--format", "json"))
+    out = ok(
+        run_cli(
+            "--best",
+            "loss",
+            "--top",
+            "2",
+            "--split",
+            "all",
+            "--dir",
+            str(store),
+            "--format",
+            "json",
+        )
+    )
     rows = json.loads(out)
     # wide-model's last loss (3.0) is its worst, but its minimum (1.5) is the best of all
     assert [r["experiment_name"] for r in rows] == ["wide-model", "baseline"]
@@ -205,20 +221,34 @@ def test_best_ranks_by_the_best_value_over_each_history(store: Path) -> None:
 
 
 def test_best_accuracy_is_a_maximum_and_mode_overrides(store: Path) -> None:
-    auto = json.loads(ok(run_cli("--best", "accuracy", "--dir", str(store), "--format", "json")))
+    auto = json.loads(
+        ok(run_cli("--best", "accuracy", "--split", "all", "--dir", str(store), "--format", "json"))
+    )
     assert auto[0]["experiment_name"] == "wide-model"
     assert auto[0]["accuracy"] == pytest.approx(1 / 1.5)
     assert len(auto) == 4  # --top defaults to 5; there are 4 experiments
     worst = json.loads(
         ok(run_cli("--best", "loss", "--mode", "max", "--top", "1", "--dir", str(store),
-                   "--format", "json"))  # fmt: skip
+                   "--format", "json", "--split", "all"))  # fmt: skip
     )
     assert [r["experiment_name"] for r in worst] == ["lr-sweep-3e-3"]
     assert worst[0]["loss"] == pytest.approx(4.4)
 
 
 def test_compare_puts_experiments_side_by_side(store: Path) -> None:
-    out = ok(run_cli("--compare", "baseline", "wide-model", "--dir", str(store), "--format", "csv"))
+    out = ok(
+        run_cli(
+            "--compare",
+            "baseline",
+            "wide-model",
+            "--split",
+            "all",
+            "--dir",
+            str(store),
+            "--format",
+            "csv",
+        )
+    )
     rows = list(csv.DictReader(io.StringIO(out)))
     assert [r["experiment_name"] for r in rows] == ["baseline", "wide-model"]
     assert float(rows[1]["loss_best"]) == pytest.approx(1.5)
@@ -373,12 +403,14 @@ def test_bad_arguments_in_a_real_process(store: Path) -> None:
     assert "--mode goes with --best" in err and "usage:" not in err
 
 
-def test_damaged_file_in_store_gives_a_warning_not_a_failure(tmp_path: Path) -> None:
+def test_damaged_file_in_store_prints_the_answer_then_exits_3(tmp_path: Path) -> None:
     save_experiment("only", [{"step": 1, "loss": 2.0}], storage_dir=tmp_path)
-    (tmp_path / "s-broken.parquet").write_bytes(b"PAR1 this is not parquet")
+    (tmp_path / "saves" / "broken.parquet").write_bytes(b"PAR1 this is not parquet")
+    (tmp_path / "s-old.parquet").write_bytes(b"PAR1 an old-format file PAR1")
     proc = run_cli("--list", "--dir", str(tmp_path))
-    assert "only" in ok(proc)
-    assert "warning" in proc.stderr and "s-broken.parquet" in proc.stderr
+    assert proc.returncode == 3 and "only" in proc.stdout and "Traceback" not in proc.stderr
+    assert "warning" in proc.stderr and "broken.parquet" in proc.stderr
+    assert "s-old.parquet" in proc.stderr and "--repair" in proc.stderr
 
 
 # --------------------------------------------------------------------------- read-only SQL
@@ -388,7 +420,7 @@ def test_damaged_file_in_store_gives_a_warning_not_a_failure(tmp_path: Path) -> 
     "statement",
     [
         "DELETE FROM experiments",
-        "COPY (SELECT 1 AS x) TO '{store}/s-evil.parquet' (FORMAT parquet)",
+        "COPY (SELECT 1 AS x) TO '{store}/saves/evil.parquet' (FORMAT parquet)",
         "COPY (SELECT * FROM experiments) TO '{outside}/leak.csv'",
         "SELECT 1; COPY (SELECT 1) TO '{outside}/two.csv'",
     ],
@@ -516,3 +548,53 @@ def test_table_renderer_empty_result_keeps_header() -> None:
     text = cli.render_table(["experiment_name", "loss"], [], width=80)
     assert text.splitlines()[0].split() == ["experiment_name", "loss"]
     assert "(no rows)" in text
+
+
+# --------------------------------------------------------------------------- splits and changes
+
+
+def test_best_and_summary_rank_validation_rows_by_default_and_say_so(store: Path) -> None:
+    best = run_cli("--best", "loss", "--top", "4", "--dir", str(store), "--format", "json")
+    rows = json.loads(ok(best))
+    # val rows only: wide-model's best val loss is 1.6 (its train minimum 1.5 does not count)
+    assert rows[0]["experiment_name"] == "wide-model"
+    assert rows[0]["loss"] == pytest.approx(1.6)
+    assert "split: val (default" in best.stderr
+    table = ok(run_cli("--best", "loss", "--dir", str(store)))
+    assert "split: val" in table
+    train = json.loads(
+        ok(run_cli("--best", "loss", "--split", "train", "--dir", str(store), "--format", "json"))
+    )
+    assert train[0]["loss"] == pytest.approx(1.5)
+    summary = json.loads(ok(run_cli("--summary", "--dir", str(store), "--format", "json")))
+    by_name = {r["experiment_name"]: r for r in summary}
+    assert by_name["wide-model"]["best_loss"] == pytest.approx(1.6)
+    assert by_name["wide-model"]["rows"] == 8  # every row is counted, whatever the split
+    assert not any(k.startswith("best_") and "elapsed" in k for k in summary[0])
+    err = user_error(run_cli("--best", "loss", "--split", "test", "--dir", str(store)))
+    assert "no rows with split 'test'" in err and "train, val" in err
+
+
+def test_summary_leaves_out_bookkeeping_columns(tmp_path: Path) -> None:
+    rows = [{"step": 1, "split": "val", "loss": 2.0, "elapsed_s": 3.0, "lr": 1e-3}]
+    save_experiment("run", rows, storage_dir=tmp_path)
+    summary = json.loads(ok(run_cli("--summary", "--dir", str(tmp_path), "--format", "json")))
+    keys = set(summary[0])
+    assert "best_loss" in keys and "best_elapsed_s" not in keys and "best_lr" not in keys
+
+
+def test_delete_asks_on_a_terminal_and_rename_keeps_rows(tmp_path: Path) -> None:
+    for name in ("keep", "drop", "old"):
+        save_experiment(name, [{"step": 1, "loss": 1.0}], storage_dir=tmp_path)
+    err = user_error(run_cli("--delete", "drop", "--dir", str(tmp_path)))
+    assert "--yes" in err
+    out = ok(run_cli("--delete", "drop", "--yes", "--dir", str(tmp_path)))
+    assert "deleted 'drop' (1 rows)" in out
+    assert "renamed 'old' to 'new'" in ok(run_cli("--rename", "old", "new", "--dir", str(tmp_path)))
+    listing = json.loads(ok(run_cli("--list", "--dir", str(tmp_path), "--format", "json")))
+    assert [r["experiment_name"] for r in listing] == ["keep", "new"]
+    err = user_error(run_cli("--rename", "keep", "new", "--dir", str(tmp_path)))
+    assert "exists" in err
+    err = user_error(run_cli("--delete", "nope", "--yes", "--dir", str(tmp_path)))
+    assert "unknown experiment 'nope'" in err
+    assert "OK" in ok(run_cli("--check", "--dir", str(tmp_path)))

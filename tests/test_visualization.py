@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from common.utils import save_experiment
-from common.utils.experiment_storage import UnknownExperimentError, UnknownMetricError
+from common.utils import UnknownExperimentError, UnknownMetricError, save_experiment
 from common.visualization import plot_best_comparison, plot_training_curves
 
 
@@ -128,13 +127,16 @@ def test_best_comparison_bars_best_first(store: Path, tmp_path: Path) -> None:
     assert labels == ["run-a", "run-b", "run-c"]  # lowest best loss on top
     widths = [p.get_width() for p in ax.patches]
     assert widths == sorted(widths)
-    assert widths[0] == pytest.approx(3.0 * math.exp(-90 / 30) + 1.0)
+    # validation rows by default (the store's rule): the val loss at step 90 is the best
+    assert widths[0] == pytest.approx(3.0 * math.exp(-90 / 30) + 1.0 + 0.2)
     assert "loss" in ax.get_title() and "lower is better" in ax.get_xlabel()
     assert out.stat().st_size > 10_000
 
 
 def test_best_comparison_direction_subset_and_top(store: Path) -> None:
-    fig = plot_best_comparison("accuracy", storage_dir=store)
+    with pytest.raises(ValueError, match="no experiment has a value"):
+        plot_best_comparison("accuracy", storage_dir=store)  # only train rows have accuracy
+    fig = plot_best_comparison("accuracy", split="train", storage_dir=store)
     (ax,) = fig.axes
     assert [t.get_text() for t in ax.get_yticklabels()][0] == "run-a"
     assert "higher is better" in ax.get_xlabel()

@@ -8,6 +8,14 @@ Examples (from the repository root)::
     python tools/query_experiments.py --compare baseline bigger-model --plot curves.png
     python tools/query_experiments.py --sql "SELECT experiment_name, min(loss) FROM experiments
         GROUP BY 1 ORDER BY 2 LIMIT 3" --format markdown
+    python tools/query_experiments.py --rename old-name new-name
+    python tools/query_experiments.py --delete broken-run --yes
+    python tools/query_experiments.py --check
+
+Exit status: 0 success; 2 a user mistake (bad SQL, unknown metric, experiment or split, missing
+store); 3 the answer was printed, but some store files are damaged or some values have the wrong
+type (warnings say which; ``--check`` lists them, ``--repair`` fixes what can be fixed); 1 an
+internal error.
 
 Start-up is kept fast: the query path imports DuckDB and the store, never pandas, torch,
 transformers or datasets; only ``--plot`` loads matplotlib.
@@ -39,6 +47,7 @@ from common.utils.argtypes import non_negative_int, positive_int  # noqa: E402 (
 
 EXIT_USAGE = 2
 EXIT_INTERNAL = 1
+EXIT_DAMAGED = 3
 FORMATS = ("table", "csv", "json", "markdown")
 MAX_CELL_WIDTH = 48
 MIN_CELL_WIDTH = 12
@@ -112,6 +121,20 @@ def build_parser() -> argparse.ArgumentParser:
     action.add_argument(
         "--compare", nargs="+", metavar="EXP", help="compare experiments side by side"
     )
+    action.add_argument(
+        "--delete", nargs="+", metavar="EXP", help="delete experiments (asks first; see --yes)"
+    )
+    action.add_argument("--rename", nargs=2, metavar=("OLD", "NEW"), help="rename an experiment")
+    action.add_argument(
+        "--check",
+        action="store_true",
+        help="verify every store file and column type; exit 3 when something is damaged",
+    )
+    action.add_argument(
+        "--repair",
+        action="store_true",
+        help="move damaged files aside (into damaged/) and convert values of the wrong type",
+    )
 
     opts = parser.add_argument_group("modifiers")
     opts.add_argument("--top", type=positive_int, metavar="N", help="with --best: N best (5)")
@@ -126,6 +149,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="METRIC",
         help="with --compare: only these metrics (also the curves drawn by --plot)",
     )
+    opts.add_argument(
+        "--split",
+        metavar="NAME",
+        help="with --best/--summary/--compare: rank on rows of this split, or 'all' (default: "
+        "the validation split, e.g. val, when the store has a split column)",
+    )
+    opts.add_argument("--yes", action="store_true", help="with --delete: do not ask")
     opts.add_argument("--dir", metavar="PATH", help="read the store in PATH instead")
     opts.add_argument(
         "--format", choices=FORMATS, default="table", help="output format (default: table)"
@@ -153,6 +183,10 @@ def _check_combinations(parser: argparse.ArgumentParser, args: argparse.Namespac
             parser.error("--mode goes with --best")
     if args.metrics is not None and args.compare is None:
         parser.error("--metrics goes with --compare")
+    if args.split is not None and not (args.best or args.summary or args.compare):
+        parser.error("--split goes with --best, --summary or --compare")
+    if args.yes and args.delete is None:
+        parser.error("--yes goes with --delete")
     if args.plot is not None:
         if args.compare is None and args.best is None:
             parser.error("--plot goes with --compare or --best")
@@ -185,7 +219,7 @@ def _run_guarded(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:
-        from common.utils.experiment_storage import ExperimentStoreError
+        from common.experiments.errors import ExperimentStoreError
 
         if isinstance(exc, ExperimentStoreError):
             _error(str(exc))
@@ -203,43 +237,118 @@ def _run_guarded(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from common.utils import experiment_storage as store
-
     storage_dir = _storage_dir(args.dir)
-    # One connection = one snapshot of the store for the whole command.
-    with store.connect(storage_dir, read_only=True) as con:
+    if args.delete is not None or args.rename is not None or args.repair:
+        return _change(args, storage_dir)
+    from common.experiments import reports
+    from common.experiments.errors import ExperimentStoreError
+    from common.experiments.read import Store
+
+    # One Store = one snapshot of the store for the whole command.
+    with Store(storage_dir) as store:
+        if args.check:
+            return _check(store)
         try:
-            result = _query(store, con, args)
-        except store.ExperimentStoreError as exc:
-            if store.experiment_names(con):
+            result = _query(reports, store, args)
+        except ExperimentStoreError as exc:
+            if store.experiment_names():
                 raise
+            if _unreadable(store):
+                return _damaged_and_empty(store)
             if args.sql is None:
                 return _empty_store(args, storage_dir)
             raise CliError(
                 f"{exc}\n(The store is empty: no experiments have been saved.)"
             ) from None
         # checked only now, so that the usual case costs no extra query
-        if not result.rows and not store.experiment_names(con):
+        if not result.rows and not store.experiment_names():
+            if _unreadable(store):
+                return _damaged_and_empty(store)
             return _empty_store(args, storage_dir)
-        plot_metrics = _plot_metrics(args, store.metric_columns(con)) if args.plot else []
+        plot_metrics = _plot_metrics(args, store.metric_columns()) if args.plot else []
+        damaged = bool(store.problems)
 
     write_result(result.columns, result.rows, args.format, max_rows=args.max_rows)
+    width = shutil.get_terminal_size(fallback=(120, 40)).columns
+    for note in result.notes:  # e.g. which split a ranking used; csv/json stay machine-readable
+        out = sys.stdout if args.format in ("table", "markdown") else sys.stderr
+        print(textwrap.fill(note, width=max(width, 40)), file=out)
     if args.plot is not None:
         _plot(args, result.columns, result.rows, plot_metrics, storage_dir)
-    return 0
+    return EXIT_DAMAGED if damaged else 0
 
 
-def _query(store: Any, con: Any, args: argparse.Namespace) -> Any:
+def _query(reports: Any, store: Any, args: argparse.Namespace) -> Any:
     if args.sql is not None:
-        return store.run_readonly_sql(con, args.sql)
+        return store.sql(args.sql)
     if args.list:
-        return store.fetch_list(con)
+        return reports.list_experiments(store=store)
     if args.summary:
-        return store.fetch_summary(con)
+        return reports.summarize_experiments(split=args.split, store=store)
     if args.best is not None:
         top = args.top if args.top is not None else 5
-        return store.fetch_best(con, args.best, top, args.mode)
-    return store.fetch_compare(con, args.compare, args.metrics)
+        return reports.best_experiments(args.best, top, args.mode, split=args.split, store=store)
+    return reports.compare_experiments(args.compare, args.metrics, split=args.split, store=store)
+
+
+def _unreadable(store: Any) -> bool:
+    return bool(store.snapshot.damaged or store.snapshot.legacy)
+
+
+def _damaged_and_empty(store: Any) -> int:
+    n = len(store.snapshot.damaged) + len(store.snapshot.legacy)
+    _error(
+        f"the store {store.root} holds {n} file(s) that cannot be read (see the warnings "
+        "above) and no readable experiments; it is not empty. See --check and --repair."
+    )
+    return EXIT_DAMAGED
+
+
+def _check(store: Any) -> int:
+    snap = store.snapshot
+    print(f"store: {store.root}")
+    print(f"files verified: {len(snap.files)}; damaged: {len(snap.damaged)}")
+    for problem in store.problems:
+        print(f"PROBLEM: {problem}")
+    if not store.problems:
+        print("OK: every file matches its checksum and every column holds one type")
+        return 0
+    print("repair what can be repaired with: python tools/query_experiments.py --repair")
+    return EXIT_DAMAGED
+
+
+def _change(args: argparse.Namespace, storage_dir: Path | None) -> int:
+    from common.experiments import write
+    from common.experiments.repair import repair_store
+
+    kwargs: dict[str, Any] = {"storage_dir": storage_dir}
+    if args.repair:
+        report = repair_store(**kwargs)
+        for path in report.moved_aside:
+            print(f"moved a damaged file aside: {path}")
+        for exp, cols in report.retyped.items():
+            print(f"converted {', '.join(cols)} of experiment {exp!r} to the store's types")
+        if not report.moved_aside and not report.retyped:
+            print("nothing to repair")
+        for problem in report.remaining:
+            print(f"PROBLEM (not repaired): {problem}")
+        return EXIT_DAMAGED if report.remaining else 0
+    if args.rename is not None:
+        old, new = args.rename
+        n = write.rename_experiment(old, new, **kwargs)
+        print(f"renamed {old!r} to {new!r} ({n} rows)")
+        return 0
+    names = list(dict.fromkeys(args.delete))
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise CliError("--delete asks for confirmation on a terminal; pass --yes to delete")
+        answer = input(f"delete {len(names)} experiment(s) {', '.join(names)}? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("nothing deleted")
+            return 1
+    n = write.delete_experiment(names, **kwargs)
+    print(f"deleted {', '.join(repr(x) for x in names)} ({n} rows)")
+    return 0
 
 
 def _empty_store(args: argparse.Namespace, storage_dir: Path | None) -> int:

@@ -8,7 +8,7 @@ alone. In a notebook run ``%matplotlib inline`` once and a returned Figure displ
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -189,6 +189,7 @@ def plot_best_comparison(
     *,
     mode: str | None = None,
     top: int | None = None,
+    split: str | None = None,
     storage_dir: str | Path | None = None,
     save_path: str | Path | None = None,
 ) -> Figure:
@@ -202,6 +203,8 @@ def plot_best_comparison(
         experiments: Only these experiments (default: all in the store).
         mode: ``"min"`` or ``"max"``; ``None`` picks by the metric's name.
         top: Only the ``top`` best experiments.
+        split: Rows of this split (default: the validation rows, as ``best_experiments``;
+            ``"all"``: every row).
         storage_dir: The experiment store to read (default: ``assets/outputs/experiments``).
         save_path: Write the figure there (format from the suffix, PNG by default).
 
@@ -216,7 +219,9 @@ def plot_best_comparison(
         raise ValueError(f"mode must be 'min' or 'max', not {mode!r}")
     if top is not None and top < 1:
         raise ValueError(f"top must be at least 1, not {top}")
-    names, values, used_mode, metric = _best_values(metric, experiments, mode, top, storage_dir)
+    names, values, used_mode, metric = _best_values(
+        metric, experiments, mode, top, split, storage_dir
+    )
     if not names:
         raise ValueError(f"no experiment has a value of {metric!r}")
 
@@ -259,19 +264,18 @@ def _rows_from_store(
     need_split: bool,
     storage_dir: str | Path | None,
 ) -> Rows:
-    from common.utils import experiment_storage as store
+    from common.experiments.errors import UnknownMetricError
+    from common.experiments.read import Store, quote_ident
+    from common.experiments.reports import check_experiments
 
-    with store.connect(storage_dir, read_only=True) as con:
-        _check_experiments(store, names, store.experiment_names(con))
-        cur = con.execute("SELECT * FROM experiments LIMIT 0")
-        by_lower = {d[0].lower(): d[0] for d in cur.description or ()}
+    with Store(storage_dir) as store:
+        check_experiments(store, names)
+        by_lower = {n.lower(): n for n, _, _ in store.columns()}
         resolved = []
         for col in [x, *metrics]:
             if col.lower() not in by_lower:
-                known = ", ".join(store.metric_columns(con)) or "(none)"
-                raise store.UnknownMetricError(
-                    f"unknown metric {col!r}; metrics in the store: {known}"
-                )
+                known = ", ".join(store.metric_columns()) or "(none)"
+                raise UnknownMetricError(f"unknown metric {col!r}; metrics in the store: {known}")
             resolved.append(by_lower[col.lower()])
         # callers' spelling -> stored column (the store matches names case-insensitively)
         select = {"experiment_name": "experiment_name"}
@@ -280,28 +284,15 @@ def _rows_from_store(
         if has_split:
             select["split"] = by_lower["split"]
         placeholders = ", ".join("?" for _ in names)
-        cur = con.execute(
-            f"SELECT {', '.join(_quote(c) for c in select.values())} FROM experiments "
+        raw = store.execute(
+            f"SELECT {', '.join(quote_ident(c) for c in select.values())} FROM experiments "
             f"WHERE experiment_name IN ({placeholders})",
             names,
-        )
-        raw = cur.fetchall()
+        ).rows
     if need_split and not has_split:
         raise ValueError("split was given but the stored rows have no 'split' column")
     keys = list(select)
     return [dict(zip(keys, r)) for r in raw]
-
-
-def _check_experiments(store: Any, names: Iterable[str], known: Sequence[str]) -> None:
-    known_set = set(known)
-    for name in names:
-        if name not in known_set:
-            import difflib
-
-            close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
-            hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-            count = f"{len(known)} experiments in the store" if known else "the store is empty"
-            raise store.UnknownExperimentError(f"unknown experiment {name!r}.{hint} ({count})")
 
 
 def _rows_from_data(data: Any, names: list[str], metrics: list[str], x: str) -> Rows:
@@ -332,19 +323,21 @@ def _best_values(
     experiments: Sequence[str] | None,
     mode: str | None,
     top: int | None,
+    split: str | None,
     storage_dir: str | Path | None,
 ) -> tuple[list[str], list[float], str, str]:
-    from common.utils import experiment_storage as store
+    from common.experiments.read import Store
+    from common.experiments.reports import best_experiments, check_experiments, metric_direction
 
-    with store.connect(storage_dir, read_only=True) as con:
-        known = store.experiment_names(con)
+    with Store(storage_dir) as store:
+        known = store.experiment_names()
         if experiments is not None:
-            _check_experiments(store, experiments, known)
+            check_experiments(store, experiments)
         limit = top if experiments is None and top is not None else max(1, len(known))
-        result = store.fetch_best(con, metric, limit, mode)
+        result = best_experiments(metric, limit, mode, split=split, store=store)
     value_i = result.columns.index("experiment_name") + 1
     column = result.columns[value_i]
-    used_mode = mode or store.metric_direction(column)
+    used_mode = mode or metric_direction(column)
     pairs = [(r[value_i - 1], float(r[value_i])) for r in result.rows if r[value_i] is not None]
     if experiments is not None:
         chosen = set(experiments)
@@ -483,10 +476,6 @@ def _fmt_value(v: float) -> str:
     if v != 0 and (abs(v) >= 1e5 or abs(v) < 1e-3):
         return f"{v:.3e}"
     return f"{v:.4g}" if abs(v) >= 1 else f"{v:.4f}"
-
-
-def _quote(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
 
 
 def _save(fig: Figure, save_path: str | Path | None) -> None:

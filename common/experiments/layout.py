@@ -1,0 +1,320 @@
+"""The store's folder layout, file names, ids, footers and the one way a file is published.
+
+Layout of a store folder::
+
+    saves/<id>.<crc>.parquet        one save (immutable)
+    saves/<id>.<crc>.op.parquet     a save that supersedes named earlier saves (overwrite, delete,
+                                    rename, rewind, repair); it may hold no rows
+    merged/<n>-<id>.<crc>.parquet   many saves merged by compaction (immutable); n = saves held
+    schema/<column>.json            each column's type (see ``schema``)
+    tmp/                            files being written, named after their host and process
+    damaged/                        files moved aside by ``repair_store`` (never deleted)
+
+``<crc>`` is the CRC-32 of the whole file: a reader verifies every file against its name before
+using it. Each file's Parquet footer carries a JSON document (key ``research_experiments``)
+listing the saves it holds, the saves it supersedes (``dead``), its experiments and its column
+types. A file is written under ``tmp/``, fsynced, renamed into place and the folder fsynced.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import errno
+import json
+import os
+import re
+import secrets
+import zlib
+from pathlib import Path
+from typing import Any
+
+from common.experiments.errors import StoreNotFoundError, StoreWriteError
+from common.paths import get_experiments_dir
+from common.utils.atomic import fsync_dir
+from common.utils.provenance import hostname
+
+FORMAT = "research-experiments/2"
+KV_KEY = "research_experiments"
+META_PREFIX = b'{"format":"' + FORMAT.encode() + b'"'
+SAVES, MERGED, SCHEMA, TMP, DAMAGED = "saves", "merged", "schema", "tmp", "damaged"
+
+_SAVE_RE = re.compile(r"^([0-9a-f]{16})\.([0-9a-f]{8})(\.op)?\.parquet$")
+_MERGED_RE = re.compile(r"^(\d{9})-([0-9a-f]{16})\.([0-9a-f]{8})\.parquet$")
+_LEGACY_RE = re.compile(r"^[sc]-.*\.parquet$")
+_MAGIC = b"PAR1"
+
+
+def new_id() -> str:
+    """A random save or file id (64 bits): never derived from a clock."""
+    return secrets.token_hex(8)
+
+
+def resolve_dir(storage_dir: str | os.PathLike[str] | None, *, create: bool) -> Path:
+    """The store folder (default ``get_experiments_dir()``), created when ``create``.
+
+    Raises:
+        StoreNotFoundError: it does not exist (and ``create`` is false) or is not a folder.
+        StoreWriteError: it cannot be created.
+    """
+    root = get_experiments_dir() if storage_dir is None else Path(storage_dir).expanduser()
+    if create:
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreWriteError(
+                f"cannot create the experiment store {root}: {exc.strerror or exc}"
+            ) from exc
+    if not root.exists():
+        raise StoreNotFoundError(f"no experiment store at {root}: the folder does not exist")
+    if not root.is_dir():
+        raise StoreNotFoundError(f"the experiment store {root} is not a folder")
+    return root.resolve()
+
+
+@dataclasses.dataclass(frozen=True)
+class FileInfo:
+    """A verified store file and what its footer says."""
+
+    path: str
+    kind: str  # "save", "op" or "merged"
+    size: int
+    saves: frozenset[str]
+    dead: frozenset[str]
+    exps: tuple[str, ...]
+    types: dict[str, str]  # column -> storage kind
+    result_cols: tuple[str, ...]
+    meta_cols: tuple[str, ...]
+    rows: int
+
+    @property
+    def name(self) -> str:
+        return os.path.basename(self.path)
+
+
+@dataclasses.dataclass(frozen=True)
+class Damaged:
+    """A store file that cannot be used, why, and what it holds as far as can be told."""
+
+    path: str
+    reason: str
+    holds: str
+
+    def describe(self) -> str:
+        return f"{self.path}: {self.reason}; it holds {self.holds}"
+
+
+def parse_name(folder: str, name: str) -> tuple[str, str, int] | None:
+    """``(kind, crc, n_saves)`` of a store file name, or None for a foreign name."""
+    if folder == SAVES:
+        m = _SAVE_RE.match(name)
+        if m:
+            return ("op" if m.group(3) else "save", m.group(2), 1)
+    elif folder == MERGED:
+        m = _MERGED_RE.match(name)
+        if m:
+            return ("merged", m.group(3), int(m.group(1)))
+    return None
+
+
+def is_legacy_name(name: str) -> bool:
+    """A file of the store's previous format (``s-*.parquet``/``c-*.parquet`` at the top)."""
+    return bool(_LEGACY_RE.match(name))
+
+
+class BadFile(Exception):
+    """A store file that fails verification; the message says why."""
+
+
+def footer_meta(data: bytes) -> dict[str, Any]:
+    """The store's JSON document from a Parquet file's footer.
+
+    Raises:
+        BadFile: not a complete Parquet file, or no readable store document.
+    """
+    if len(data) < 12 or data[:4] != _MAGIC or data[-4:] != _MAGIC:
+        raise BadFile("not a complete Parquet file (truncated?)")
+    footer_len = int.from_bytes(data[-8:-4], "little")
+    if footer_len + 12 > len(data):
+        raise BadFile("its Parquet footer is damaged")
+    footer = data[-(footer_len + 8) : -8]
+    at = footer.rfind(META_PREFIX)
+    if at < 0:
+        raise BadFile("a Parquet file without the store's metadata")
+    try:
+        meta, _ = json.JSONDecoder().raw_decode(footer[at:].decode("latin-1"))
+    except ValueError as exc:
+        raise BadFile(f"its store metadata is unreadable ({exc})") from exc
+    if not isinstance(meta, dict):
+        raise BadFile("its store metadata is unreadable")
+    return meta
+
+
+def read_file(folder: str, path: str) -> FileInfo:
+    """Read and verify a store file (CRC against its name, footer against its kind).
+
+    Raises:
+        FileNotFoundError: it vanished (a compaction deleted it).
+        BadFile: damaged or foreign.
+    """
+    name = os.path.basename(path)
+    parsed = parse_name(folder, name)
+    if parsed is None:
+        raise BadFile("not a store file name")
+    kind, crc, n_saves = parsed
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise BadFile(f"cannot be read ({exc.strerror or exc})") from exc
+    if f"{zlib.crc32(data):08x}" != crc:
+        raise BadFile("its content does not match its checksum (damaged)")
+    meta = footer_meta(data)
+    try:
+        info = FileInfo(
+            path=path,
+            kind=kind,
+            size=len(data),
+            saves=frozenset(meta["saves"]),
+            dead=frozenset(meta.get("dead", ())),
+            exps=tuple(meta["exps"]),
+            types=dict(meta["types"]),
+            result_cols=tuple(meta.get("result_cols", ())),
+            meta_cols=tuple(meta.get("meta_cols", ())),
+            rows=int(meta["rows"]),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise BadFile(f"its store metadata is incomplete ({exc})") from exc
+    if len(info.saves) != n_saves and kind == "merged":
+        raise BadFile("its metadata does not match its name")
+    if kind != "merged" and info.saves != {name[:16]}:
+        raise BadFile("its metadata does not match its name")
+    return info
+
+
+def describe_holdings(folder: str, path: str) -> str:
+    """What a (damaged) file holds, from whatever can still be read: footer, else its name."""
+    parsed = parse_name(folder, os.path.basename(path))
+    count = parsed[2] if parsed else None
+    try:
+        with open(path, "rb") as fh:
+            meta = footer_meta(fh.read())
+        exps = [str(e) for e in meta.get("exps", ())][:10]
+        count = len(meta.get("saves", ())) or count
+        if exps:
+            more = "" if len(meta["exps"]) <= 10 else f" and {len(meta['exps']) - 10} more"
+            return f"{count} save(s) of experiment(s) {', '.join(repr(e) for e in exps)}{more}"
+    except (OSError, BadFile, TypeError, KeyError):
+        pass
+    return f"{count} save(s)" if count is not None else "an unknown number of saves"
+
+
+def kv_json(meta: dict[str, Any]) -> str:
+    """The footer document as compact ASCII JSON (starts with ``META_PREFIX``)."""
+    text = json.dumps({"format": FORMAT, **meta}, separators=(",", ":"), ensure_ascii=True)
+    assert text.encode().startswith(META_PREFIX)
+    return text
+
+
+def tmp_path(root: Path, suffix: str) -> Path:
+    """A new temporary file name under ``tmp/``, naming this host and process."""
+    return root / TMP / f"{safe_host()}.{os.getpid()}.{secrets.token_hex(4)}{suffix}"
+
+
+def safe_host() -> str:
+    """This host's name as it appears in temporary file names."""
+    return re.sub(r"[^A-Za-z0-9_-]", "_", hostname())[:64] or "host"
+
+
+def tmp_owner(name: str) -> tuple[str, int] | None:
+    """``(host, pid)`` of a temporary file's writer, from its name."""
+    parts = name.split(".")
+    if len(parts) >= 3 and parts[1].isdigit():
+        return parts[0], int(parts[1])
+    return None
+
+
+def write_error(root: Path, exc: OSError) -> StoreWriteError:
+    """One store error naming the folder and the cause."""
+    if exc.errno == errno.ENOSPC:
+        cause = "the disk is full"
+    elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        cause = f"permission denied ({exc.strerror})"
+    elif exc.errno == errno.ENOENT:
+        cause = "the folder vanished"
+    else:
+        cause = exc.strerror or str(exc)
+    err = StoreWriteError(
+        f"cannot write to the experiment store {root}: {cause}; nothing stored was changed"
+    )
+    err.errno = exc.errno
+    return err
+
+
+def publish(root: Path, folder: str, stem: str, tmp: Path, suffix: str = ".parquet") -> Path:
+    """Move a complete, fsynced temporary file into ``folder`` under its checksummed name.
+
+    The name is ``<stem>.<crc32>{suffix}``. The temporary file is removed on any failure.
+
+    Raises:
+        StoreWriteError: the file cannot be read back or renamed.
+    """
+    try:
+        crc = 0
+        with open(tmp, "rb") as fh:
+            while chunk := fh.read(1 << 22):
+                crc = zlib.crc32(chunk, crc)
+            os.fsync(fh.fileno())
+        final = root / folder / f"{stem}.{crc:08x}{suffix}"
+        (root / folder).mkdir(exist_ok=True)
+        os.rename(tmp, final)
+        fsync_dir(final.parent)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise write_error(root, exc) from exc
+    return final
+
+
+def write_bytes(root: Path, folder: str, stem: str, data: bytes, suffix: str = ".parquet") -> Path:
+    """Publish ``data`` as ``folder/<stem>.<crc32>{suffix}``: temp file, fsync, rename.
+
+    Raises:
+        StoreWriteError: disk full, permissions, a vanished folder; no temporary file is left.
+    """
+    tmp = tmp_path(root, ".parquet")
+    try:
+        (root / TMP).mkdir(exist_ok=True)
+        (root / folder).mkdir(exist_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        final = root / folder / f"{stem}.{zlib.crc32(data):08x}{suffix}"
+        os.rename(tmp, final)
+        fsync_dir(final.parent)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise write_error(root, exc) from exc
+    return final
+
+
+def fs_now_ns(root: Path) -> int:
+    """The file system's own clock (a probe file's mtime), never this host's ``time.time``:
+    ages of files written by other hosts are measured against it."""
+    probe = root / TMP / f"clock.{safe_host()}.{os.getpid()}.{secrets.token_hex(4)}"
+    probe.parent.mkdir(exist_ok=True)
+    fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)  # stamped by the kernel
+    os.close(fd)
+    try:
+        return os.stat(probe).st_mtime_ns
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(probe)

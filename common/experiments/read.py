@@ -1,0 +1,517 @@
+"""Reading: a ``Store`` holds one snapshot of the store, its DuckDB views, retry and the
+read-only SQL guard.
+
+Views on every store connection:
+
+- ``experiments``: every visible row (``experiment_name``, results, flattened metadata, then the
+  provenance columns ``saved_at``, ``git_commit``, ``git_dirty``, ``host``), columns unioned by
+  name, each column read as its type in the store's schema (a value stored with another type,
+  which only a damaged or hand-made file can hold, reads as NULL, with a warning);
+- ``experiment_summary``: one row per experiment (rows, first/last save, latest metadata);
+- ``experiment_columns``: ``column_name``, ``kind`` (name, result, metadata, provenance),
+  ``column_type``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
+
+import duckdb
+
+from common.experiments import layout
+from common.experiments.errors import (
+    DamagedStoreWarning,
+    QueryError,
+    ReadOnlyViolation,
+)
+from common.experiments.schema import (
+    NAME_COLUMN,
+    PROVENANCE_COLUMNS,
+    SAVE_COLUMN,
+    logical_of_kind,
+)
+from common.experiments.snapshot import Snapshot, take_snapshot
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+R = TypeVar("R")
+
+
+class QueryResult(NamedTuple):
+    """A query's or report's answer: column names, rows (tuples) and notes on how it was made
+    (e.g. which split a ranking used). ``.df()`` gives a pandas DataFrame."""
+
+    columns: list[str]
+    rows: list[tuple[Any, ...]]
+    notes: tuple[str, ...] = ()
+
+    def df(self) -> pd.DataFrame:
+        """The rows as a pandas DataFrame."""
+        import pandas as pd
+
+        return pd.DataFrame.from_records(self.rows, columns=self.columns)
+
+    def _repr_html_(self) -> str:  # shown as a table in notebooks
+        notes = "".join(f"<p>{n}</p>" for n in self.notes)
+        return str(self.df()._repr_html_()) + notes
+
+
+def quote_ident(name: str) -> str:
+    """A SQL identifier in double quotes."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def quote_str(value: str) -> str:
+    """A SQL string literal."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+_SQL_TYPES = {
+    "number": "DOUBLE",
+    "text": "VARCHAR",
+    "bool": "BOOLEAN",
+    "timestamp": "TIMESTAMP",
+    "date": "DATE",
+}
+
+
+def rows_relation(snap: Snapshot, experiments: Sequence[str] | None = None) -> str | None:
+    """SQL (a parenthesized subquery) over the visible rows, with the hidden save column;
+    None when no file has rows. With ``experiments``, only files that hold them are read."""
+    parts = snap.parts
+    if experiments is not None:
+        wanted = set(experiments)
+        parts = [p for p in parts if wanted & set(p.info.exps)]
+    plain = [p.info.path for p in parts if not p.exclude]
+    selects = []
+    if plain:
+        files = ", ".join(quote_str(p) for p in plain)
+        selects.append(f"SELECT * FROM read_parquet([{files}], union_by_name=true)")
+    for part in parts:
+        if part.exclude:
+            skip = ", ".join(quote_str(s) for s in sorted(part.exclude))
+            selects.append(
+                f"SELECT * FROM read_parquet({quote_str(part.info.path)}) "
+                f"WHERE {SAVE_COLUMN} NOT IN ({skip})"
+            )
+    if not selects:
+        return None
+    return "(" + " UNION ALL BY NAME ".join(selects) + ")"
+
+
+_DATABASES: dict[tuple[int, str | None], duckdb.DuckDBPyConnection] = {}
+_DATABASES_LOCK = threading.Lock()
+
+
+def database(read_only_root: Path | None) -> duckdb.DuckDBPyConnection:
+    """A DuckDB instance shared by this process's connections (a cursor costs microseconds).
+
+    A read-only instance, one per store, may touch no file outside the store, load no extension
+    and change no setting.
+    """
+    key = (os.getpid(), None if read_only_root is None else str(read_only_root))
+    with _DATABASES_LOCK:
+        db = _DATABASES.get(key)
+        if db is None:
+            db = duckdb.connect(":memory:")
+            if read_only_root is not None:
+                db.execute(f"SET allowed_directories = [{quote_str(str(read_only_root) + os.sep)}]")
+                db.execute("SET enable_external_access = false")
+                db.execute("SET autoload_known_extensions = false")
+                db.execute("SET autoinstall_known_extensions = false")
+                db.execute("SET lock_configuration = true")
+            _DATABASES[key] = db
+        return db
+
+
+_EMPTY_VIEW = (
+    "SELECT CAST(NULL AS VARCHAR) AS experiment_name, CAST(NULL AS TIMESTAMP) AS saved_at, "
+    "CAST(NULL AS VARCHAR) AS git_commit, CAST(NULL AS BOOLEAN) AS git_dirty, "
+    "CAST(NULL AS VARCHAR) AS host WHERE false"
+)
+_RETRIES = 30
+
+
+class Store:
+    """One consistent view of an experiment store, queried through DuckDB.
+
+    Args:
+        storage_dir: the store folder; default ``get_experiments_dir()``.
+        read_only: lock the connection down (no file access outside the store, no extensions,
+            configuration locked).
+        warn: emit a ``DamagedStoreWarning`` per damaged file and per column holding values of
+            the wrong type.
+
+    Raises:
+        StoreNotFoundError: the folder does not exist or cannot be read.
+    """
+
+    def __init__(
+        self,
+        storage_dir: str | os.PathLike[str] | None = None,
+        *,
+        read_only: bool = True,
+        warn: bool = True,
+    ) -> None:
+        self.root = layout.resolve_dir(storage_dir, create=False)
+        self.con = database(self.root if read_only else None).cursor()
+        self.warn = warn
+        self.problems: list[str] = []
+        self.wrong_types: dict[str, tuple[str, list[str]]] = {}
+        self._columns: list[tuple[str, str, str]] | None = None
+        self.snapshot = take_snapshot(self.root)
+        self._install()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.con.close()
+
+    def refresh(self) -> None:
+        """Take a new snapshot (to see saves made since) and rebuild the views."""
+        self.snapshot = take_snapshot(self.root)
+        self._install()
+
+    @property
+    def damaged(self) -> list[layout.Damaged]:
+        """Files that cannot be read, with what they hold."""
+        return self.snapshot.damaged
+
+    # ------------------------------------------------------------------ views
+
+    def _install(self) -> None:
+        snap = self.snapshot
+        self._columns = None
+        self.problems = [f"cannot read {d.describe()}" for d in snap.damaged]
+        self.wrong_types = {}
+        if snap.legacy:
+            shown = ", ".join(snap.legacy[:5]) + (", ..." if len(snap.legacy) > 5 else "")
+            self.problems.append(
+                f"{len(snap.legacy)} file(s) in {snap.root} are in the store's previous format "
+                f"and are not read ({shown}); convert them with: "
+                "python tools/query_experiments.py --repair"
+            )
+        relation = rows_relation(snap)
+        if relation is None:
+            body, result_cols, meta_cols = _EMPTY_VIEW, [], []
+        else:
+            cols = snap.columns()
+            targets = self._column_types(cols)
+            select = [quote_ident(NAME_COLUMN)]
+            result_cols = [c for c, kind in cols.values() if kind == "result"]
+            meta_cols = [c for c, kind in cols.values() if kind == "metadata"]
+            for col in [*result_cols, *meta_cols]:
+                select.append(self._read_column(relation, col, targets.get(col.lower())))
+            select += [quote_ident(c) for c in PROVENANCE_COLUMNS]
+            body = f"SELECT {', '.join(select)} FROM {relation}"
+        self.con.execute(f"CREATE OR REPLACE TEMP VIEW experiments AS {body}")
+        latest = [
+            f"max_by({quote_ident(c)}, saved_at) FILTER (WHERE {quote_ident(c)} IS NOT NULL) "
+            f"AS {quote_ident(c)}"
+            for c in [*PROVENANCE_COLUMNS[1:], *meta_cols]
+        ]
+        self.con.execute(
+            "CREATE OR REPLACE TEMP VIEW experiment_summary AS SELECT experiment_name, "
+            "count(*) AS rows, min(saved_at) AS first_saved_at, max(saved_at) AS last_saved_at, "
+            + ", ".join(latest)
+            + " FROM experiments GROUP BY experiment_name"
+        )
+        kinds = [(NAME_COLUMN, "name")] + [(c, "provenance") for c in PROVENANCE_COLUMNS]
+        kinds += [(c, "metadata") for c in meta_cols] + [(c, "result") for c in result_cols]
+        case = " ".join(
+            f"WHEN lower(column_name) = {quote_str(c.lower())} THEN {quote_str(k)}"
+            for c, k in kinds
+        )
+        self.con.execute(
+            "CREATE OR REPLACE TEMP VIEW experiment_columns AS SELECT column_name, "
+            f"CASE {case} ELSE 'result' END AS kind, column_type FROM (DESCRIBE experiments)"
+        )
+        if self.warn:
+            for problem in self.problems:
+                warnings.warn(f"experiment store: {problem}", DamagedStoreWarning, stacklevel=3)
+
+    def _column_types(self, cols: dict[str, tuple[str, str]]) -> dict[str, str]:
+        """Lower-case column -> logical type in the store (the schema's, else the first file's)."""
+        from common.experiments.write import registry
+
+        registered = registry(self.root).all()
+        out: dict[str, str] = {}
+        for key in cols:
+            entry = registered.get(key)
+            if entry is not None:
+                out[key] = entry.logical
+                continue
+            for part in self.snapshot.parts:
+                kind = _kind_of(part.info.types, key)
+                if kind is not None:
+                    out[key] = logical_of_kind(kind)
+                    break
+        return out
+
+    def _read_column(self, relation: str, col: str, target: str | None) -> str:
+        q = quote_ident(col)
+        if target is None:
+            return q
+        wrong = [
+            p.info
+            for p in self.snapshot.parts
+            if (k := _kind_of(p.info.types, col.lower())) is not None
+            and logical_of_kind(k) != target
+        ]
+        if not wrong:
+            return q
+        sql_type = _SQL_TYPES[target]
+        if target == "text":
+            exps = sorted({e for info in wrong for e in info.exps})
+        else:
+            rows = self.con.execute(
+                f"SELECT DISTINCT {NAME_COLUMN} FROM {relation} WHERE {q} IS NOT NULL AND "
+                f"TRY_CAST({q} AS {sql_type}) IS NULL ORDER BY 1"
+            ).fetchall()
+            exps = [r[0] for r in rows]
+        if exps:
+            self.wrong_types[col] = (target, exps)
+            shown = ", ".join(repr(e) for e in exps[:10])
+            more = f" and {len(exps) - 10} more" if len(exps) > 10 else ""
+            self.problems.append(
+                f"column {col!r} holds {target} values, but experiment(s) {shown}{more} stored "
+                f"values of another type there; those read as NULL. Repair the store with: "
+                "python tools/query_experiments.py --repair"
+            )
+        return f"TRY_CAST({q} AS {sql_type}) AS {q}"
+
+    # ------------------------------------------------------------------ queries
+
+    def execute(
+        self,
+        sql: str,
+        params: Sequence[Any] | None = None,
+        consume: Callable[[duckdb.DuckDBPyConnection], R] | None = None,
+    ) -> Any:
+        """Run ``sql`` and ``consume`` its result (default: a ``QueryResult``); when a file
+        vanished under the query (a compaction), take a new snapshot and run it again."""
+        fetch: Callable[[duckdb.DuckDBPyConnection], Any] = consume or _fetch_rows
+        for attempt in range(_RETRIES):
+            try:
+                return fetch(self.con.execute(sql, list(params) if params else None))
+            except duckdb.Error as exc:
+                if attempt == _RETRIES - 1 or not self._vanished(exc):
+                    raise
+                time.sleep(min(0.005 * attempt, 0.05))
+                self.snapshot = take_snapshot(self.root)
+                warn, self.warn = self.warn, False
+                try:
+                    self._install()
+                finally:
+                    self.warn = warn
+        raise AssertionError("unreachable")
+
+    def _vanished(self, exc: BaseException) -> bool:
+        message = str(exc)
+        paths = [
+            m for m in re.findall(r"""[^"'\s]+\.parquet""", message) if m.startswith(str(self.root))
+        ]
+        if paths:
+            return any(not os.path.exists(p) for p in paths)
+        return any(not os.path.exists(p.info.path) for p in self.snapshot.parts)
+
+    def sql(self, sql: str) -> QueryResult:
+        """Run one read-only query (see ``check_readonly_sql``).
+
+        Raises:
+            ReadOnlyViolation: the statement could write or change something.
+            QueryError: DuckDB refused the query; the message lists tables and columns.
+        """
+        return self._readonly(sql, _fetch_rows)
+
+    def sql_df(self, sql: str) -> pd.DataFrame:
+        """``sql`` as a pandas DataFrame."""
+        return self._readonly(sql, lambda cur: cur.df())
+
+    def _readonly(self, sql: str, consume: Callable[[duckdb.DuckDBPyConnection], R]) -> R:
+        check_readonly_sql(self.con, sql)
+        try:
+            return self.execute(sql, None, consume)
+        except duckdb.Error as exc:
+            raise QueryError(_query_error_message(self.con, exc)) from exc
+
+    def columns(self) -> list[tuple[str, str, str]]:
+        """``(name, kind, type)`` of every column of ``experiments``."""
+        if self._columns is None:
+            rows = self.execute("SELECT column_name, kind, column_type FROM experiment_columns")
+            self._columns = [(r[0], r[1], r[2]) for r in rows.rows]
+        return self._columns
+
+    def experiment_names(self) -> list[str]:
+        """Names of the experiments with visible rows, sorted."""
+        rows = self.execute("SELECT DISTINCT experiment_name FROM experiments ORDER BY 1").rows
+        return [r[0] for r in rows]
+
+    def metric_columns(self) -> list[str]:
+        """Numeric result columns, in column order."""
+        return [n for n, kind, t in self.columns() if kind == "result" and is_numeric(t)]
+
+
+def _kind_of(types: dict[str, str], key: str) -> str | None:
+    for name, kind in types.items():
+        if name.lower() == key:
+            return kind
+    return None
+
+
+_NUMERIC_TYPES = {
+    "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
+    "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE",
+}  # fmt: skip
+
+
+def is_numeric(column_type: str) -> bool:
+    """Whether a DuckDB column type is a number."""
+    return column_type in _NUMERIC_TYPES or column_type.startswith("DECIMAL")
+
+
+def _fetch_rows(cur: duckdb.DuckDBPyConnection) -> QueryResult:
+    return QueryResult([d[0] for d in cur.description or ()], cur.fetchall())
+
+
+# --------------------------------------------------------------------------------------------
+# the read-only SQL guard
+
+_ALLOWED_STATEMENTS = {"SELECT"}
+
+
+def check_readonly_sql(con: duckdb.DuckDBPyConnection, sql: str) -> str:
+    """Refuse anything but one read-only query; return it.
+
+    Allowed: one SELECT-type statement (``SELECT``, ``WITH``, ``FROM ...``, ``VALUES``,
+    ``DESCRIBE``, ``SHOW``, ``SUMMARIZE``). Everything else is refused, among it ``COPY``,
+    ``ATTACH``, ``INSTALL``/``LOAD``, ``SET``, ``PRAGMA``, ``CREATE``, ``INSERT``/``UPDATE``/
+    ``DELETE`` and ``EXPLAIN``.
+
+    Raises:
+        ReadOnlyViolation: a refused statement, or several statements.
+        QueryError: the SQL does not parse, or is empty.
+    """
+    try:
+        statements = con.extract_statements(sql)
+    except duckdb.Error as exc:
+        raise QueryError(_query_error_message(con, exc)) from exc
+    if not statements:
+        raise QueryError("no SQL statement given")
+    if len(statements) > 1:
+        raise ReadOnlyViolation(
+            f"one statement at a time, please (got {len(statements)}); queries are read-only"
+        )
+    kind = statements[0].type.name
+    if kind not in _ALLOWED_STATEMENTS:
+        raise ReadOnlyViolation(
+            f"{kind} statements are not allowed: the experiment store is queried read-only "
+            "(SELECT, WITH, FROM, VALUES, DESCRIBE, SHOW, SUMMARIZE); nothing can be written, "
+            "copied or deleted through SQL"
+        )
+    return sql
+
+
+def _query_error_message(con: duckdb.DuckDBPyConnection, exc: BaseException) -> str:
+    lines = [str(exc).strip()]
+    try:
+        names = [
+            r[0]
+            for r in con.execute(
+                "SELECT view_name FROM duckdb_views() WHERE NOT internal "
+                "UNION ALL SELECT table_name FROM duckdb_tables() ORDER BY 1"
+            ).fetchall()
+        ]
+        lines.append("Available tables: " + ", ".join(names))
+        cols = con.execute("SELECT column_name, column_type FROM (DESCRIBE experiments)")
+        lines.append(
+            "Columns of experiments: " + ", ".join(f"{n} ({t})" for n, t in cols.fetchall())
+        )
+    except duckdb.Error:
+        pass
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------
+# module-level entry points
+
+
+def connect(
+    storage_dir: str | os.PathLike[str] | None = None, *, read_only: bool = False
+) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection with the store's views (a snapshot: reconnect to see
+    later saves). Damaged files are left out with a ``DamagedStoreWarning`` naming them.
+
+    Raises:
+        StoreNotFoundError: the folder does not exist or cannot be read.
+    """
+    return Store(storage_dir, read_only=read_only).con
+
+
+def run_readonly_sql(con: duckdb.DuckDBPyConnection, sql: str) -> QueryResult:
+    """Run one read-only query on a connection from ``connect``.
+
+    Raises:
+        ReadOnlyViolation: the statement could write or change something.
+        QueryError: DuckDB refused the query.
+    """
+    check_readonly_sql(con, sql)
+    try:
+        return _fetch_rows(con.execute(sql))
+    except duckdb.Error as exc:
+        raise QueryError(_query_error_message(con, exc)) from exc
+
+
+def query_experiments(
+    sql: str, *, storage_dir: str | os.PathLike[str] | None = None
+) -> pd.DataFrame:
+    """Run one read-only SQL query over the store and return a DataFrame.
+
+    Raises:
+        ReadOnlyViolation: the statement could write or change something.
+        QueryError: DuckDB refused the query.
+        StoreNotFoundError: no store at ``storage_dir``.
+    """
+    with Store(storage_dir) as store:
+        return store.sql_df(sql)
+
+
+def experiment_names(
+    con: duckdb.DuckDBPyConnection | None = None,
+    *,
+    storage_dir: str | os.PathLike[str] | None = None,
+) -> list[str]:
+    """Names of the experiments in the store, sorted; ``[]`` for an empty store."""
+    if con is not None:
+        rows = con.execute("SELECT DISTINCT experiment_name FROM experiments ORDER BY 1")
+        return [r[0] for r in rows.fetchall()]
+    with Store(storage_dir) as store:
+        return store.experiment_names()
+
+
+def metric_columns(
+    con: duckdb.DuckDBPyConnection | None = None,
+    *,
+    storage_dir: str | os.PathLike[str] | None = None,
+) -> list[str]:
+    """Numeric result columns of the store (not metadata or provenance), in column order."""
+    if con is not None:
+        rows = con.execute("SELECT column_name, kind, column_type FROM experiment_columns")
+        return [n for n, kind, t in rows.fetchall() if kind == "result" and is_numeric(t)]
+    with Store(storage_dir) as store:
+        return store.metric_columns()

@@ -1,0 +1,81 @@
+"""Checking and repairing a store: damaged files and values stored with the wrong type."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+
+from common.experiments import layout
+from common.experiments.read import Store
+from common.experiments.snapshot import take_snapshot
+
+
+@dataclasses.dataclass
+class StoreCheck:
+    """What ``check_store`` found: ``problems`` (one line each) and the damaged files."""
+
+    root: str
+    files: int
+    damaged: list[layout.Damaged]
+    problems: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def check_store(storage_dir: str | os.PathLike[str] | None = None) -> StoreCheck:
+    """Verify every file of the store (checksums, footers) and every column's types.
+
+    Returns:
+        A ``StoreCheck``; ``.ok`` is False when some file is damaged, some value is stored with
+        the wrong type, or files of the previous format are waiting to be converted.
+    """
+    with Store(storage_dir, warn=False) as store:
+        snap = store.snapshot
+        return StoreCheck(
+            str(store.root), len(snap.files) + len(snap.damaged), snap.damaged, store.problems
+        )
+
+
+@dataclasses.dataclass
+class RepairReport:
+    """What ``repair_store`` did."""
+
+    moved_aside: list[str]
+    retyped: dict[str, list[str]]  # experiment -> columns converted
+    remaining: list[str]
+
+
+def repair_store(storage_dir: str | os.PathLike[str] | None = None) -> RepairReport:
+    """Make a store whole again, losing nothing that can still be read.
+
+    - Damaged files are moved into ``damaged/`` (never deleted), so that queries stop warning;
+      the saves they held are gone unless another copy exists.
+    - Experiments holding values of the wrong type in a column (text in a number column, ...)
+      are rewritten with those values converted to the column's type; values that cannot be
+      converted become NULL. The superseded rows stay on disk until the next compaction.
+    """
+    from common.experiments.read import _SQL_TYPES
+    from common.experiments.write import rewrite
+
+    root = layout.resolve_dir(storage_dir, create=False)
+    moved: list[str] = []
+    snap = take_snapshot(root)
+    if snap.damaged:
+        (root / layout.DAMAGED).mkdir(exist_ok=True)
+        for bad in snap.damaged:
+            aside = root / layout.DAMAGED / os.path.basename(bad.path)
+            shutil.move(bad.path, aside)
+            moved.append(str(aside))
+    retyped: dict[str, list[str]] = {}
+    with Store(root, warn=False) as store:
+        by_exp: dict[str, dict[str, str]] = {}
+        for col, (target, exps) in store.wrong_types.items():
+            for exp in exps:
+                by_exp.setdefault(exp, {})[col] = _SQL_TYPES[target]
+        for exp, casts in sorted(by_exp.items()):
+            rewrite(root, store.snapshot, exp, casts=casts)
+            retyped[exp] = sorted(casts)
+    return RepairReport(moved, retyped, check_store(root).problems)

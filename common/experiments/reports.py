@@ -1,0 +1,338 @@
+"""Reports: list, summary, best and compare, one function each, each a ``QueryResult``
+(``.columns``, ``.rows``, ``.notes``, ``.df()``).
+
+Rankings are split-aware: when the store has a ``split`` column, ``best`` and ``summary`` (and
+``compare``'s best values) use the validation rows by default (the first of
+``VALIDATION_SPLITS`` present; rows without a split count too), ``split="all"`` uses every row,
+``split=NAME`` that split. The result's notes say which split was used.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from common.experiments.errors import (
+    MetricDirectionError,
+    UnknownExperimentError,
+    UnknownMetricError,
+    UnknownSplitError,
+)
+from common.experiments.read import QueryResult, Store, is_numeric, quote_ident, quote_str
+
+VALIDATION_SPLITS = ("val", "validation", "valid", "eval", "dev")
+"""Split names taken as validation rows, in order of preference."""
+INDEX_COLUMNS = ("step", "epoch")
+
+# Metric direction by name: whole names and name tokens (split on anything not a letter or digit).
+_LOWER_IS_BETTER = {
+    "loss", "nll", "perplexity", "ppl", "bpb", "bpc", "bits_per_byte", "bits_per_char", "error",
+    "err", "grad_norm", "gradnorm", "mse", "mae", "rmse", "wer", "cer", "ter", "latency",
+    "elapsed", "elapsed_s", "time", "seconds", "regret", "kl", "divergence", "ece",
+}  # fmt: skip
+_HIGHER_IS_BETTER = {
+    "acc", "accuracy", "f1", "bleu", "rouge", "rouge1", "rouge2", "rougel", "score", "precision",
+    "recall", "auc", "auroc", "auprc", "map", "mrr", "ndcg", "reward", "return", "exact_match",
+    "em", "r2", "throughput", "tokens_per_s", "tokens_per_sec", "samples_per_s", "win_rate",
+    "pass", "top1", "top5", "iou", "dice", "psnr", "ssim",
+}  # fmt: skip
+# Bookkeeping, not quality: no "best" of these in a summary.
+_NOT_QUALITY = {
+    "elapsed", "elapsed_s", "time", "seconds", "latency", "throughput", "tokens_per_s",
+    "tokens_per_sec", "samples_per_s", "grad_norm", "gradnorm", "lr", "tokens", "seen",
+}  # fmt: skip
+
+
+def metric_direction(metric: str) -> str:
+    """``"min"`` when lower is better for a metric (by its name), ``"max"`` when higher is.
+
+    Raises:
+        MetricDirectionError: the name matches neither kind, or both.
+    """
+    lower = metric.lower()
+    tokens = [t for t in re.split(r"[^a-z0-9]+", lower) if t]
+    joined = "_" + "_".join(tokens) + "_"
+
+    def hits(words: set[str]) -> bool:
+        if lower in words:
+            return True
+        for word in words:
+            if "_" in word and f"_{word}_" in joined:
+                return True
+        return any(t in words or t.rstrip("0123456789") in words for t in tokens)
+
+    low, high = hits(_LOWER_IS_BETTER), hits(_HIGHER_IS_BETTER)
+    if low and not high:
+        return "min"
+    if high and not low:
+        return "max"
+    raise MetricDirectionError(
+        f"cannot tell from its name whether lower or higher {metric!r} is better; pass "
+        "mode='min' or mode='max' (CLI: --mode min|max)"
+    )
+
+
+def _is_quality(metric: str) -> bool:
+    lower = metric.lower()
+    tokens = set(re.split(r"[^a-z0-9]+", lower))
+    return lower not in _NOT_QUALITY and not (tokens & _NOT_QUALITY)
+
+
+def _open(store: Store | None, storage_dir: str | os.PathLike[str] | None) -> tuple[Store, bool]:
+    return (store, False) if store is not None else (Store(storage_dir), True)
+
+
+def _split_filter(store: Store, split: str | None) -> tuple[str, tuple[str, ...]]:
+    """SQL condition choosing the rows a ranking uses, and the note saying which."""
+    present = {n.lower(): n for n, _, _ in store.columns()}
+    if "split" not in present:
+        if split not in (None, "all"):
+            raise UnknownSplitError(f"split {split!r} was asked for, but no row has a split")
+        return "true", ()
+    col = quote_ident(present["split"])
+    splits = [
+        r[0]
+        for r in store.execute(
+            f"SELECT DISTINCT {col} FROM experiments WHERE {col} IS NOT NULL ORDER BY 1"
+        ).rows
+    ]
+    listing = ", ".join(str(s) for s in splits) or "(none)"
+    if split == "all":
+        return "true", (f"split: all rows ({listing})",)
+    if split is None:
+        chosen = next((s for s in VALIDATION_SPLITS if s in splits), None)
+        if chosen is None:
+            return "true", (f"split: all rows (no validation split among: {listing})",)
+        return f"({col} = {quote_str(chosen)} OR {col} IS NULL)", (
+            f"split: {chosen} (default; --split NAME or all to choose; splits: {listing})",
+        )
+    if split not in splits:
+        raise UnknownSplitError(f"no rows with split {split!r}; the splits are: {listing}")
+    return f"{col} = {quote_str(split)}", (f"split: {split}",)
+
+
+def _resolve_metric(store: Store, metric: str) -> str:
+    columns = store.columns()
+    by_lower = {n.lower(): (n, kind, t) for n, kind, t in columns}
+    metrics = [n for n, kind, t in columns if kind == "result" and is_numeric(t)]
+    hit = by_lower.get(metric.lower())
+    if hit is None or not is_numeric(hit[2]) or hit[1] in ("name", "provenance"):
+        if hit is not None:
+            why = f"column {hit[0]!r} is not a numeric metric ({hit[1]}, {hit[2]})"
+        else:
+            why = f"unknown metric {metric!r}"
+        close = difflib.get_close_matches(metric, metrics, n=3, cutoff=0.5)
+        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        listing = ", ".join(metrics) if metrics else "(none: the store is empty)"
+        raise UnknownMetricError(f"{why}.{hint} Metrics in the store: {listing}")
+    return hit[0]
+
+
+def list_experiments(
+    storage_dir: str | os.PathLike[str] | None = None, *, store: Store | None = None
+) -> QueryResult:
+    """One row per experiment: ``experiment_name, rows, first_saved_at, last_saved_at``."""
+    store, own = _open(store, storage_dir)
+    try:
+        return store.execute(
+            "SELECT experiment_name, count(*) AS rows, min(saved_at) AS first_saved_at, "
+            "max(saved_at) AS last_saved_at FROM experiments GROUP BY experiment_name "
+            "ORDER BY experiment_name"
+        )
+    finally:
+        if own:
+            store.close()
+
+
+def summarize_experiments(
+    storage_dir: str | os.PathLike[str] | None = None,
+    *,
+    split: str | None = None,
+    store: Store | None = None,
+) -> QueryResult:
+    """One row per experiment: rows, last step, the best value of each quality metric whose
+    direction is known from its name (on the chosen split), and the last save time."""
+    store, own = _open(store, storage_dir)
+    try:
+        where, notes = _split_filter(store, split)
+        names = {n.lower() for n in store.metric_columns()}
+        select = ["experiment_name", "count(*) AS rows"]
+        if "step" in names:
+            select.append('max("step") AS last_step')
+        for metric in store.metric_columns():
+            if metric.lower() in INDEX_COLUMNS or not _is_quality(metric):
+                continue
+            try:
+                direction = metric_direction(metric)
+            except MetricDirectionError:
+                continue
+            q = quote_ident(metric)
+            select.append(
+                f"{direction}({q}) FILTER (WHERE {where}) AS {quote_ident('best_' + metric)}"
+            )
+        select.append("max(saved_at) AS last_saved_at")
+        result = store.execute(
+            f"SELECT {', '.join(select)} FROM experiments GROUP BY experiment_name "
+            "ORDER BY experiment_name"
+        )
+        return result._replace(notes=notes)
+    finally:
+        if own:
+            store.close()
+
+
+def best_experiments(
+    metric: str,
+    top: int = 5,
+    mode: str | None = None,
+    storage_dir: str | os.PathLike[str] | None = None,
+    *,
+    split: str | None = None,
+    store: Store | None = None,
+) -> QueryResult:
+    """The ``top`` experiments by the best value of ``metric`` over each one's history.
+
+    Args:
+        metric: a numeric result column (``perplexity``, ``loss``, ``accuracy``, ...).
+        top: how many experiments (>= 1).
+        mode: ``"min"`` or ``"max"``; default from the metric's name.
+        storage_dir: the store folder; default ``get_experiments_dir()``.
+        split: which rows rank (default: validation rows; ``"all"``: every row).
+        store: an open ``Store`` to use instead of ``storage_dir``.
+
+    Returns:
+        Columns ``rank, experiment_name, <metric>, step, epoch`` (those present), ``rows``.
+
+    Raises:
+        UnknownMetricError, MetricDirectionError, UnknownSplitError, ValueError (bad top/mode).
+    """
+    if not isinstance(top, int) or isinstance(top, bool) or top < 1:
+        raise ValueError(f"top must be a positive integer, got {top!r}")
+    if mode is not None and mode not in ("min", "max"):
+        raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
+    store, own = _open(store, storage_dir)
+    try:
+        column = _resolve_metric(store, metric)
+        direction = mode or metric_direction(column)
+        where, notes = _split_filter(store, split)
+        q = quote_ident(column)
+        present = {n.lower(): n for n, _, _ in store.columns()}
+        extra = [present[c] for c in INDEX_COLUMNS if c in present and c != column.lower()]
+        arg = "arg_min" if direction == "min" else "arg_max"
+        agg = [f"{direction}({q}) AS best"]
+        agg += [f"{arg}({quote_ident(c)}, {q}) AS {quote_ident(c)}" for c in extra]
+        agg.append(f"count({q}) AS n")
+        order = "ASC" if direction == "min" else "DESC"
+        outer = ["rank", "experiment_name", f"best AS {q}"] + [quote_ident(c) for c in extra]
+        outer.append("n AS rows")
+        result = store.execute(
+            f"SELECT {', '.join(outer)} FROM (SELECT row_number() OVER (ORDER BY best {order}, "
+            f"experiment_name) AS rank, * FROM (SELECT experiment_name, {', '.join(agg)} "
+            f"FROM experiments WHERE {q} IS NOT NULL AND {where} GROUP BY experiment_name)) "
+            f"WHERE rank <= {top} ORDER BY rank"
+        )
+        return result._replace(notes=notes)
+    finally:
+        if own:
+            store.close()
+
+
+def check_experiments(store: Store, names: Sequence[str]) -> list[str]:
+    """The names, deduplicated, after checking that each has rows.
+
+    Raises:
+        UnknownExperimentError: a name is not in the store (close names suggested).
+        ValueError: no names.
+    """
+    wanted = list(dict.fromkeys([names] if isinstance(names, str) else names))
+    if not wanted:
+        raise ValueError("give at least one experiment name")
+    known = store.experiment_names()
+    known_set = set(known)
+    for name in wanted:
+        if name not in known_set:
+            close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+            hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+            count = f"{len(known)} experiments in the store" if known else "the store is empty"
+            raise UnknownExperimentError(f"unknown experiment {name!r}.{hint} ({count})")
+    return wanted
+
+
+def compare_experiments(
+    names: Sequence[str],
+    metrics: Sequence[str] | None = None,
+    storage_dir: str | os.PathLike[str] | None = None,
+    *,
+    split: str | None = None,
+    store: Store | None = None,
+) -> QueryResult:
+    """Named experiments side by side, one row each in the order given.
+
+    Columns: ``experiment_name, rows, last_step``, per metric ``<metric>_last`` (at the last
+    step) and ``<metric>_best`` (when its direction is known), both on the chosen split, then
+    the metadata columns whose values differ between the experiments.
+
+    Raises:
+        UnknownExperimentError, UnknownMetricError, UnknownSplitError.
+    """
+    store, own = _open(store, storage_dir)
+    try:
+        wanted = check_experiments(store, names)
+        where, notes = _split_filter(store, split)
+        in_list = ", ".join(quote_str(n) for n in wanted)
+        present = {n.lower(): (n, kind) for n, kind, _ in store.columns()}
+        if metrics is None:
+            candidates = [m for m in store.metric_columns() if m.lower() not in INDEX_COLUMNS]
+            chosen = []
+            if candidates:
+                counts = store.execute(
+                    "SELECT "
+                    + ", ".join(f"count({quote_ident(m)})" for m in candidates)
+                    + f" FROM experiments WHERE experiment_name IN ({in_list})"
+                ).rows[0]
+                chosen = [m for m, c in zip(candidates, counts) if c]
+        else:
+            chosen = [_resolve_metric(store, m) for m in dict.fromkeys(metrics)]
+        order_col = '"step"' if "step" in present else "saved_at"
+        select = ["experiment_name", "count(*) AS rows"]
+        if "step" in present:
+            select.append('max("step") AS last_step')
+        for metric in chosen:
+            q = quote_ident(metric)
+            select.append(
+                f"arg_max({q}, {order_col}) FILTER (WHERE {q} IS NOT NULL AND {where}) "
+                f"AS {quote_ident(metric + '_last')}"
+            )
+            try:
+                direction = metric_direction(metric)
+            except MetricDirectionError:
+                continue
+            select.append(
+                f"{direction}({q}) FILTER (WHERE {where}) AS {quote_ident(metric + '_best')}"
+            )
+        main = store.execute(
+            f"SELECT {', '.join(select)} FROM experiments WHERE experiment_name IN ({in_list}) "
+            "GROUP BY experiment_name"
+        )
+        by_name = {row[0]: row for row in main.rows}
+        meta_cols = [n for n, kind in present.values() if kind == "metadata"]
+        differing: list[str] = []
+        meta_rows: dict[str, tuple[Any, ...]] = {}
+        if meta_cols and len(wanted) > 1:
+            summary = store.execute(
+                f"SELECT experiment_name, {', '.join(quote_ident(c) for c in meta_cols)} "
+                f"FROM experiment_summary WHERE experiment_name IN ({in_list})"
+            )
+            meta_rows = {row[0]: row[1:] for row in summary.rows}
+            for i, col in enumerate(meta_cols):
+                if len({repr(meta_rows[n][i]) for n in wanted}) > 1:
+                    differing.append(col)
+        idx = [meta_cols.index(c) for c in differing]
+        rows = [tuple(by_name[n]) + tuple(meta_rows[n][i] for i in idx) for n in wanted]
+        return QueryResult(main.columns + differing, rows, notes)
+    finally:
+        if own:
+            store.close()

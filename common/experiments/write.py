@@ -1,0 +1,439 @@
+"""Writing: save, overwrite, delete, rename and rewind experiments.
+
+A save is one new immutable file (``saves/<id>``) built with pyarrow: no DuckDB on the hot path.
+Every other change writes one file too, an *op* file, whose footer names the saves it supersedes
+(those of the experiment that the writer saw) and which holds the replacement rows, if any: an
+overwrite's new rows, a rename's rows under the new name, a rewind's rows up to its step. One
+file means the change is atomic, and naming saves instead of comparing times means the order of
+changes never depends on any host's clock: saves made after the change stay visible.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from common.experiments import layout
+from common.experiments.errors import (
+    ExperimentExistsError,
+    InvalidResultsError,
+    StoreWriteError,
+    UnknownExperimentError,
+)
+from common.experiments.schema import (
+    NAME_COLUMN,
+    SAVE_COLUMN,
+    Column,
+    Registry,
+    check_reserved,
+    flatten_metadata,
+    normalize_results,
+    typed_column,
+    validate_experiment_name,
+)
+from common.experiments.snapshot import Snapshot, take_snapshot
+from common.utils.provenance import git_info, hostname
+
+_REGISTRIES: dict[tuple[int, Path], Registry] = {}
+
+
+def registry(root: Path) -> Registry:
+    """The column-type registry of the store at ``root`` (one per process and store)."""
+    key = (os.getpid(), root)
+    reg = _REGISTRIES.get(key)
+    if reg is None:
+        reg = _REGISTRIES[key] = Registry(root / layout.SCHEMA, root / layout.TMP)
+    return reg
+
+
+def save_experiment(
+    name: str,
+    results: Any,
+    metadata: Mapping[str, Any] | Any | None = None,
+    *,
+    storage_dir: str | os.PathLike[str] | None = None,
+    mode: str = "append",
+) -> Path:
+    """Store result rows of experiment ``name`` as one new immutable Parquet file.
+
+    Args:
+        name: experiment name: non-empty, no path separators, ``..`` or control characters.
+        results: a pandas DataFrame, a list of row dicts, a dict of columns, or a dict of scalars
+            (one row). NaN is stored as NULL.
+        metadata: run description (config, model name, ...) stored on every row; nested mappings
+            and dataclasses are flattened with ``__`` (``training__lr``).
+        storage_dir: the store folder; default ``get_experiments_dir()``.
+        mode: ``"append"`` adds rows; ``"overwrite"`` replaces the experiment's rows that exist
+            now (saves made later, by anyone, stay).
+
+    Returns:
+        The path of the file written.
+
+    Raises:
+        InvalidExperimentNameError: unsafe name.
+        InvalidResultsError: no rows, clashing or reserved column names.
+        SchemaError: a value does not fit its column's type in this store; nothing is written.
+        StoreWriteError: the store cannot be written (disk full, permissions, ...).
+        ValueError: unknown mode.
+    """
+    validate_experiment_name(name)
+    if mode not in ("append", "overwrite"):
+        raise ValueError(f"mode must be 'append' or 'overwrite', got {mode!r}")
+    columns = normalize_results(results)
+    meta = flatten_metadata(metadata)
+    check_reserved([c.name for c in columns] + list(meta))
+    result_names = {c.name.lower() for c in columns}
+    clashes = [k for k in meta if k.lower() in result_names]
+    if clashes:
+        raise InvalidResultsError(
+            f"metadata keys {clashes} are also result columns; rename one of them"
+        )
+    n_rows = len(columns[0].values)
+    meta_columns = []
+    for key, value in meta.items():
+        col = typed_column(key, [value])
+        assert col is not None
+        meta_columns.append(col._replace(values=col.values * n_rows))
+    root = layout.resolve_dir(storage_dir, create=True)
+    reg = registry(root)
+    new = reg.check(name, columns + meta_columns)
+    reg.register(name, new)
+
+    save_id = layout.new_id()
+    prov = git_info()
+    provenance = [
+        Column(NAME_COLUMN, "text", "text", [name] * n_rows),
+        *columns,
+        *meta_columns,
+        Column("saved_at", "timestamp", "timestamp", [_utc_now()] * n_rows),
+        Column("git_commit", "text", "text", [prov.get("git_commit")] * n_rows),
+        Column("git_dirty", "bool", "bool", [prov.get("git_dirty")] * n_rows),
+        Column("host", "text", "text", [hostname()] * n_rows),
+        Column(SAVE_COLUMN, "text", "text", [save_id] * n_rows),
+    ]
+    dead: list[str] = []
+    if mode == "overwrite":
+        dead = sorted(visible_saves(take_snapshot(root), name))
+    footer = {
+        "saves": [save_id],
+        "dead": dead,
+        "exps": [name],
+        "types": {c.name: c.kind for c in provenance},
+        "result_cols": [c.name for c in columns],
+        "meta_cols": [c.name for c in meta_columns],
+        "rows": n_rows,
+    }
+    data = _encode(provenance, layout.kv_json(footer))
+    path = layout.write_bytes(
+        root, layout.SAVES, save_id, data, ".op.parquet" if dead else ".parquet"
+    )
+    from common.experiments.compaction import after_save
+
+    after_save(root)
+    return path
+
+
+def _utc_now() -> Any:
+    import datetime as dt
+
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+_ARROW_TYPES = {
+    "int": "int64",
+    "float": "float64",
+    "text": "string",
+    "bool": "bool_",
+    "date": "date32",
+}
+
+
+def _encode(columns: Sequence[Column], kv: str) -> bytes:
+    """One Parquet file (zstd) holding ``columns``, with the store document in its footer."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    arrays = []
+    for col in columns:
+        if col.kind == "timestamp":
+            typ = pa.timestamp("us")
+        else:
+            typ = getattr(pa, _ARROW_TYPES[col.kind])()
+        arrays.append(pa.array(col.values, type=typ))
+    table = pa.Table.from_arrays(arrays, names=[c.name for c in columns])
+    buf = io.BytesIO()
+    with pq.ParquetWriter(buf, table.schema, compression="zstd", store_schema=False) as writer:
+        writer.write_table(table)
+        writer.add_key_value_metadata({layout.KV_KEY: kv})
+    return buf.getvalue()
+
+
+# --------------------------------------------------------------------------------------------
+# changes that supersede saves
+
+
+def visible_saves(snap: Snapshot, name: str) -> set[str]:
+    """The saves of experiment ``name`` that queries show in ``snap``."""
+    from common.experiments.read import rows_relation
+
+    relation = rows_relation(snap, experiments=[name])
+    if relation is None:
+        return set()
+    con = _connection()
+    rows = con.execute(
+        f"SELECT DISTINCT {SAVE_COLUMN} FROM {relation} WHERE {NAME_COLUMN} = ?", [name]
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
+def _connection() -> Any:
+    from common.experiments.read import database
+
+    return database(None).cursor()
+
+
+def rewrite(
+    root: Path,
+    snap: Snapshot,
+    name: str,
+    *,
+    new_name: str | None = None,
+    where: str | None = None,
+    params: Sequence[Any] = (),
+    casts: Mapping[str, str] | None = None,
+) -> int:
+    """Supersede the visible saves of ``name`` with one op file holding the rows to keep.
+
+    Args:
+        root: the store folder.
+        snap: the snapshot the change is based on (its saves of ``name`` are superseded).
+        name: the experiment.
+        new_name: store the kept rows under this name (a rename).
+        where: SQL condition on the rows to keep (None: keep all, ``"false"``: keep none).
+        params: parameters of ``where``.
+        casts: column -> SQL type to convert the kept values to (a repair).
+
+    Returns:
+        The number of rows superseded (visible before minus kept).
+    """
+    from common.experiments.read import quote_ident, quote_str, rows_relation
+
+    saves = visible_saves(snap, name)
+    if not saves:
+        return 0
+    relation = rows_relation(snap, experiments=[name])
+    assert relation is not None
+    op_id = layout.new_id()
+    con = _connection()
+    in_saves = ", ".join(quote_str(s) for s in sorted(saves))
+    base = f"SELECT * FROM {relation} WHERE {SAVE_COLUMN} IN ({in_saves})"
+    total = con.execute(f"SELECT count(*) FROM ({base})").fetchone()[0]
+    keep = f"{base} AND ({where})" if where else base
+    cols = [r[0] for r in con.execute(f"DESCRIBE {base}").fetchall()]
+    replace = {SAVE_COLUMN: quote_str(op_id)}
+    if new_name is not None:
+        replace[NAME_COLUMN] = quote_str(new_name)
+    for col, sql_type in (casts or {}).items():
+        replace[col] = f"TRY_CAST({quote_ident(col)} AS {sql_type})"
+    select = ", ".join(
+        f"{replace[c]} AS {quote_ident(c)}" if c in replace else quote_ident(c) for c in cols
+    )
+    described = con.execute(f"DESCRIBE SELECT {select} FROM ({base})").fetchall()
+    kept = con.execute(f"SELECT count(*) FROM ({keep})", list(params)).fetchone()[0]
+    infos = [p.info for p in snap.parts if name in p.info.exps]
+    result_cols = _union([i.result_cols for i in infos])
+    meta_cols = _union([i.meta_cols for i in infos])
+    footer = {
+        "saves": [op_id],
+        "dead": sorted(saves),
+        "exps": [new_name or name] if kept else [],
+        "types": {r[0]: _kind(r[1]) for r in described},
+        "result_cols": result_cols,
+        "meta_cols": meta_cols,
+        "rows": kept,
+    }
+    tmp = layout.tmp_path(root, ".parquet")
+    try:
+        tmp.parent.mkdir(exist_ok=True)
+        con.execute(
+            f"COPY (SELECT {select} FROM ({keep})) TO {quote_str(str(tmp))} "
+            f"(FORMAT parquet, COMPRESSION zstd, KV_METADATA {{{layout.KV_KEY}: "
+            f"{quote_str(layout.kv_json(footer))}}})",
+            list(params),
+        )
+    except Exception as exc:
+        with _suppress():
+            os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise layout.write_error(root, exc) from exc
+        import duckdb
+
+        if isinstance(exc, duckdb.IOException):
+            raise StoreWriteError(f"cannot write to the experiment store {root}: {exc}") from exc
+        raise
+    layout.publish(root, layout.SAVES, op_id, tmp, ".op.parquet")
+    return total - kept
+
+
+def _suppress() -> Any:
+    import contextlib
+
+    return contextlib.suppress(OSError)
+
+
+def _union(groups: Sequence[Sequence[str]]) -> list[str]:
+    out: dict[str, str] = {}
+    for group in groups:
+        for col in group:
+            out.setdefault(col.lower(), col)
+    return list(out.values())
+
+
+def _kind(duckdb_type: str) -> str:
+    t = duckdb_type.upper()
+    if t in ("BIGINT", "INTEGER", "SMALLINT", "TINYINT", "HUGEINT", "UBIGINT", "UINTEGER"):
+        return "int"
+    if t in ("DOUBLE", "FLOAT", "REAL") or t.startswith("DECIMAL"):
+        return "float"
+    if t == "BOOLEAN":
+        return "bool"
+    if t.startswith("TIMESTAMP"):
+        return "timestamp"
+    if t == "DATE":
+        return "date"
+    return "text"
+
+
+def _changed(root: Path) -> None:
+    from common.experiments.compaction import after_save
+
+    after_save(root)
+
+
+def delete_experiment(
+    names: str | Sequence[str], *, storage_dir: str | os.PathLike[str] | None = None
+) -> int:
+    """Delete experiments: their rows stop being visible at once, compaction drops them for good.
+
+    Saves made after the delete (by anyone) stay visible.
+
+    Args:
+        names: one experiment name or several.
+        storage_dir: the store folder; default ``get_experiments_dir()``.
+
+    Returns:
+        The number of rows deleted.
+
+    Raises:
+        UnknownExperimentError: a name has no rows (nothing is deleted then).
+        StoreWriteError: the store cannot be written.
+    """
+    wanted = [names] if isinstance(names, str) else list(dict.fromkeys(names))
+    for name in wanted:
+        validate_experiment_name(name)
+    root = layout.resolve_dir(storage_dir, create=False)
+    snap = take_snapshot(root)
+    for name in wanted:
+        if not visible_saves(snap, name):
+            raise _unknown(snap, name)
+    total = sum(rewrite(root, snap, name, where="false") for name in wanted)
+    _changed(root)
+    return total
+
+
+def rename_experiment(
+    old: str, new: str, *, storage_dir: str | os.PathLike[str] | None = None
+) -> int:
+    """Give experiment ``old``'s rows the name ``new`` (atomically).
+
+    Returns:
+        The number of rows renamed.
+
+    Raises:
+        UnknownExperimentError: ``old`` has no rows.
+        ExperimentExistsError: ``new`` already has rows.
+        StoreWriteError: the store cannot be written.
+    """
+    validate_experiment_name(old)
+    validate_experiment_name(new)
+    root = layout.resolve_dir(storage_dir, create=False)
+    snap = take_snapshot(root)
+    if old == new:
+        raise ExperimentExistsError(f"experiment {old!r} already has that name")
+    if not visible_saves(snap, old):
+        raise _unknown(snap, old)
+    if visible_saves(snap, new):
+        raise ExperimentExistsError(
+            f"cannot rename {old!r} to {new!r}: an experiment named {new!r} exists; delete or "
+            "rename it first"
+        )
+    before = _row_count(snap, old)
+    rewrite(root, snap, old, new_name=new)
+    _changed(root)
+    return before
+
+
+def rewind_experiment(
+    name: str, after_step: int, *, storage_dir: str | os.PathLike[str] | None = None
+) -> int:
+    """Supersede the rows of ``name`` whose ``step`` is greater than ``after_step`` (atomically).
+
+    Rows with a NULL step are kept; ``after_step=-1`` supersedes every stepped row. A resumed
+    training run calls this with its checkpoint's step so that its rows match an uninterrupted
+    run's.
+
+    Returns:
+        The number of rows superseded; 0 when the experiment has no such rows or does not exist.
+
+    Raises:
+        StoreWriteError: the store cannot be written.
+    """
+    validate_experiment_name(name)
+    try:
+        root = layout.resolve_dir(storage_dir, create=False)
+    except Exception:  # noqa: BLE001 - no store yet: nothing to rewind
+        return 0
+    snap = take_snapshot(root)
+    infos = [p.info for p in snap.parts if name in p.info.exps]
+    if not any("step" in {c.lower() for c in i.types} for i in infos):
+        return 0
+    con = _connection()
+    from common.experiments.read import rows_relation
+
+    relation = rows_relation(snap, experiments=[name])
+    if relation is None:
+        return 0
+    later = con.execute(
+        f"SELECT count(*) FROM {relation} WHERE {NAME_COLUMN} = ? AND step > ?",
+        [name, int(after_step)],
+    ).fetchone()[0]
+    if not later:
+        return 0
+    removed = rewrite(root, snap, name, where="step IS NULL OR step <= ?", params=[int(after_step)])
+    _changed(root)
+    return removed
+
+
+def _row_count(snap: Snapshot, name: str) -> int:
+    from common.experiments.read import rows_relation
+
+    relation = rows_relation(snap, experiments=[name])
+    if relation is None:
+        return 0
+    return int(
+        _connection()
+        .execute(f"SELECT count(*) FROM {relation} WHERE {NAME_COLUMN} = ?", [name])
+        .fetchone()[0]
+    )
+
+
+def _unknown(snap: Snapshot, name: str) -> UnknownExperimentError:
+    import difflib
+
+    known = sorted(snap.experiments())
+    close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+    hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    return UnknownExperimentError(f"unknown experiment {name!r}.{hint}")
