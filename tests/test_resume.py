@@ -136,3 +136,40 @@ def test_resume_without_checkpoint_starts_fresh_and_finished_run_is_a_no_op(
     result = again.train(resume=True)
     assert result["step"] == 20 and parameters_equal(again.model, straight.model)
     assert len(_rows(tmp_path, "fresh")) == 10
+
+
+def test_a_damaged_latest_checkpoint_falls_back_to_the_newest_intact_one(
+    tmp_path: Path, straight: Trainer, capsys
+) -> None:
+    from safetensors.torch import load_file, save_file
+
+    first = _trainer(tmp_path, "damaged")
+    first.train(stop_at_step=12)  # checkpoints at 5, 10 and 12
+    weights = tmp_path / "damaged" / "step_0000012" / "model.safetensors"
+    tensors = load_file(str(weights))
+    next(iter(tensors.values())).view(-1)[:8] = 1.0  # same size, other content
+    save_file(tensors, str(weights))
+    resumed = _trainer(tmp_path, "damaged")
+    resumed.train(resume=True)
+    out = capsys.readouterr().out
+    assert "does not match its recorded SHA-256" in out
+    assert "resuming from step_0000010, the newest intact checkpoint" in out
+    _assert_same_run(straight, resumed)
+    assert _rows(tmp_path, "damaged") == _rows(tmp_path, "straight")
+
+
+def test_malformed_resume_fields_fall_back_too(tmp_path: Path, straight: Trainer, capsys) -> None:
+    import json
+
+    first = _trainer(tmp_path, "fields")
+    first.train(stop_at_step=10)
+    meta_file = tmp_path / "fields" / "step_0000010" / "checkpoint.json"
+    meta = json.loads(meta_file.read_text())
+    meta["extra"]["data_state"] = {}
+    meta_file.write_text(json.dumps(meta))  # checkpoint.json itself carries no checksum
+    resumed = _trainer(tmp_path, "fields")
+    resumed.train(resume=True)
+    out = capsys.readouterr().out
+    assert "data_state {} does not fit the training loader" in out
+    assert "resuming from step_0000005" in out
+    _assert_same_run(straight, resumed)
