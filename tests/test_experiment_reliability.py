@@ -478,7 +478,7 @@ def poison(root: Path, name: str, column: str, value: str) -> None:
         "meta_cols": [],
         "rows": 1,
     }
-    layout.write_bytes(root, "saves", save_id, _encode(cols, layout.kv_json(footer)))
+    layout.write_bytes(root, "saves", save_id, _encode(cols, layout.kv_json(footer)), sync_dir=True)
 
 
 def test_text_into_a_numeric_metric_is_refused_before_anything_is_written(tmp_path: Path) -> None:

@@ -278,17 +278,26 @@ def publish(root: Path, folder: str, stem: str, tmp: Path, suffix: str = ".parqu
     return final
 
 
-def write_bytes(root: Path, folder: str, stem: str, data: bytes, suffix: str = ".parquet") -> Path:
+def write_bytes(
+    root: Path, folder: str, stem: str, data: bytes, suffix: str = ".parquet", *, sync_dir: bool
+) -> Path:
     """Publish ``data`` as ``folder/<stem>.<crc32>{suffix}``: temp file, fsync, rename.
+
+    ``sync_dir`` also fsyncs the folder after the rename, so that a power cut cannot forget the
+    new name. Single saves skip it (it doubles a save's latency); a power cut may then lose the
+    newest saves, never expose a partial one: a torn file fails its checksum and is reported.
 
     Raises:
         StoreWriteError: disk full, permissions, a vanished folder; no temporary file is left.
     """
     tmp = tmp_path(root, ".parquet")
     try:
-        (root / TMP).mkdir(exist_ok=True)
-        (root / folder).mkdir(exist_ok=True)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileNotFoundError:  # first write to this store: create the folders
+            (root / TMP).mkdir(exist_ok=True)
+            (root / folder).mkdir(exist_ok=True)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         try:
             view = memoryview(data)
             while view:
@@ -297,8 +306,13 @@ def write_bytes(root: Path, folder: str, stem: str, data: bytes, suffix: str = "
         finally:
             os.close(fd)
         final = root / folder / f"{stem}.{zlib.crc32(data):08x}{suffix}"
-        os.rename(tmp, final)
-        fsync_dir(final.parent)
+        try:
+            os.rename(tmp, final)
+        except FileNotFoundError:
+            (root / folder).mkdir(exist_ok=True)
+            os.rename(tmp, final)
+        if sync_dir:
+            fsync_dir(final.parent)
     except OSError as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)

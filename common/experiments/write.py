@@ -127,9 +127,8 @@ def save_experiment(
         "rows": n_rows,
     }
     data = _encode(provenance, layout.kv_json(footer))
-    path = layout.write_bytes(
-        root, layout.SAVES, save_id, data, ".op.parquet" if dead else ".parquet"
-    )
+    suffix = ".op.parquet" if dead else ".parquet"
+    path = layout.write_bytes(root, layout.SAVES, save_id, data, suffix, sync_dir=bool(dead))
     from common.experiments.compaction import after_save
 
     after_save(root)
