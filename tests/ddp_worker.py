@@ -26,6 +26,8 @@ from common.training.distributed import init_distributed  # noqa: E402
 from common.training.trainer import Trainer  # noqa: E402
 
 MAX_STEPS = 12
+EVAL_BATCHES = 3
+"""Global validation batches: an odd count, so the ranks' shares differ (2 and 1)."""
 
 
 def run(out: Path, batch_size: int, grad_accum_steps: int = 1) -> dict[str, Any]:
@@ -39,7 +41,7 @@ def run(out: Path, batch_size: int, grad_accum_steps: int = 1) -> dict[str, Any]
         lr=1e-2,
         eval_interval=6,
         checkpoint_interval=6,
-        eval_batches=None,
+        eval_batches=EVAL_BATCHES,
     )
     train, val = loaders(config, ctx.rank, ctx.world_size)
     # Each rank starts from different weights: DDP must broadcast rank 0's.

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import ddp_worker
@@ -45,8 +48,11 @@ def test_two_processes_follow_the_one_process_loss_curve(tmp_path: Path) -> None
     print(f"max |loss difference| 2 processes vs 1: {max_diff:.3g}")
     assert max_diff < 1e-5, (rank0["losses"], single["losses"])
     assert single["losses"][-1] < single["losses"][0] - 0.5  # it does learn
+    # eval_batches counts global batches: 2 processes evaluate the same 3 batches as 1.
     val_ddp = [r["loss"] for r in rank0["history"] if r["split"] == "val"]
     val_one = [r["loss"] for r in single["history"] if r["split"] == "val"]
+    val_diff = max(abs(a - b) for a, b in zip(val_ddp, val_one))
+    print(f"max |val loss difference| 2 processes vs 1: {val_diff:.3g}")
     assert val_ddp == pytest.approx(val_one, abs=1e-5)
     # Weights agree to float noise; Adam's normalized update turns the noise on the few
     # near-zero gradients into differences of at most about the learning rate.
@@ -94,3 +100,128 @@ def test_single_process_context_without_torchrun(monkeypatch: pytest.MonkeyPatch
         assert resolve_device("auto").type in ("cpu", "mps")
     with pytest.raises(ValueError, match="unknown device 'tpu'"):
         resolve_device("tpu")
+
+
+RUN_WORKER = Path(__file__).resolve().parent / "run_worker.py"
+LONG_RUN = """
+model: {context_length: 32, d_model: 32, n_layers: 1, n_heads: 2, dropout: 0.1}
+data: {synthetic_train_stories: 300, synthetic_val_stories: 20, vocab_size: 300, num_workers: 1}
+training:
+  max_steps: 300
+  batch_size: 2
+  lr: 1.0e-2
+  warmup_steps: 2
+  eval_interval: 50
+  eval_batches: 2
+  checkpoint_interval: 50
+  keep_checkpoints: 10
+  device: cpu
+  dist_timeout_s: 5
+logging: {progress_bar: false, log_interval: 0, sample_tokens: 0}
+"""
+
+
+def _torchrun(*args: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    for var in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(var, None)
+    launch = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    return subprocess.Popen(
+        [*launch, str(RUN_WORKER), *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as a terminal job
+    )
+
+
+@contextlib.contextmanager
+def _ended(proc: subprocess.Popen[str]):
+    """Yield ``proc``; on the way out make sure its whole process group is gone."""
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+
+
+def _wait_for(path: Path, proc: subprocess.Popen[str], timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.05)
+
+
+def _rank_pid(launcher: int, rank: int) -> int:
+    """The pid of the worker of ``rank`` started by the torchrun process ``launcher``."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            environ = (entry / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        if parent == launcher and f"RANK={rank}".encode() in environ:
+            return int(entry.name)
+    raise AssertionError(f"no worker of rank {rank} under {launcher}")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(400)
+def test_ctrl_c_under_torchrun_checkpoints_and_resumes_bitwise(
+    tmp_path: Path, isolated_assets: Path
+) -> None:
+    from safetensors.torch import load_file
+
+    config = tmp_path / "long.yaml"
+    config.write_text(LONG_RUN)
+    runs = isolated_assets / "outputs" / "checkpoints"
+    straight = _torchrun("--config", str(config), "--name", "straight")
+    out, err = straight.communicate(timeout=300)
+    assert straight.returncode == 0, out + err
+
+    with _ended(_torchrun("--config", str(config), "--name", "pressed")) as pressed:
+        _wait_for(runs / "pressed" / "step_0000050", pressed)
+        os.killpg(pressed.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
+        out, err = pressed.communicate(timeout=120)
+    assert "Ctrl-C: finishing the current step, then writing a checkpoint" in err
+    assert "interrupted at step" in err and "--resume pressed" in err
+    stopped = [p.name for p in sorted(runs.glob("pressed/step_*"))]
+    assert stopped[-1] != "step_0000300" and stopped[-1] != "step_0000050", stopped
+
+    resumed = _torchrun("--resume", "pressed")
+    out, err = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, out + err
+    assert f"resumed from {runs / 'pressed' / stopped[-1]}" in out
+    a = load_file(str(runs / "straight" / "step_0000300" / "model.safetensors"))
+    b = load_file(str(runs / "pressed" / "step_0000300" / "model.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("sig", [signal.SIGSTOP, signal.SIGKILL], ids=["hung", "killed"])
+def test_a_hung_or_dead_rank_ends_every_rank_within_the_timeout(
+    tmp_path: Path, isolated_assets: Path, sig: signal.Signals
+) -> None:
+    config = tmp_path / "long.yaml"
+    config.write_text(LONG_RUN.replace("max_steps: 300", "max_steps: 100000"))
+    with _ended(_torchrun("--config", str(config), "--name", "hung")) as proc:
+        _wait_for(isolated_assets / "outputs" / "checkpoints" / "hung" / "step_0000050", proc)
+        os.kill(_rank_pid(proc.pid, 1), sig)
+        stopped_at = time.monotonic()
+        out, err = proc.communicate(timeout=120)
+        took = time.monotonic() - stopped_at
+    print(f"{sig.name} to rank 1: every process ended {took:.1f} s later (dist_timeout_s 5)")
+    print("\n".join(line for line in err.splitlines() if line.startswith("error:")))
+    assert proc.returncode != 0 and "common/training" not in err  # no traceback of ours
+    if sig == signal.SIGSTOP:
+        assert "rank 1 (last at" in err and "never arrived" in err, err[-3000:]
+    else:  # rank 0 or torchrun's summary names the dead rank
+        assert "rank 1" in err or "rank: 1" in err, err[-3000:]
+    assert took < 25
