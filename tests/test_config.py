@@ -110,3 +110,45 @@ def test_config_to_dict() -> None:
     as_dict = config_to_dict(config)
     assert as_dict["training"]["lr"] == 0.01
     assert as_dict["data"]["train_files"] == ["a.txt"]
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("training.batch_size=0", "training.batch_size: must be >= 1, got 0"),
+        ("training.grad_accum_steps=0", "training.grad_accum_steps: must be >= 1"),
+        ("training.lr=0", "training.lr: must be a finite number > 0"),
+        ("training.lr=.inf", "training.lr: must be a finite number > 0"),
+        ("training.min_lr=1", "training.min_lr: must be between 0 and training.lr"),
+        ("training.max_steps=0", "training.max_steps: must be >= 1"),
+        ("training.eval_interval=-5", "training.eval_interval: must be >= 0 (0: never)"),
+        ("training.checkpoint_interval=-1", "training.checkpoint_interval: must be >= 0"),
+        ("training.eval_batches=0", "training.eval_batches: must be >= 1 or null"),
+        ("training.betas=[0.9, 1.5]", "training.betas: must be two numbers in [0, 1)"),
+        ("training.dtype=fp8", "training.dtype: must be one of float32, bf16, fp16"),
+        ("training.schedule=exp", "training.schedule: unknown schedule 'exp'"),
+        ("training.dist_timeout_s=0", "training.dist_timeout_s: must be > 0 seconds"),
+        ("model.context_length=0", "model.context_length: must be >= 1"),
+        ("model.n_heads=3", "model.n_heads: must be a divisor of model.d_model (256), got 3"),
+        ("model.dropout=1", "model.dropout: must be in [0, 1)"),
+        ("data.vocab_size=0", "data.vocab_size: must be >= 1"),
+        ("logging.log_interval=-1", "logging.log_interval: must be >= 0"),
+    ],
+)
+def test_impossible_values_name_the_field(override: str, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(None, [override])
+    assert message in str(info.value)
+
+
+def test_a_folder_or_a_non_mapping_as_config_is_one_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="is a folder; name a YAML file inside it"):
+        load_config(tmp_path)
+    bad = tmp_path / "list.yaml"
+    bad.write_text("- 1\n- 2\n")
+    with pytest.raises(ConfigError, match="expected a mapping with sections"):
+        load_config(bad)
+    sections = tmp_path / "sections.yaml"
+    sections.write_text("training: 5\n")
+    with pytest.raises(ConfigError, match="expected a mapping with sections"):
+        load_config(sections)

@@ -190,3 +190,61 @@ def test_latest_checkpoint_ignores_incomplete_folders(tmp_path: Path) -> None:
     (root / ".step_0000010.tmp-abc").mkdir()
     assert latest_checkpoint(root) == root / "step_0000004"
     assert checkpoint_names(root)[:2] == ["step_0000002", "step_0000004"]
+
+
+def test_a_collapsed_run_is_reported_and_its_checkpoints_are_not_good(
+    tmp_path: Path, capsys
+) -> None:
+    def kill_the_model(trainer: Trainer, stats: dict) -> None:
+        if stats["step"] == 6:  # every weight 0: the gradients are exactly 0 from here on
+            with torch.no_grad():
+                for p in trainer.model.parameters():
+                    p.zero_()
+            trainer.optimizer.state.clear()  # and no momentum to revive it
+
+    config = tiny_config(
+        max_steps=15, eval_interval=0, checkpoint_interval=5, keep_checkpoints=1, collapse_steps=3
+    )
+    trainer = _trainer(tmp_path, config, callbacks=[kill_the_model])
+    result = trainer.train()
+    out = capsys.readouterr().out
+    assert "training collapsed at step 9: gradient norm exactly 0 for 3 steps" in out
+    assert "the last good checkpoint is" in out and "step_0000005" in out
+    assert result["collapsed_at"] == 9
+    assert trainer.last_good_checkpoint == tmp_path / "ckpt" / "step_0000005"
+    # the last good checkpoint outlives keep_checkpoints=1
+    assert checkpoint_names(tmp_path / "ckpt") == ["step_0000005", "step_0000015"]
+    meta = json.loads((tmp_path / "ckpt" / "step_0000015" / "checkpoint.json").read_text())
+    assert meta["extra"]["healthy"] is False
+    assert meta["extra"]["last_good_checkpoint"].endswith("step_0000005")
+
+
+def test_ctrl_c_during_a_long_step_is_acknowledged_at_once(tmp_path: Path, capsys) -> None:
+    import os
+    import signal
+    import threading
+    import time
+
+    class SlowModel(type(tiny_model())):  # type: ignore[misc]
+        def forward(self, input_ids, labels=None):  # type: ignore[no-untyped-def]
+            time.sleep(1.0)  # a long step
+            return super().forward(input_ids, labels)
+
+    torch.manual_seed(0)
+    model = SlowModel(VOCAB, context_length=16, d_model=32, n_layers=1, n_heads=2)
+    config = tiny_config(max_steps=5, eval_interval=0, checkpoint_interval=0)
+    trainer = _trainer(tmp_path, config, model=model)
+    pressed: list[float] = []
+
+    def press() -> None:
+        time.sleep(0.3)
+        pressed.append(time.monotonic())
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=press).start()
+    with pytest.raises(KeyboardInterrupt, match="interrupted at step 1"):
+        trainer.train()
+    assert trainer._interrupt_time is not None
+    assert trainer._interrupt_time - pressed[0] < 0.5  # said at once, not when the step ended
+    assert "Ctrl-C: finishing the current step" in capsys.readouterr().err
+    assert checkpoint_names(tmp_path / "ckpt") == ["step_0000001"]
