@@ -597,3 +597,60 @@ def test_a_vanished_or_read_only_folder_is_one_store_error(tmp_path: Path) -> No
     assert store.query_experiments("SELECT loss FROM experiments", storage_dir=root)[
         "loss"
     ].tolist() == [1.0]
+
+
+# ------------------------------------------------------------------------------ previous format
+
+
+def old_format_file(root: Path, name: str, rows_sql: str, meta: dict) -> None:
+    """A file as the previous version of the store wrote it (flat folder, clock-ordered)."""
+    kv = json.dumps({"format": "research-experiments/1", **meta}, separators=(",", ":"))
+    duckdb.connect().execute(
+        f"COPY ({rows_sql}) TO '{root / name}' (FORMAT parquet, KV_METADATA "
+        f"{{research_experiments: '{kv}'}})"
+    )
+
+
+def test_a_store_in_the_previous_format_is_reported_then_converted(tmp_path: Path) -> None:
+    root = tmp_path / "old"
+    root.mkdir()
+    t0 = 1_700_000_000_000_000
+
+    def rows(exp: str, save: str, dt: int, steps: list[int], ppl: str = "s * 1.0") -> str:
+        return (
+            f"SELECT '{exp}' AS experiment_name, s AS step, {ppl} AS perplexity, "
+            f"make_timestamp(CAST({t0 + dt} AS BIGINT)) AS saved_at, '{save}' AS _rx_save "
+            f"FROM unnest({steps}) t(s)"
+        )
+
+    def single(save: str, dt: int, steps: list[int], mark: bool = False, **kw: str) -> None:
+        exp = save[0]
+        meta = {"saves": [save], "exps": [exp], "marks": {exp: t0 + dt} if mark else {}}
+        old_format_file(root, f"s-{save}.parquet", rows(exp, save, dt, steps, **kw), meta)
+
+    # a: two saves, also held by a compacted file; b: overwritten by its second save
+    single("a1", 0, [1, 2])
+    single("a2", 1, [3])
+    both = rows("a", "a1", 0, [1, 2]) + " UNION ALL " + rows("a", "a2", 1, [3])
+    meta = {"saves": ["a1", "a2"], "exps": ["a"], "marks": {}, "inputs": []}
+    old_format_file(root, "c-00000002-x.parquet", both, meta)
+    single("b1", 2, [1, 2])
+    single("b2", 3, [9], mark=True)
+    single("c1", 4, [5], ppl="'12.x'")
+    listing = cli("--list", "--dir", str(root))
+    assert listing.returncode == 3 and "previous format" in listing.stderr
+    assert "No experiments" not in listing.stdout + listing.stderr
+    report = store.repair_store(root)
+    assert report.converted_rows == 5 and report.unreadable_legacy == []
+    assert report.retyped == {"c": ["perplexity"]} and report.remaining == []
+    moved = sorted(p.name for p in (root / "legacy").iterdir())
+    assert moved == sorted(
+        ["c-00000002-x.parquet"] + [f"s-{s}.parquet" for s in ("a1", "a2", "b1", "b2", "c1")]
+    )
+    got = store.query_experiments(
+        "SELECT experiment_name, step, perplexity FROM experiments ORDER BY 1, 2", storage_dir=root
+    )
+    assert got["experiment_name"].tolist() == ["a", "a", "a", "b", "c"]
+    assert got["step"].tolist() == [1, 2, 3, 9, 5]
+    assert cli("--check", "--dir", str(root)).returncode == 0
+    store.save_experiment("d", {"step": [1], "perplexity": [3.0]}, storage_dir=root)

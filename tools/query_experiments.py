@@ -324,11 +324,15 @@ def _change(args: argparse.Namespace, storage_dir: Path | None) -> int:
     kwargs: dict[str, Any] = {"storage_dir": storage_dir}
     if args.repair:
         report = repair_store(**kwargs)
+        if report.converted_rows:
+            print(f"converted {report.converted_rows} rows from the previous store format")
+        for name in report.unreadable_legacy:
+            print(f"could not read {name} (previous format); moved into legacy/")
         for path in report.moved_aside:
             print(f"moved a damaged file aside: {path}")
         for exp, cols in report.retyped.items():
             print(f"converted {', '.join(cols)} of experiment {exp!r} to the store's types")
-        if not report.moved_aside and not report.retyped:
+        if not (report.moved_aside or report.retyped or report.converted_rows):
             print("nothing to repair")
         for problem in report.remaining:
             print(f"PROBLEM (not repaired): {problem}")

@@ -32,6 +32,7 @@ from common.experiments.errors import (
     ReadOnlyViolation,
 )
 from common.experiments.schema import (
+    FIXED_TYPES,
     NAME_COLUMN,
     PROVENANCE_COLUMNS,
     SAVE_COLUMN,
@@ -167,8 +168,8 @@ class Store:
         self.problems: list[str] = []
         self.wrong_types: dict[str, tuple[str, list[str]]] = {}
         self._columns: list[tuple[str, str, str]] | None = None
-        self.snapshot = take_snapshot(self.root)
-        self._install()
+        self.snapshot: Snapshot
+        self._load()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -184,8 +185,20 @@ class Store:
 
     def refresh(self) -> None:
         """Take a new snapshot (to see saves made since) and rebuild the views."""
-        self.snapshot = take_snapshot(self.root)
-        self._install()
+        self._load()
+
+    def _load(self) -> None:
+        """Snapshot and views; again when a compaction removes a file while the views are built
+        (building them reads the files' schemas)."""
+        for attempt in range(_RETRIES):
+            self.snapshot = take_snapshot(self.root)
+            try:
+                self._install()
+                return
+            except duckdb.Error as exc:
+                if attempt == _RETRIES - 1 or not self._vanished(exc):
+                    raise
+                time.sleep(min(0.005 * attempt, 0.05))
 
     @property
     def damaged(self) -> list[layout.Damaged]:
@@ -217,7 +230,11 @@ class Store:
             meta_cols = [c for c, kind in cols.values() if kind == "metadata"]
             for col in [*result_cols, *meta_cols]:
                 select.append(self._read_column(relation, col, targets.get(col.lower())))
-            select += [quote_ident(c) for c in PROVENANCE_COLUMNS]
+            present = {k.lower() for p in snap.parts for k in p.info.types}
+            for col in PROVENANCE_COLUMNS:  # absent only from hand-made files
+                sql_type = _SQL_TYPES[FIXED_TYPES[col]]
+                q = quote_ident(col)
+                select.append(q if col in present else f"CAST(NULL AS {sql_type}) AS {q}")
             body = f"SELECT {', '.join(select)} FROM {relation}"
         self.con.execute(f"CREATE OR REPLACE TEMP VIEW experiments AS {body}")
         latest = [
@@ -313,10 +330,9 @@ class Store:
                 if attempt == _RETRIES - 1 or not self._vanished(exc):
                     raise
                 time.sleep(min(0.005 * attempt, 0.05))
-                self.snapshot = take_snapshot(self.root)
                 warn, self.warn = self.warn, False
                 try:
-                    self._install()
+                    self._load()
                 finally:
                     self.warn = warn
         raise AssertionError("unreachable")

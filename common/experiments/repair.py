@@ -46,21 +46,26 @@ class RepairReport:
     moved_aside: list[str]
     retyped: dict[str, list[str]]  # experiment -> columns converted
     remaining: list[str]
+    converted_rows: int = 0  # rows taken over from files of the previous format
+    unreadable_legacy: list[str] = dataclasses.field(default_factory=list)
 
 
 def repair_store(storage_dir: str | os.PathLike[str] | None = None) -> RepairReport:
     """Make a store whole again, losing nothing that can still be read.
 
+    - Files of the previous format are converted (see ``legacy``) and moved into ``legacy/``.
     - Damaged files are moved into ``damaged/`` (never deleted), so that queries stop warning;
       the saves they held are gone unless another copy exists.
     - Experiments holding values of the wrong type in a column (text in a number column, ...)
       are rewritten with those values converted to the column's type; values that cannot be
       converted become NULL. The superseded rows stay on disk until the next compaction.
     """
+    from common.experiments.legacy import convert_legacy
     from common.experiments.read import _SQL_TYPES
     from common.experiments.write import rewrite
 
     root = layout.resolve_dir(storage_dir, create=False)
+    converted, unreadable = convert_legacy(root)
     moved: list[str] = []
     snap = take_snapshot(root)
     if snap.damaged:
@@ -78,4 +83,4 @@ def repair_store(storage_dir: str | os.PathLike[str] | None = None) -> RepairRep
         for exp, casts in sorted(by_exp.items()):
             rewrite(root, store.snapshot, exp, casts=casts)
             retyped[exp] = sorted(casts)
-    return RepairReport(moved, retyped, check_store(root).problems)
+    return RepairReport(moved, retyped, check_store(root).problems, converted, unreadable)

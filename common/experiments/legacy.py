@@ -1,0 +1,155 @@
+"""Converting a store written in the previous format (``s-*.parquet`` and ``c-*.parquet`` files at
+the top of the folder, ordered by their writers' clocks) into the current one, once.
+
+The old rules are applied one last time: each save is taken from the highest-ranked file that
+holds it (compacted files above single saves, more saves first, then the name), and an
+experiment's rows saved before its latest ``mode="overwrite"`` marker are dropped. The visible
+rows become one new file; the old files are moved into ``legacy/`` (never deleted).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from common.experiments import layout
+from common.experiments.schema import FIXED_TYPES, Column
+
+_OLD_PREFIX = b'{"format":"research-experiments/1"'
+LEGACY = "legacy"
+
+
+def _old_footer(path: Path) -> dict[str, Any] | None:
+    data = path.read_bytes()
+    if len(data) < 12 or data[-4:] != b"PAR1":
+        return None
+    footer_len = int.from_bytes(data[-8:-4], "little")
+    footer = data[-(footer_len + 8) : -8]
+    at = footer.rfind(_OLD_PREFIX)
+    if at < 0:
+        return None
+    try:
+        meta, _ = json.JSONDecoder().raw_decode(footer[at:].decode("latin-1"))
+    except ValueError:
+        return None
+    return meta if isinstance(meta, dict) else None
+
+
+def convert_legacy(root: Path) -> tuple[int, list[str]]:
+    """Convert the previous format's files of ``root``; returns (rows kept, unreadable files).
+
+    Unreadable old files are moved into ``legacy/`` too and listed, so that nothing stays
+    hidden; their rows cannot be recovered.
+    """
+    from common.experiments.read import database, quote_ident, quote_str
+    from common.experiments.write import _kind, registry
+
+    names = sorted(n for n in os.listdir(root) if layout.is_legacy_name(n))
+    if not names:
+        return 0, []
+    files: list[tuple[tuple[int, int, str], Path, dict[str, Any]]] = []
+    unreadable: list[str] = []
+    con = database(None).cursor()
+    for name in names:
+        path = root / name
+        meta = _old_footer(path)
+        if meta is None or not meta.get("saves"):
+            unreadable.append(name)
+            continue
+        try:
+            con.execute(f"SELECT count(*) FROM read_parquet({quote_str(str(path))})").fetchall()
+        except Exception:  # noqa: BLE001 - any DuckDB failure: the file is damaged
+            unreadable.append(name)
+            continue
+        compacted = name.startswith("c-")
+        files.append(((0 if compacted else 1, -len(meta["saves"]), name), path, meta))
+    files.sort(key=lambda f: (f[0][0], f[0][1], [-ord(c) for c in f[0][2]]))
+    markers: dict[str, int] = {}
+    for _, _, meta in files:
+        for exp, t in meta.get("marks", {}).items():
+            markers[exp] = max(markers.get(exp, -1), int(t))
+    taken: set[str] = set()
+    selects = []
+    for _, path, meta in files:
+        mine = sorted(set(meta["saves"]) - taken)
+        taken |= set(meta["saves"])
+        if mine:
+            in_list = ", ".join(quote_str(s) for s in mine)
+            selects.append(
+                f"SELECT * FROM read_parquet({quote_str(str(path))}) WHERE _rx_save IN ({in_list})"
+            )
+    kept = 0
+    if selects:
+        body = " UNION ALL BY NAME ".join(selects)
+        drops = [
+            f"NOT (experiment_name = {quote_str(exp)} AND saved_at < "
+            f"make_timestamp(CAST({int(t)} AS BIGINT)))"
+            for exp, t in sorted(markers.items())
+        ]
+        where = " AND ".join(drops) if drops else "true"
+        op_id = layout.new_id()
+        rows_sql = f"SELECT * REPLACE ({quote_str(op_id)} AS _rx_save) FROM ({body}) WHERE {where}"
+        described = con.execute(f"DESCRIBE {rows_sql}").fetchall()
+        kept = int(con.execute(f"SELECT count(*) FROM ({rows_sql})").fetchone()[0])  # type: ignore[index]
+        _register_majority(root, files, registry(root))
+        exps = [
+            r[0]
+            for r in con.execute(f"SELECT DISTINCT experiment_name FROM ({rows_sql})").fetchall()
+        ]
+        meta_cols: dict[str, str] = {}
+        for _, _, meta in files:
+            for c in meta.get("meta_cols", ()):
+                meta_cols.setdefault(c.lower(), c)
+        stored = [r[0] for r in described if r[0].lower() not in FIXED_TYPES]
+        footer = {
+            "saves": [op_id],
+            "dead": [],
+            "exps": sorted(exps),
+            "types": {r[0]: _kind(r[1]) for r in described},
+            "result_cols": [c for c in stored if c.lower() not in meta_cols],
+            "meta_cols": [c for c in stored if c.lower() in meta_cols],
+            "rows": kept,
+        }
+        tmp = layout.tmp_path(root, ".parquet")
+        tmp.parent.mkdir(exist_ok=True)
+        cols = ", ".join(quote_ident(r[0]) for r in described)
+        con.execute(
+            f"COPY (SELECT {cols} FROM ({rows_sql}) ORDER BY experiment_name) TO "
+            f"{quote_str(str(tmp))} (FORMAT parquet, COMPRESSION zstd, KV_METADATA "
+            f"{{{layout.KV_KEY}: {quote_str(layout.kv_json(footer))}}})"
+        )
+        layout.publish(root, layout.SAVES, op_id, tmp, ".op.parquet")
+    (root / LEGACY).mkdir(exist_ok=True)
+    for name in names:
+        shutil.move(str(root / name), str(root / LEGACY / name))
+    return kept, unreadable
+
+
+def _register_majority(root: Path, files: list[Any], reg: Any) -> None:
+    """Register each column's most common logical type among the old files (first on ties)."""
+    from common.experiments.read import database, quote_str
+    from common.experiments.schema import logical_of_kind
+    from common.experiments.write import _kind
+
+    con = database(None).cursor()
+    votes: dict[str, Counter[str]] = {}
+    spelling: dict[str, str] = {}
+    first_exp: dict[str, str] = {}
+    for _, path, meta in files:
+        described = con.execute(f"DESCRIBE SELECT * FROM read_parquet({quote_str(str(path))})")
+        for name, typ, *_ in described.fetchall():
+            key = name.lower()
+            if key in FIXED_TYPES:
+                continue
+            votes.setdefault(key, Counter())[logical_of_kind(_kind(typ))] += 1
+            spelling.setdefault(key, name)
+            first_exp.setdefault(key, (meta.get("exps") or ["(converted)"])[0])
+    for key, counter in votes.items():
+        if reg.get(key) is not None:
+            continue
+        logical = counter.most_common(1)[0][0]
+        reg.register(first_exp[key], [Column(spelling[key], logical, logical, [])])
