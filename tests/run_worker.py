@@ -21,6 +21,22 @@ from common.models.examples import TinyTransformerLM  # noqa: E402
 from common.training.cli import main  # noqa: E402
 
 PROJECT = "runs"
+CONFIG = """
+model: {context_length: 32, d_model: 32, n_layers: 1, n_heads: 2, dropout: 0.1}
+data: {synthetic_train_stories: 300, synthetic_val_stories: 20, vocab_size: 300, num_workers: 1}
+training:
+  max_steps: 12
+  batch_size: 4
+  lr: 1.0e-2
+  warmup_steps: 2
+  eval_interval: 2
+  eval_batches: 2
+  checkpoint_interval: 5
+  keep_checkpoints: 10
+  device: cpu
+logging: {progress_bar: false, log_interval: 0, sample_tokens: 0}
+"""
+"""A run of a few seconds: 12 steps, evaluations every 2, checkpoints at 5, 10 and 12."""
 
 
 def build_model(model_cfg: Any, vocab_size: int) -> TinyTransformerLM:
@@ -31,6 +47,7 @@ def build_model(model_cfg: Any, vocab_size: int) -> TinyTransformerLM:
         d_model=model_cfg.d_model,
         n_layers=model_cfg.n_layers,
         n_heads=model_cfg.n_heads,
+        d_ff=model_cfg.d_ff,
         dropout=model_cfg.dropout,
     )
 

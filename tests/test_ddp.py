@@ -13,6 +13,7 @@ from pathlib import Path
 
 import ddp_worker
 import pytest
+import run_worker
 import torch
 import torch.distributed
 
@@ -103,22 +104,13 @@ def test_single_process_context_without_torchrun(monkeypatch: pytest.MonkeyPatch
 
 
 RUN_WORKER = Path(__file__).resolve().parent / "run_worker.py"
-LONG_RUN = """
-model: {context_length: 32, d_model: 32, n_layers: 1, n_heads: 2, dropout: 0.1}
-data: {synthetic_train_stories: 300, synthetic_val_stories: 20, vocab_size: 300, num_workers: 1}
-training:
-  max_steps: 300
-  batch_size: 2
-  lr: 1.0e-2
-  warmup_steps: 2
-  eval_interval: 50
-  eval_batches: 2
-  checkpoint_interval: 50
-  keep_checkpoints: 10
-  device: cpu
-  dist_timeout_s: 5
-logging: {progress_bar: false, log_interval: 0, sample_tokens: 0}
-"""
+LONG_RUN = (
+    run_worker.CONFIG.replace("max_steps: 12", "max_steps: 300")
+    .replace("batch_size: 4", "batch_size: 2")
+    .replace("eval_interval: 2", "eval_interval: 50")
+    .replace("checkpoint_interval: 5", "checkpoint_interval: 50")
+    .replace("device: cpu", "device: cpu\n  dist_timeout_s: 5")
+)
 
 
 def _torchrun(*args: str) -> subprocess.Popen[str]:

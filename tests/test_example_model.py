@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from run_worker import build_model
 
 from common.data.pipeline import prepare_data
 from common.models.examples import TinyTransformerLM
@@ -54,18 +55,6 @@ def test_tiny_transformer_learns_the_embedded_corpus(tmp_path: Path) -> None:
     assert result["val_loss"] < math.log(512) - 1.5
     assert 0 < result["val_bits_per_byte"] < 3.0
     assert result["samples"][0].startswith("Once upon a time")
-
-
-def build_model(model_cfg, vocab_size: int) -> TinyTransformerLM:
-    return TinyTransformerLM(
-        vocab_size,
-        context_length=model_cfg.context_length,
-        d_model=model_cfg.d_model,
-        n_layers=model_cfg.n_layers,
-        n_heads=model_cfg.n_heads,
-        d_ff=model_cfg.d_ff,
-        dropout=model_cfg.dropout,
-    )
 
 
 CONFIG = """

@@ -16,27 +16,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from run_worker import CONFIG
 
 from common.training.cli import EXIT_CHECKPOINT_FAILED, EXIT_ROWS_NOT_STORED, EXIT_USER_ERROR
 from common.training.schedules import lr_at_step
 from common.utils.config import TrainingConfig
 
 WORKER = Path(__file__).resolve().parent / "run_worker.py"
-CONFIG = """
-model: {context_length: 32, d_model: 32, n_layers: 1, n_heads: 2, dropout: 0.1}
-data: {synthetic_train_stories: 300, synthetic_val_stories: 20, vocab_size: 300, num_workers: 1}
-training:
-  max_steps: 12
-  batch_size: 4
-  lr: 1.0e-2
-  warmup_steps: 2
-  eval_interval: 2
-  eval_batches: 2
-  checkpoint_interval: 5
-  keep_checkpoints: 10
-  device: cpu
-logging: {progress_bar: false, log_interval: 0, sample_tokens: 0}
-"""
 ROWS = (
     "SELECT step, split, loss, perplexity, coalesce(bits_per_byte, -1), lr, tokens_seen, epoch "
     "FROM experiments WHERE experiment_name = '{name}' ORDER BY step, split"
