@@ -225,7 +225,7 @@ def after_save(root: Path) -> None:
     """Called after each save: start a background merge when enough saves are pending."""
     with _STATE_LOCK:
         _COUNT[root] = _COUNT.get(root, 0) + 1
-        if _COUNT[root] % 8:
+        if _COUNT[root] % 8 != 1:  # a process's first save looks too: many short-lived savers
             return
         thread = _THREADS.get(root)
         if thread is not None and thread.is_alive():
