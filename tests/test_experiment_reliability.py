@@ -533,6 +533,9 @@ def test_a_poisoned_store_stays_queryable_and_is_repaired(tmp_path: Path) -> Non
     assert values["perplexity"].isna().tolist()[0]
     store.compact_store(root)
     assert store.check_store(root).ok
+    (merged,) = (root / "merged").glob("*.parquet")
+    kinds = {r[0]: r[1] for r in duckdb.connect().execute(f"DESCRIBE FROM '{merged}'").fetchall()}
+    assert kinds["perplexity"] == "DOUBLE"  # the text left by the repair is converted back
     assert cli("--best", "perplexity", "--dir", str(root)).returncode == 0
 
 

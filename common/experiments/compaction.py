@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from common.experiments import layout
-from common.experiments.errors import DamagedStoreWarning, ExperimentStoreError
+from common.experiments.errors import DamagedStoreWarning
 from common.experiments.layout import FileInfo
 from common.experiments.snapshot import Snapshot, take_snapshot
 
@@ -70,7 +70,7 @@ def _tier(n_saves: int) -> int:
 
 def _merge(root: Path, snap: Snapshot, inputs: list[FileInfo]) -> FileInfo:
     """Write one verified merged file holding the visible rows of ``inputs``."""
-    from common.experiments.read import database, quote_ident, quote_str
+    from common.experiments.read import database, quote_ident, rows_relation
     from common.experiments.write import _kind, _union
 
     paths = {i.path for i in inputs}
@@ -78,55 +78,57 @@ def _merge(root: Path, snap: Snapshot, inputs: list[FileInfo]) -> FileInfo:
     saves: set[str] = set()
     for part in parts:  # rows held, and superseded saves (so that their files count as merged)
         saves |= (part.info.saves - part.exclude) | (part.info.saves & snap.dead)
-    sub = Snapshot(root, inputs, parts, snap.dead, [], [])
-    from common.experiments.read import rows_relation
-
-    relation = rows_relation(sub)
+    relation = rows_relation(Snapshot(root, inputs, parts, snap.dead, [], []))
     con = database(None).cursor()
-    exps = sorted({e for p in parts for e in p.info.exps})
-    result_cols = _union([p.info.result_cols for p in parts])
-    meta_cols = _union([p.info.meta_cols for p in parts])
     if relation is None:
         select = (
             "SELECT CAST(NULL AS VARCHAR) AS experiment_name, "
             f"CAST(NULL AS VARCHAR) AS {quote_ident('_rx_save')} WHERE false"
         )
     else:
-        select = f"SELECT * FROM {relation} ORDER BY experiment_name, _rx_save"
+        select = _typed_select(root, con, relation)
     described = con.execute(f"DESCRIBE {select}").fetchall()
-    rows = _scalar(con, f"SELECT count(*) FROM ({select})")
+    row = con.execute(f"SELECT count(*) FROM ({select})").fetchone()
+    assert row is not None
     footer = {
         "saves": sorted(saves),
         "dead": sorted(snap.dead),
-        "exps": exps,
+        "exps": sorted({e for p in parts for e in p.info.exps}),
         "types": {r[0]: _kind(r[1]) for r in described},
-        "result_cols": result_cols,
-        "meta_cols": meta_cols,
-        "rows": int(rows),
+        "result_cols": _union([p.info.result_cols for p in parts]),
+        "meta_cols": _union([p.info.meta_cols for p in parts]),
+        "rows": int(row[0]),
     }
-    tmp = layout.tmp_path(root, ".parquet")
-    try:
-        tmp.parent.mkdir(exist_ok=True)
-        con.execute(
-            f"COPY ({select}) TO {quote_str(str(tmp))} (FORMAT parquet, COMPRESSION zstd, "
-            f"ROW_GROUP_SIZE 100000, KV_METADATA {{{layout.KV_KEY}: "
-            f"{quote_str(layout.kv_json(footer))}}})"
-        )
-        if _scalar(con, f"SELECT count(*) FROM read_parquet({quote_str(str(tmp))})") != rows:
-            raise ExperimentStoreError(f"compaction read back a wrong row count from {tmp}")
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    path = layout.publish(root, layout.MERGED, f"{len(saves):09d}-{layout.new_id()}", tmp)
+    stem = f"{len(saves):09d}-{layout.new_id()}"
+    path = layout.write_query(root, layout.MERGED, stem, con, select, footer)
     info = layout.read_file(layout.MERGED, str(path))  # verified against its checksum
     return info
 
 
-def _scalar(con: Any, sql: str) -> Any:
-    row = con.execute(sql).fetchone()
-    assert row is not None
-    return row[0]
+def _typed_select(root: Path, con: Any, relation: str) -> str:
+    """The merged rows, each column converted to its type in the store's schema where every
+    value converts (text digits left by a repair); a value that does not convert keeps the
+    column as it is, for ``repair_store`` to see."""
+    from common.experiments.read import _SQL_TYPES, quote_ident
+    from common.experiments.schema import logical_of_kind
+    from common.experiments.write import _kind, registry
+
+    registered = registry(root).all()
+    select = []
+    for name, typ, *_ in con.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall():
+        entry = registered.get(name.lower())
+        q = quote_ident(name)
+        if entry is not None and logical_of_kind(_kind(typ)) != entry.logical:
+            target = _SQL_TYPES[entry.logical]
+            bad = con.execute(
+                f"SELECT count(*) FROM {relation} WHERE {q} IS NOT NULL "
+                f"AND TRY_CAST({q} AS {target}) IS NULL"
+            ).fetchone()
+            if bad is not None and bad[0] == 0:
+                select.append(f"CAST({q} AS {target}) AS {q}")
+                continue
+        select.append(q)
+    return f"SELECT {', '.join(select)} FROM {relation} ORDER BY experiment_name, _rx_save"
 
 
 def _delete_covered(root: Path) -> int:

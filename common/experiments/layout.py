@@ -26,10 +26,11 @@ import os
 import re
 import secrets
 import zlib
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from common.experiments.errors import StoreNotFoundError, StoreWriteError
+from common.experiments.errors import ExperimentStoreError, StoreNotFoundError, StoreWriteError
 from common.paths import get_experiments_dir
 from common.utils.atomic import fsync_dir
 from common.utils.provenance import hostname
@@ -253,29 +254,41 @@ def write_error(root: Path, exc: OSError) -> StoreWriteError:
     return err
 
 
-def publish(root: Path, folder: str, stem: str, tmp: Path, suffix: str = ".parquet") -> Path:
-    """Move a complete, fsynced temporary file into ``folder`` under its checksummed name.
-
-    The name is ``<stem>.<crc32>{suffix}``. The temporary file is removed on any failure.
-
-    Raises:
-        StoreWriteError: the file cannot be read back or renamed.
-    """
+def _publish(
+    root: Path, folder: str, stem: str, tmp: Path, crc: int, suffix: str, sync_dir: bool
+) -> Path:
+    """Rename a complete, fsynced temporary file to ``folder/<stem>.<crc32>{suffix}``."""
+    final = root / folder / f"{stem}.{crc:08x}{suffix}"
     try:
-        crc = 0
-        with open(tmp, "rb") as fh:
-            while chunk := fh.read(1 << 22):
-                crc = zlib.crc32(chunk, crc)
-            os.fsync(fh.fileno())
-        final = root / folder / f"{stem}.{crc:08x}{suffix}"
+        os.rename(tmp, final)
+    except FileNotFoundError:  # first file of this kind in the store
         (root / folder).mkdir(exist_ok=True)
         os.rename(tmp, final)
+    if sync_dir:
         fsync_dir(final.parent)
-    except OSError as exc:
+    return final
+
+
+@contextlib.contextmanager
+def _cleanup_on_error(root: Path, tmp: Path) -> Iterator[None]:
+    """Remove ``tmp`` on any failure; an OSError becomes one ``StoreWriteError``."""
+    try:
+        yield
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
-        raise write_error(root, exc) from exc
-    return final
+        if isinstance(exc, OSError):
+            raise write_error(root, exc) from exc
+        raise
+
+
+def _new_tmp(root: Path) -> tuple[Path, int]:
+    tmp = tmp_path(root, ".parquet")
+    try:
+        return tmp, os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileNotFoundError:  # first write to this store: create tmp/
+        (root / TMP).mkdir(exist_ok=True)
+        return tmp, os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
 
 
 def write_bytes(
@@ -290,14 +303,11 @@ def write_bytes(
     Raises:
         StoreWriteError: disk full, permissions, a vanished folder; no temporary file is left.
     """
-    tmp = tmp_path(root, ".parquet")
     try:
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        except FileNotFoundError:  # first write to this store: create the folders
-            (root / TMP).mkdir(exist_ok=True)
-            (root / folder).mkdir(exist_ok=True)
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        tmp, fd = _new_tmp(root)
+    except OSError as exc:
+        raise write_error(root, exc) from exc
+    with _cleanup_on_error(root, tmp):
         try:
             view = memoryview(data)
             while view:
@@ -305,19 +315,55 @@ def write_bytes(
             os.fsync(fd)
         finally:
             os.close(fd)
-        final = root / folder / f"{stem}.{zlib.crc32(data):08x}{suffix}"
-        try:
-            os.rename(tmp, final)
-        except FileNotFoundError:
-            (root / folder).mkdir(exist_ok=True)
-            os.rename(tmp, final)
-        if sync_dir:
-            fsync_dir(final.parent)
+        return _publish(root, folder, stem, tmp, zlib.crc32(data), suffix, sync_dir)
+
+
+def write_query(
+    root: Path,
+    folder: str,
+    stem: str,
+    con: Any,
+    select_sql: str,
+    footer: dict[str, Any],
+    *,
+    params: Sequence[Any] = (),
+    suffix: str = ".parquet",
+) -> Path:
+    """Publish the rows of a DuckDB query as one Parquet file (zstd) with ``footer``, read back
+    and checked (row count) before it gets its final name.
+
+    Raises:
+        StoreWriteError: the file cannot be written (disk full, ...); no temporary file is left.
+        ExperimentStoreError: the file read back does not hold ``footer["rows"]`` rows.
+    """
+    try:
+        tmp, fd = _new_tmp(root)
+        os.close(fd)
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
         raise write_error(root, exc) from exc
-    return final
+    path = "'" + str(tmp).replace("'", "''") + "'"
+    kv = "'" + kv_json(footer).replace("'", "''") + "'"
+    with _cleanup_on_error(root, tmp):
+        try:
+            con.execute(
+                f"COPY ({select_sql}) TO {path} (FORMAT parquet, COMPRESSION zstd, "
+                f"ROW_GROUP_SIZE 100000, KV_METADATA {{{KV_KEY}: {kv}}})",
+                list(params) or None,
+            )
+            count = con.execute(f"SELECT count(*) FROM read_parquet({path})").fetchone()[0]
+        except Exception as exc:  # DuckDB reports disk errors as its own IOException
+            if "No space left" in str(exc) or "Permission denied" in str(exc):
+                code = errno.ENOSPC if "No space" in str(exc) else errno.EACCES
+                raise OSError(code, str(exc)) from exc
+            raise
+        if count != footer["rows"]:
+            raise ExperimentStoreError(f"{tmp} read back {count} rows, not {footer['rows']}")
+        crc = 0
+        with open(tmp, "rb") as fh:
+            while chunk := fh.read(1 << 22):
+                crc = zlib.crc32(chunk, crc)
+            os.fsync(fh.fileno())
+        return _publish(root, folder, stem, tmp, crc, suffix, sync_dir=True)
 
 
 def fs_now_ns(root: Path) -> int:

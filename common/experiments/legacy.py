@@ -114,15 +114,9 @@ def convert_legacy(root: Path) -> tuple[int, list[str]]:
             "meta_cols": [c for c in stored if c.lower() in meta_cols],
             "rows": kept,
         }
-        tmp = layout.tmp_path(root, ".parquet")
-        tmp.parent.mkdir(exist_ok=True)
         cols = ", ".join(quote_ident(r[0]) for r in described)
-        con.execute(
-            f"COPY (SELECT {cols} FROM ({rows_sql}) ORDER BY experiment_name) TO "
-            f"{quote_str(str(tmp))} (FORMAT parquet, COMPRESSION zstd, KV_METADATA "
-            f"{{{layout.KV_KEY}: {quote_str(layout.kv_json(footer))}}})"
-        )
-        layout.publish(root, layout.SAVES, op_id, tmp, ".op.parquet")
+        select = f"SELECT {cols} FROM ({rows_sql}) ORDER BY experiment_name"
+        layout.write_query(root, layout.SAVES, op_id, con, select, footer, suffix=".op.parquet")
     (root / LEGACY).mkdir(exist_ok=True)
     for name in names:
         shutil.move(str(root / name), str(root / LEGACY / name))

@@ -20,7 +20,6 @@ from common.experiments import layout
 from common.experiments.errors import (
     ExperimentExistsError,
     InvalidResultsError,
-    StoreWriteError,
     UnknownExperimentError,
 )
 from common.experiments.schema import (
@@ -254,33 +253,17 @@ def rewrite(
         "meta_cols": meta_cols,
         "rows": kept,
     }
-    tmp = layout.tmp_path(root, ".parquet")
-    try:
-        tmp.parent.mkdir(exist_ok=True)
-        con.execute(
-            f"COPY (SELECT {select} FROM ({keep})) TO {quote_str(str(tmp))} "
-            f"(FORMAT parquet, COMPRESSION zstd, KV_METADATA {{{layout.KV_KEY}: "
-            f"{quote_str(layout.kv_json(footer))}}})",
-            list(params),
-        )
-    except Exception as exc:
-        with _suppress():
-            os.unlink(tmp)
-        if isinstance(exc, OSError):
-            raise layout.write_error(root, exc) from exc
-        import duckdb
-
-        if isinstance(exc, duckdb.IOException):
-            raise StoreWriteError(f"cannot write to the experiment store {root}: {exc}") from exc
-        raise
-    layout.publish(root, layout.SAVES, op_id, tmp, ".op.parquet")
+    layout.write_query(
+        root,
+        layout.SAVES,
+        op_id,
+        con,
+        f"SELECT {select} FROM ({keep})",
+        footer,
+        params=params,
+        suffix=".op.parquet",
+    )
     return total - kept
-
-
-def _suppress() -> Any:
-    import contextlib
-
-    return contextlib.suppress(OSError)
 
 
 def _union(groups: Sequence[Sequence[str]]) -> list[str]:
