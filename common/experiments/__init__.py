@@ -1,27 +1,56 @@
 """The experiment store: every run's results as immutable Parquet files, queried in SQL.
 
-One concept per module:
+Design
+======
 
-- ``errors``: the exceptions.
-- ``schema``: names, metadata flattening, column typing, and the rule that each column has one
-  type in a store (set by the first save that has it; int widens to float; a save that does not
-  fit is refused before anything is written).
-- ``layout``: the folder layout, file names (each carrying its content's CRC-32), footers and the
-  one way a file is published (temp file, fsync, rename, folder fsync).
-- ``snapshot``: which file serves each save; superseded saves; damaged files.
-- ``write``: save, overwrite, delete, rename, rewind. Every change is one new file; a change that
-  supersedes rows names the saves it supersedes, so order never depends on a clock.
-- ``read``: ``Store``, one verified snapshot with DuckDB views (``experiments``,
-  ``experiment_summary``, ``experiment_columns``), retry when compaction removes a file, and the
-  read-only SQL guard.
-- ``reports``: list, summary, best and compare (split-aware), each a ``QueryResult``.
-- ``compaction``: background merging of small files, ``compact_store``.
-- ``repair``: ``check_store`` and ``repair_store``.
+Data model. A *save* is one call of ``save_experiment(name, rows, metadata)``: rows of one
+experiment, each carrying ``experiment_name``, the result columns, the metadata flattened into
+columns (``training__lr``), the provenance columns ``saved_at``, ``git_commit``, ``git_dirty``,
+``host``, and the hidden ``_rx_save`` naming the save. Saves are never changed in place.
 
-Guarantees: a save that returned is visible to every later snapshot until an overwrite, delete,
-rename or rewind made after it supersedes it; nothing is ever partially visible; a damaged file
-is reported (file, and the experiments or number of saves it holds), never silently skipped;
-several processes and machines may share one store folder without locks.
+Schema (``schema``). Each column has one logical type in a store (number, text, bool, timestamp,
+date), set by the first save that has it and kept as one file per column under ``schema/``,
+created by an exclusive link so concurrent first saves agree. int and float are both ``number``.
+A save whose values do not fit is refused (``SchemaError`` naming the column, both types and the
+experiment that set the type) before anything is written. Files that break the rule anyway (the
+previous format, hand-made files) stay readable: such values read as NULL with a warning, and
+``repair_store`` converts them.
+
+Files (``layout``). ``saves/`` holds one file per save; ``merged/`` the files compaction writes.
+Every file is written under ``tmp/``, fsynced and renamed, and its name carries the CRC-32 of its
+content; its footer lists the saves it holds and the saves it supersedes (``dead``).
+
+Order without clocks (``write``, ``snapshot``). An overwrite, delete, rename or rewind is one new
+file whose footer names the saves it supersedes: those of the experiment that were visible to the
+writer. A reader shows every save that no file names as superseded, each from exactly one file
+(merged files first, then by size and name). So what is visible depends only on which saves each
+change named, never on any host's clock: a save made after a change stays visible, whatever the
+clocks of the machines sharing the folder say.
+
+Compaction (``compaction``). When ``PENDING_LIMIT`` saves have gathered, the saving process merges
+them in a background thread (the save never waits); merged files of one size tier are merged
+again, ``FANIN`` at a time. A merge drops superseded rows for good but keeps their ids; the new
+file is read back and checked before its inputs are deleted, and a file is deleted only when
+every save it holds lives on in a higher-ranked verified file or is superseded. Readers that
+listed a deleted file take a new snapshot and retry. Temporary files are removed only when their
+writer is dead (same host) or when the file system's own clock says they are hours old.
+
+Damage (``snapshot``, ``repair``). Every file is verified against its checksum when a process
+first reads it. A damaged file is left out of answers with a ``DamagedStoreWarning`` naming the
+file and what it holds (experiments, or the number of saves from its name); the CLI then exits 3
+after printing what it could answer and never calls such a store empty. ``check_store`` lists
+the problems, ``repair_store`` moves damaged files into ``damaged/`` (never deletes them),
+converts values of the wrong type and converts the previous format (``legacy``).
+
+Reading (``read``, ``reports``). ``Store`` is one verified snapshot with DuckDB views
+(``experiments``, ``experiment_summary``, ``experiment_columns``) and the read-only SQL guard;
+the reports (list, summary, best, compare) are one function each, returning a ``QueryResult``
+(``.df()`` for pandas). Rankings use the validation rows by default when rows have a ``split``.
+
+Durability. Each save's file is fsynced before it is renamed into place; the folder is fsynced
+after changes and merges but not after single saves (it would double their latency): a power cut
+may lose the newest saves, and can never expose a partial one (the checksum would show it).
+Several processes and machines may share one store folder; no lock is needed for correctness.
 """
 
 from common._lazy import lazy_exports
