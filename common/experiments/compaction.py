@@ -33,6 +33,14 @@ from typing import Any
 from common.experiments import layout
 from common.experiments.errors import DamagedStoreWarning
 from common.experiments.layout import FileInfo
+from common.experiments.read import database, quote_ident, rows_relation
+from common.experiments.schema import (
+    SQL_TYPES,
+    kind_of_sql_type,
+    logical_of_kind,
+    registry,
+    union_names,
+)
 from common.experiments.snapshot import Snapshot, take_snapshot
 
 PENDING_LIMIT = 32
@@ -70,8 +78,6 @@ def _tier(n_saves: int) -> int:
 
 def _merge(root: Path, snap: Snapshot, inputs: list[FileInfo]) -> FileInfo:
     """Write one verified merged file holding the visible rows of ``inputs``."""
-    from common.experiments.read import database, quote_ident, rows_relation
-    from common.experiments.write import _kind, _union
 
     paths = {i.path for i in inputs}
     parts = [p for p in snap.parts if p.info.path in paths]
@@ -94,9 +100,9 @@ def _merge(root: Path, snap: Snapshot, inputs: list[FileInfo]) -> FileInfo:
         "saves": sorted(saves),
         "dead": sorted(snap.dead),
         "exps": sorted({e for p in parts for e in p.info.exps}),
-        "types": {r[0]: _kind(r[1]) for r in described},
-        "result_cols": _union([p.info.result_cols for p in parts]),
-        "meta_cols": _union([p.info.meta_cols for p in parts]),
+        "types": {r[0]: kind_of_sql_type(r[1]) for r in described},
+        "result_cols": union_names([p.info.result_cols for p in parts]),
+        "meta_cols": union_names([p.info.meta_cols for p in parts]),
         "rows": int(row[0]),
     }
     stem = f"{len(saves):09d}-{layout.new_id()}"
@@ -109,17 +115,14 @@ def _typed_select(root: Path, con: Any, relation: str) -> str:
     """The merged rows, each column converted to its type in the store's schema where every
     value converts (text digits left by a repair); a value that does not convert keeps the
     column as it is, for ``repair_store`` to see."""
-    from common.experiments.read import _SQL_TYPES, quote_ident
-    from common.experiments.schema import logical_of_kind
-    from common.experiments.write import _kind, registry
 
     registered = registry(root).all()
     select = []
     for name, typ, *_ in con.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall():
         entry = registered.get(name.lower())
         q = quote_ident(name)
-        if entry is not None and logical_of_kind(_kind(typ)) != entry.logical:
-            target = _SQL_TYPES[entry.logical]
+        if entry is not None and logical_of_kind(kind_of_sql_type(typ)) != entry.logical:
+            target = SQL_TYPES[entry.logical]
             bad = con.execute(
                 f"SELECT count(*) FROM {relation} WHERE {q} IS NOT NULL "
                 f"AND TRY_CAST({q} AS {target}) IS NULL"

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from common.experiments.errors import ExperimentStoreError, StoreNotFoundError, StoreWriteError
+from common.experiments.schema import SCHEMA_FOLDER, TMP_FOLDER
 from common.paths import get_experiments_dir
 from common.utils.atomic import fsync_dir
 from common.utils.provenance import hostname
@@ -38,7 +39,8 @@ from common.utils.provenance import hostname
 FORMAT = "research-experiments/2"
 KV_KEY = "research_experiments"
 META_PREFIX = b'{"format":"' + FORMAT.encode() + b'"'
-SAVES, MERGED, SCHEMA, TMP, DAMAGED = "saves", "merged", "schema", "tmp", "damaged"
+SAVES, MERGED, DAMAGED = "saves", "merged", "damaged"
+SCHEMA, TMP = SCHEMA_FOLDER, TMP_FOLDER
 
 _SAVE_RE = re.compile(r"^([0-9a-f]{16})\.([0-9a-f]{8})(\.op)?\.parquet$")
 _MERGED_RE = re.compile(r"^(\d{9})-([0-9a-f]{16})\.([0-9a-f]{8})\.parquet$")

@@ -17,7 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from common.experiments import layout
-from common.experiments.schema import FIXED_TYPES, Column
+from common.experiments.read import database, quote_ident, quote_str
+from common.experiments.schema import (
+    FIXED_TYPES,
+    Column,
+    kind_of_sql_type,
+    logical_of_kind,
+    registry,
+)
 
 _OLD_PREFIX = b'{"format":"research-experiments/1"'
 LEGACY = "legacy"
@@ -45,8 +52,6 @@ def convert_legacy(root: Path) -> tuple[int, list[str]]:
     Unreadable old files are moved into ``legacy/`` too and listed, so that nothing stays
     hidden; their rows cannot be recovered.
     """
-    from common.experiments.read import database, quote_ident, quote_str
-    from common.experiments.write import _kind, registry
 
     names = sorted(n for n in os.listdir(root) if layout.is_legacy_name(n))
     if not names:
@@ -109,7 +114,7 @@ def convert_legacy(root: Path) -> tuple[int, list[str]]:
             "saves": [op_id],
             "dead": [],
             "exps": sorted(exps),
-            "types": {r[0]: _kind(r[1]) for r in described},
+            "types": {r[0]: kind_of_sql_type(r[1]) for r in described},
             "result_cols": [c for c in stored if c.lower() not in meta_cols],
             "meta_cols": [c for c in stored if c.lower() in meta_cols],
             "rows": kept,
@@ -125,9 +130,6 @@ def convert_legacy(root: Path) -> tuple[int, list[str]]:
 
 def _register_majority(root: Path, files: list[Any], reg: Any) -> None:
     """Register each column's most common logical type among the old files (first on ties)."""
-    from common.experiments.read import database, quote_str
-    from common.experiments.schema import logical_of_kind
-    from common.experiments.write import _kind
 
     con = database(None).cursor()
     votes: dict[str, Counter[str]] = {}
@@ -139,7 +141,7 @@ def _register_majority(root: Path, files: list[Any], reg: Any) -> None:
             key = name.lower()
             if key in FIXED_TYPES:
                 continue
-            votes.setdefault(key, Counter())[logical_of_kind(_kind(typ))] += 1
+            votes.setdefault(key, Counter())[logical_of_kind(kind_of_sql_type(typ))] += 1
             spelling.setdefault(key, name)
             first_exp.setdefault(key, (meta.get("exps") or ["(converted)"])[0])
     for key, counter in votes.items():

@@ -36,7 +36,9 @@ from common.experiments.schema import (
     NAME_COLUMN,
     PROVENANCE_COLUMNS,
     SAVE_COLUMN,
+    SQL_TYPES,
     logical_of_kind,
+    registry,
 )
 from common.experiments.snapshot import Snapshot, take_snapshot
 
@@ -73,15 +75,6 @@ def quote_ident(name: str) -> str:
 def quote_str(value: str) -> str:
     """A SQL string literal."""
     return "'" + value.replace("'", "''") + "'"
-
-
-_SQL_TYPES = {
-    "number": "DOUBLE",
-    "text": "VARCHAR",
-    "bool": "BOOLEAN",
-    "timestamp": "TIMESTAMP",
-    "date": "DATE",
-}
 
 
 def rows_relation(snap: Snapshot, experiments: Sequence[str] | None = None) -> str | None:
@@ -232,7 +225,7 @@ class Store:
                 select.append(self._read_column(relation, col, targets.get(col.lower())))
             present = {k.lower() for p in snap.parts for k in p.info.types}
             for col in PROVENANCE_COLUMNS:  # absent only from hand-made files
-                sql_type = _SQL_TYPES[FIXED_TYPES[col]]
+                sql_type = SQL_TYPES[FIXED_TYPES[col]]
                 q = quote_ident(col)
                 select.append(q if col in present else f"CAST(NULL AS {sql_type}) AS {q}")
             body = f"SELECT {', '.join(select)} FROM {relation}"
@@ -264,7 +257,6 @@ class Store:
 
     def _column_types(self, cols: dict[str, tuple[str, str]]) -> dict[str, str]:
         """Lower-case column -> logical type in the store (the schema's, else the first file's)."""
-        from common.experiments.write import registry
 
         registered = registry(self.root).all()
         out: dict[str, str] = {}
@@ -292,7 +284,7 @@ class Store:
         ]
         if not wrong:
             return q
-        sql_type = _SQL_TYPES[target]
+        sql_type = SQL_TYPES[target]
         if target == "text":
             exps = sorted({e for info in wrong for e in info.exps})
         else:

@@ -7,8 +7,11 @@ import os
 import shutil
 
 from common.experiments import layout
+from common.experiments.legacy import convert_legacy
 from common.experiments.read import Store
+from common.experiments.schema import SQL_TYPES
 from common.experiments.snapshot import take_snapshot
+from common.experiments.write import rewrite
 
 
 @dataclasses.dataclass
@@ -60,9 +63,6 @@ def repair_store(storage_dir: str | os.PathLike[str] | None = None) -> RepairRep
       are rewritten with those values converted to the column's type; values that cannot be
       converted become NULL. The superseded rows stay on disk until the next compaction.
     """
-    from common.experiments.legacy import convert_legacy
-    from common.experiments.read import _SQL_TYPES
-    from common.experiments.write import rewrite
 
     root = layout.resolve_dir(storage_dir, create=False)
     converted, unreadable = convert_legacy(root)
@@ -79,7 +79,7 @@ def repair_store(storage_dir: str | os.PathLike[str] | None = None) -> RepairRep
         by_exp: dict[str, dict[str, str]] = {}
         for col, (target, exps) in store.wrong_types.items():
             for exp in exps:
-                by_exp.setdefault(exp, {})[col] = _SQL_TYPES[target]
+                by_exp.setdefault(exp, {})[col] = SQL_TYPES[target]
         for exp, casts in sorted(by_exp.items()):
             rewrite(root, store.snapshot, exp, casts=casts)
             retyped[exp] = sorted(casts)

@@ -48,7 +48,15 @@ FIXED_TYPES = {
     SAVE_COLUMN: "text",
 }
 MAX_NAME_LENGTH = 200
+SCHEMA_FOLDER, TMP_FOLDER = "schema", "tmp"  # inside a store folder (see ``layout``)
 LOGICAL_TYPES = ("number", "text", "bool", "timestamp", "date")
+SQL_TYPES = {  # logical type -> the SQL type it is read as
+    "number": "DOUBLE",
+    "text": "VARCHAR",
+    "bool": "BOOLEAN",
+    "timestamp": "TIMESTAMP",
+    "date": "DATE",
+}
 
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -154,6 +162,31 @@ class Column(NamedTuple):
     logical: str
     kind: str
     values: list[Any]
+
+
+def union_names(groups: Sequence[Sequence[str]]) -> list[str]:
+    """Column names of several files, first spelling kept (names are case-insensitive)."""
+    out: dict[str, str] = {}
+    for group in groups:
+        for col in group:
+            out.setdefault(col.lower(), col)
+    return list(out.values())
+
+
+def kind_of_sql_type(sql_type: str) -> str:
+    """The storage kind (``int``, ``float``, ``text``, ...) of a DuckDB column type."""
+    t = sql_type.upper()
+    if t in ("BIGINT", "INTEGER", "SMALLINT", "TINYINT", "HUGEINT", "UBIGINT", "UINTEGER"):
+        return "int"
+    if t in ("DOUBLE", "FLOAT", "REAL") or t.startswith("DECIMAL"):
+        return "float"
+    if t == "BOOLEAN":
+        return "bool"
+    if t.startswith("TIMESTAMP"):
+        return "timestamp"
+    if t == "DATE":
+        return "date"
+    return "text"
 
 
 def logical_of_kind(kind: str) -> str:
@@ -439,6 +472,18 @@ class Registry:
                 with contextlib.suppress(OSError):
                     tmp.unlink()
         self.check(experiment, columns)
+
+
+_REGISTRIES: dict[tuple[int, Path], Registry] = {}
+
+
+def registry(root: Path) -> Registry:
+    """The column-type registry of the store at ``root`` (one per process and store)."""
+    key = (os.getpid(), root)
+    reg = _REGISTRIES.get(key)
+    if reg is None:
+        reg = _REGISTRIES[key] = Registry(root / SCHEMA_FOLDER, root / TMP_FOLDER)
+    return reg
 
 
 def _example(col: Column) -> str:

@@ -17,35 +17,29 @@ from pathlib import Path
 from typing import Any
 
 from common.experiments import layout
+from common.experiments.compaction import after_save
 from common.experiments.errors import (
     ExperimentExistsError,
     InvalidResultsError,
+    StoreNotFoundError,
     UnknownExperimentError,
 )
+from common.experiments.read import database, quote_ident, quote_str, rows_relation
 from common.experiments.schema import (
     NAME_COLUMN,
     SAVE_COLUMN,
     Column,
-    Registry,
     check_reserved,
     flatten_metadata,
+    kind_of_sql_type,
     normalize_results,
+    registry,
     typed_column,
+    union_names,
     validate_experiment_name,
 )
 from common.experiments.snapshot import Snapshot, take_snapshot
 from common.utils.provenance import git_info, hostname
-
-_REGISTRIES: dict[tuple[int, Path], Registry] = {}
-
-
-def registry(root: Path) -> Registry:
-    """The column-type registry of the store at ``root`` (one per process and store)."""
-    key = (os.getpid(), root)
-    reg = _REGISTRIES.get(key)
-    if reg is None:
-        reg = _REGISTRIES[key] = Registry(root / layout.SCHEMA, root / layout.TMP)
-    return reg
 
 
 def save_experiment(
@@ -128,7 +122,6 @@ def save_experiment(
     data = _encode(provenance, layout.kv_json(footer))
     suffix = ".op.parquet" if dead else ".parquet"
     path = layout.write_bytes(root, layout.SAVES, save_id, data, suffix, sync_dir=bool(dead))
-    from common.experiments.compaction import after_save
 
     after_save(root)
     return path
@@ -175,7 +168,6 @@ def _encode(columns: Sequence[Column], kv: str) -> bytes:
 
 def visible_saves(snap: Snapshot, name: str) -> set[str]:
     """The saves of experiment ``name`` that queries show in ``snap``."""
-    from common.experiments.read import rows_relation
 
     relation = rows_relation(snap, experiments=[name])
     if relation is None:
@@ -188,7 +180,6 @@ def visible_saves(snap: Snapshot, name: str) -> set[str]:
 
 
 def _connection() -> Any:
-    from common.experiments.read import database
 
     return database(None).cursor()
 
@@ -217,7 +208,6 @@ def rewrite(
     Returns:
         The number of rows superseded (visible before minus kept).
     """
-    from common.experiments.read import quote_ident, quote_str, rows_relation
 
     saves = visible_saves(snap, name)
     if not saves:
@@ -242,13 +232,13 @@ def rewrite(
     described = con.execute(f"DESCRIBE SELECT {select} FROM ({base})").fetchall()
     kept = con.execute(f"SELECT count(*) FROM ({keep})", list(params)).fetchone()[0]
     infos = [p.info for p in snap.parts if name in p.info.exps]
-    result_cols = _union([i.result_cols for i in infos])
-    meta_cols = _union([i.meta_cols for i in infos])
+    result_cols = union_names([i.result_cols for i in infos])
+    meta_cols = union_names([i.meta_cols for i in infos])
     footer = {
         "saves": [op_id],
         "dead": sorted(saves),
         "exps": [new_name or name] if kept else [],
-        "types": {r[0]: _kind(r[1]) for r in described},
+        "types": {r[0]: kind_of_sql_type(r[1]) for r in described},
         "result_cols": result_cols,
         "meta_cols": meta_cols,
         "rows": kept,
@@ -264,35 +254,6 @@ def rewrite(
         suffix=".op.parquet",
     )
     return total - kept
-
-
-def _union(groups: Sequence[Sequence[str]]) -> list[str]:
-    out: dict[str, str] = {}
-    for group in groups:
-        for col in group:
-            out.setdefault(col.lower(), col)
-    return list(out.values())
-
-
-def _kind(duckdb_type: str) -> str:
-    t = duckdb_type.upper()
-    if t in ("BIGINT", "INTEGER", "SMALLINT", "TINYINT", "HUGEINT", "UBIGINT", "UINTEGER"):
-        return "int"
-    if t in ("DOUBLE", "FLOAT", "REAL") or t.startswith("DECIMAL"):
-        return "float"
-    if t == "BOOLEAN":
-        return "bool"
-    if t.startswith("TIMESTAMP"):
-        return "timestamp"
-    if t == "DATE":
-        return "date"
-    return "text"
-
-
-def _changed(root: Path) -> None:
-    from common.experiments.compaction import after_save
-
-    after_save(root)
 
 
 def delete_experiment(
@@ -322,7 +283,7 @@ def delete_experiment(
         if not visible_saves(snap, name):
             raise _unknown(snap, name)
     total = sum(rewrite(root, snap, name, where="false") for name in wanted)
-    _changed(root)
+    after_save(root)
     return total
 
 
@@ -354,7 +315,7 @@ def rename_experiment(
         )
     before = _row_count(snap, old)
     rewrite(root, snap, old, new_name=new)
-    _changed(root)
+    after_save(root)
     return before
 
 
@@ -376,14 +337,13 @@ def rewind_experiment(
     validate_experiment_name(name)
     try:
         root = layout.resolve_dir(storage_dir, create=False)
-    except Exception:  # noqa: BLE001 - no store yet: nothing to rewind
+    except StoreNotFoundError:  # no store yet: nothing to rewind
         return 0
     snap = take_snapshot(root)
     infos = [p.info for p in snap.parts if name in p.info.exps]
     if not any("step" in {c.lower() for c in i.types} for i in infos):
         return 0
     con = _connection()
-    from common.experiments.read import rows_relation
 
     relation = rows_relation(snap, experiments=[name])
     if relation is None:
@@ -395,12 +355,11 @@ def rewind_experiment(
     if not later:
         return 0
     removed = rewrite(root, snap, name, where="step IS NULL OR step <= ?", params=[int(after_step)])
-    _changed(root)
+    after_save(root)
     return removed
 
 
 def _row_count(snap: Snapshot, name: str) -> int:
-    from common.experiments.read import rows_relation
 
     relation = rows_relation(snap, experiments=[name])
     if relation is None:
