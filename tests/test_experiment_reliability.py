@@ -657,3 +657,56 @@ def test_a_store_in_the_previous_format_is_reported_then_converted(tmp_path: Pat
     assert got["step"].tolist() == [1, 2, 3, 9, 5]
     assert cli("--check", "--dir", str(root)).returncode == 0
     store.save_experiment("d", {"step": [1], "perplexity": [3.0]}, storage_dir=root)
+
+
+FIRST_TYPE = """
+import sys, time
+import common.experiments as s
+root, who, start = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+value = "text" if who % 2 else float(who)
+while time.time() < start:
+    pass
+try:
+    s.save_experiment(f"racer-{who}", {"v": [value]}, storage_dir=root)
+    print("saved")
+except s.SchemaError as exc:
+    print("refused", exc)
+"""
+
+
+@pytest.mark.slow
+def test_concurrent_first_saves_of_a_column_agree_on_one_type(tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    root.mkdir()
+    start = time.time() + 2.0
+    procs = [spawn(FIRST_TYPE, root, who, start) for who in range(6)]
+    outs = [p.communicate(timeout=60)[0].strip() for p in procs]
+    saved = [who for who, out in enumerate(outs) if out == "saved"]
+    refused = [who for who, out in enumerate(outs) if out.startswith("refused")]
+    assert sorted(saved + refused) == list(range(6)) and saved
+    assert len({who % 2 for who in saved}) == 1  # every winner stored the same type
+    assert all("'v'" in outs[who] for who in refused)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no value of the wrong type anywhere
+        got = store.query_experiments(
+            "SELECT experiment_name, v FROM experiments", storage_dir=root
+        )
+    assert len(got) == len(saved)
+
+
+def test_a_read_only_folder_is_one_store_error(tmp_path: Path) -> None:
+    root = tmp_path / "ro"
+    if not _mount_tmpfs(root, "1m"):
+        pytest.skip("mounting a tmpfs needs root")
+    try:
+        store.save_experiment("kept", {"loss": [1.0]}, storage_dir=root)
+        subprocess.run(["mount", "-o", "remount,ro", str(root)], check=True)
+        with pytest.raises(store.StoreWriteError) as info:
+            store.save_experiment("kept", {"loss": [2.0]}, storage_dir=root)
+        assert "permission denied" in str(info.value) and str(root.resolve()) in str(info.value)
+        with pytest.raises(store.StoreWriteError):
+            store.delete_experiment("kept", storage_dir=root)
+        got = store.query_experiments("SELECT loss FROM experiments", storage_dir=root)
+        assert got["loss"].tolist() == [1.0]
+    finally:
+        subprocess.run(["umount", "-l", str(root)], check=False)
