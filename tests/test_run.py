@@ -208,3 +208,18 @@ def test_a_full_checkpoint_disk_keeps_the_previous_checkpoint(
     finally:
         time.sleep(0.1)
         subprocess.run(["umount", str(run)], check=True)
+
+
+def test_a_new_run_never_adds_rows_to_an_existing_experiment(
+    config: Path, isolated_assets: Path
+) -> None:
+    from common.utils import query_experiments, save_experiment
+
+    save_experiment("taken", [{"step": 1, "split": "val", "loss": 9.0}])
+    code, out, err = train("--config", str(config), "--name", "taken")
+    assert code == EXIT_USER_ERROR, out + err
+    assert "already has rows named 'taken'" in err and "--delete taken" in err
+    assert "Traceback" not in err
+    stored = query_experiments("SELECT step, split, loss FROM experiments")
+    assert stored.values.tolist() == [[1, "val", 9.0]]
+    assert not (isolated_assets / "outputs" / "checkpoints" / "taken").exists()

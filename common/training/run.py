@@ -339,6 +339,22 @@ def _new_run(
     )
 
 
+def _check_name_unused(name: str, storage_dir: str | Path | None) -> None:
+    """A new run must not add its rows to another run's rows of the same name."""
+    from common.utils import StoreNotFoundError, experiment_names
+
+    try:
+        stored = name in experiment_names(storage_dir=storage_dir)
+    except StoreNotFoundError:
+        return
+    if stored:
+        raise ConfigError(
+            f"the experiment store already has rows named {name!r} (from a run whose folder is "
+            f"gone, or saved from Python); choose another --name, or delete them first: "
+            f"python tools/query_experiments.py --delete {name}"
+        )
+
+
 def train_run(
     run: Run,
     model_factory: ModelFactory,
@@ -370,6 +386,8 @@ def train_run(
 
     ctx = dist_ctx or DistributedContext()
     config = run.config
+    if not run.resume:
+        _check_name_unused(run.name, storage_dir)
     data = prepare_data(
         config.data,
         config.model.context_length,
