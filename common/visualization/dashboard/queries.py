@@ -1,0 +1,556 @@
+"""The dashboard's answers: the runs table, curves, comparisons, run pages and SQL, as JSON-ready
+dicts, all read through the experiment store's read API (``Store``) and never written.
+
+The runs table (one row per experiment: provenance, latest metadata, best and last value of each
+metric on the chosen split) is built once per store snapshot and split as a DuckDB temporary
+table on the store's read-only connection; sorting, filtering and paging then query that table.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import decimal
+import hashlib
+import math
+import os
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from common.experiments import (
+    VALIDATION_SPLITS,
+    QueryResult,
+    Store,
+    check_readonly_sql,
+    compare_experiments,
+    metric_direction,
+)
+
+NAME = "experiment_name"
+X_COLUMNS = ("step", "tokens_seen", "elapsed_s", "epoch")
+"""Columns a curve can be drawn against, in order of preference."""
+# Bookkeeping metrics: a "best" of these means nothing, only their last value is shown.
+NO_BEST = {"step", "epoch", "lr", "tokens_seen", "elapsed_s", "grad_norm", "seconds", "time"}
+PROVENANCE = ("git_commit", "git_dirty", "host")
+ENVIRONMENT_KEYS = (
+    "torch_version",
+    "python_version",
+    "device",
+    "device_name",
+    "world_size",
+    "num_parameters",
+    "model_class",
+    "project",
+    "config_file",
+    "data_description",
+)
+MAX_PAGE = 500
+MAX_CURVE_RUNS = 200
+MAX_SQL_ROWS = 10_000
+ALL_SPLITS = "all"
+
+
+class DashboardError(Exception):
+    """A request the dashboard cannot answer (bad SQL, unknown run or column): one message."""
+
+
+def q(name: str) -> str:
+    """A SQL identifier in double quotes."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def lit(value: str) -> str:
+    """A SQL string literal."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def jsonable(value: Any) -> Any:
+    """A DuckDB value as JSON: NaN and infinities become null, times ISO strings."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, decimal.Decimal):
+        return jsonable(float(value))
+    if isinstance(value, (_dt.datetime, _dt.date, _dt.time)):
+        return value.isoformat(sep=" ") if isinstance(value, _dt.datetime) else value.isoformat()
+    if isinstance(value, _dt.timedelta):
+        return value.total_seconds()
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (bytes, bytearray)):
+        return value.hex()
+    return str(value)
+
+
+def _is_number(column_type: str) -> bool:
+    return column_type in {
+        "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
+        "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE",
+    } or column_type.startswith("DECIMAL")  # fmt: skip
+
+
+def best_direction(metric: str) -> str | None:
+    """``"min"``/``"max"`` when a best value of ``metric`` means something, else None."""
+    if metric.lower() in NO_BEST:
+        return None
+    try:
+        return metric_direction(metric)
+    except Exception:  # MetricDirectionError: direction unknown from the name
+        return None
+
+
+class Dashboard:
+    """The dashboard's view of one store folder; thread-safe; ``poll`` follows new saves.
+
+    Args:
+        storage_dir: the store folder (default: the assets' experiment store).
+
+    Raises:
+        StoreNotFoundError: no store there.
+    """
+
+    def __init__(self, storage_dir: str | os.PathLike[str] | None = None) -> None:
+        self._lock = threading.RLock()
+        self.store = Store(storage_dir, warn=False)
+        self.root: Path = self.store.root
+        self.version = 1
+        self._signature = self._snapshot_signature(self.store)
+        self._tables: dict[str, tuple[str, list[str]]] = {}
+        self._meta: dict[str, Any] | None = None
+
+    def close(self) -> None:
+        """Close the store connection."""
+        with self._lock:
+            self.store.close()
+
+    # ------------------------------------------------------------------ live updates
+
+    @staticmethod
+    def _snapshot_signature(store: Store) -> tuple[Any, ...]:
+        parts = tuple(sorted((p.info.path, tuple(sorted(p.exclude))) for p in store.snapshot.parts))
+        return parts, tuple(store.problems)
+
+    def poll(self) -> bool:
+        """Take a new snapshot of the store; True (and a new ``version``) when it changed."""
+        with self._lock:
+            self.store.refresh()
+            signature = self._snapshot_signature(self.store)
+            if signature == self._signature:
+                return False
+            self._signature = signature
+            self.version += 1
+            for table, _ in self._tables.values():
+                self.store.execute(f"DROP TABLE IF EXISTS {q(table)}")
+            self._tables.clear()
+            self._meta = None
+            return True
+
+    def state(self) -> dict[str, Any]:
+        """The store's version (changes with every new snapshot) and its damage warnings."""
+        with self._lock:
+            return {"version": self.version, "problems": list(self.store.problems)}
+
+    # ------------------------------------------------------------------ columns
+
+    def meta(self) -> dict[str, Any]:
+        """Store path, splits (default first), metrics, x columns and metadata keys."""
+        with self._lock:
+            if self._meta is None:
+                self._meta = self._build_meta()
+            return {**self._meta, "version": self.version, "problems": list(self.store.problems)}
+
+    def _build_meta(self) -> dict[str, Any]:
+        columns = self.store.columns()
+        names = {n.lower(): n for n, _, _ in columns}
+        splits: list[str] = []
+        if "split" in names:
+            rows = self.store.execute(
+                f"SELECT DISTINCT {q(names['split'])} FROM experiments "
+                f"WHERE {q(names['split'])} IS NOT NULL ORDER BY 1"
+            ).rows
+            splits = [str(r[0]) for r in rows]
+        default = next((s for s in VALIDATION_SPLITS if s in splits), ALL_SPLITS)
+        numeric_results = [n for n, kind, t in columns if kind == "result" and _is_number(t)]
+        x_columns = [names[x] for x in X_COLUMNS if x in names and names[x] in numeric_results]
+        metrics = [m for m in numeric_results if m not in x_columns]
+        text_results = [
+            n for n, kind, t in columns if kind == "result" and not _is_number(t) and n != "split"
+        ]
+        return {
+            "store": str(self.root),
+            "split_column": names.get("split"),
+            "splits": splits,
+            "default_split": default,
+            "metrics": metrics,
+            "x_columns": x_columns,
+            "text_columns": text_results,
+            "metadata": [n for n, kind, _ in columns if kind == "metadata"],
+            "experiments": len(self.store.experiment_names()),
+        }
+
+    def _split_condition(self, split: str | None) -> str:
+        meta = self.meta()
+        col = meta["split_column"]
+        split = split or meta["default_split"]
+        if col is None or split == ALL_SPLITS:
+            return "true"
+        if split not in meta["splits"]:
+            listing = ", ".join(meta["splits"]) or "(none)"
+            raise DashboardError(f"no rows with split {split!r}; the splits are: {listing}")
+        if split == meta["default_split"]:  # rows without a split count as validation rows
+            return f"({q(col)} = {lit(split)} OR {q(col)} IS NULL)"
+        return f"{q(col)} = {lit(split)}"
+
+    # ------------------------------------------------------------------ runs table
+
+    def runs_table(self, split: str | None = None) -> tuple[str, list[str]]:
+        """The temporary table holding the runs table for ``split``, and its columns."""
+        with self._lock:
+            meta = self.meta()
+            split = split or meta["default_split"]
+            cached = self._tables.get(split)
+            if cached is not None:
+                return cached
+            where = self._split_condition(split)
+            names = {n.lower(): n for n, _, _ in self.store.columns()}
+            order = q(names["step"]) if "step" in names else "saved_at"
+            select = [
+                f"{q(NAME)}",
+                "count(*) AS rows",
+                f"max({order}) AS last_step" if "step" in names else None,
+            ]
+            for metric in meta["metrics"] + meta["x_columns"]:
+                if metric.lower() == "step":
+                    continue
+                m = q(metric)
+                direction = best_direction(metric)
+                if direction is not None:
+                    select.append(
+                        f"{direction}({m}) FILTER (WHERE {where}) AS {q('best_' + metric)}"
+                    )
+                select.append(
+                    f"arg_max({m}, {order}) FILTER (WHERE {m} IS NOT NULL AND {where}) "
+                    f"AS {q('last_' + metric)}"
+                )
+            select.append("min(saved_at) AS first_saved_at")
+            select.append("max(saved_at) AS last_saved_at")
+            latest = [
+                f"max_by({q(c)}, saved_at) FILTER (WHERE {q(c)} IS NOT NULL) AS {q(c)}"
+                for c in [*PROVENANCE, *meta["metadata"]]
+            ]
+            digest = hashlib.sha1(f"{split}/{self.version}".encode()).hexdigest()[:12]
+            table = f"dashboard_runs_{digest}"
+            self.store.execute(
+                f"CREATE OR REPLACE TEMP TABLE {q(table)} AS SELECT "
+                + ", ".join(s for s in [*select, *latest] if s)
+                + f" FROM experiments GROUP BY {q(NAME)}"
+            )
+            columns = [r[0] for r in self.store.execute(f"DESCRIBE {q(table)}").rows]
+            self._tables[split] = (table, columns)
+            return table, columns
+
+    def runs(
+        self,
+        *,
+        split: str | None = None,
+        where: str | None = None,
+        sort: str | None = None,
+        descending: bool = False,
+        columns: Sequence[str] | None = None,
+        offset: int = 0,
+        limit: int = 50,
+        names: Sequence[str] | None = None,
+    ) -> dict[str, Any]:
+        """One page of the runs table, sorted and filtered in DuckDB.
+
+        Args:
+            split: the split the best/last values are taken on (default: validation; "all").
+            where: a SQL condition on the table's columns (read-only, checked like ``--sql``).
+            sort: the column to sort by (default: the experiment name).
+            descending: sort order.
+            columns: the columns to return (the name always comes first); default all.
+            offset, limit: the page (``limit`` at most ``MAX_PAGE``).
+            names: only these experiments.
+
+        Raises:
+            DashboardError: unknown column, bad or writing SQL, bad page.
+        """
+        if offset < 0 or not 1 <= limit <= MAX_PAGE:
+            raise DashboardError(f"a page has 1 to {MAX_PAGE} rows from offset >= 0")
+        with self._lock:
+            table, available = self.runs_table(split)
+            shown = self._pick_columns(available, columns)
+            sort_col = self._pick_columns(available, [sort])[-1] if sort else NAME
+            conditions = []
+            if where and where.strip():
+                conditions.append(f"(\n{where}\n)")
+            if names is not None:
+                conditions.append(
+                    f"{q(NAME)} IN ({', '.join(lit(n) for n in names)})" if names else "false"
+                )
+            condition = " AND ".join(conditions) or "true"
+            body = f"FROM {q(table)} WHERE {condition}"
+            order = f"{q(sort_col)} {'DESC' if descending else 'ASC'} NULLS LAST, {q(NAME)}"
+            page_sql = (
+                f"SELECT {', '.join(q(c) for c in shown)} {body} ORDER BY {order} "
+                f"LIMIT {int(limit)} OFFSET {int(offset)}"
+            )
+            count_sql = f"SELECT count(*) {body}"
+            page = self._filter_query(page_sql, available)
+            total = self._filter_query(count_sql, available).rows[0][0]
+            return {
+                "columns": page.columns,
+                "rows": [[jsonable(v) for v in row] for row in page.rows],
+                "total": int(total),
+                "offset": offset,
+                "limit": limit,
+                "all_columns": available,
+                "split": split or self.meta()["default_split"],
+                "sort": sort_col,
+                "descending": descending,
+            }
+
+    def all_runs(
+        self, split: str | None = None, names: Sequence[str] | None = None
+    ) -> dict[str, Any]:
+        """Every row of the runs table (or the named runs'), by name: the export's table."""
+        with self._lock:
+            table, columns = self.runs_table(split)
+            condition = "true" if names is None else f"{q(NAME)} IN (SELECT unnest(?))"
+            result = self.store.execute(
+                f"SELECT * FROM {q(table)} WHERE {condition} ORDER BY {q(NAME)}",
+                None if names is None else [list(names)],
+            )
+            return {
+                "columns": columns,
+                "rows": [[jsonable(v) for v in row] for row in result.rows],
+                "split": split or self.meta()["default_split"],
+            }
+
+    @staticmethod
+    def _pick_columns(available: list[str], wanted: Sequence[str] | None) -> list[str]:
+        if not wanted:
+            return list(available)
+        by_lower = {c.lower(): c for c in available}
+        out = [NAME]
+        for col in wanted:
+            hit = by_lower.get(col.lower())
+            if hit is None:
+                raise DashboardError(
+                    f"no column {col!r} in the runs table; columns: {', '.join(available)}"
+                )
+            if hit not in out:
+                out.append(hit)
+        return out
+
+    def _filter_query(self, sql: str, columns: Sequence[str]) -> QueryResult:
+        """Run a runs-table query holding the user's filter, after the store's read-only
+        check; a refusal is one message listing the columns a filter can use."""
+        import duckdb
+
+        from common.experiments import ExperimentStoreError
+
+        hint = "\nColumns of the runs table: " + ", ".join(columns)
+        try:
+            check_readonly_sql(self.store.con, sql)
+            return self.store.execute(sql)
+        except ExperimentStoreError as exc:
+            first = str(exc).split("\nAvailable tables:")[0]
+            raise DashboardError(f"the filter was refused: {first}{hint}") from None
+        except duckdb.Error as exc:
+            raise DashboardError(f"the filter failed: {str(exc).strip()}{hint}") from None
+
+    # ------------------------------------------------------------------ curves
+
+    def curves(self, names: Sequence[str]) -> dict[str, Any]:
+        """Every row of the named runs, as columns per run and split: the x columns and metrics.
+
+        Raises:
+            DashboardError: no names, too many, or an unknown one.
+        """
+        wanted = list(dict.fromkeys(names))
+        if not wanted:
+            return {"runs": [], "x_columns": [], "metrics": []}
+        if len(wanted) > MAX_CURVE_RUNS:
+            raise DashboardError(f"curves of at most {MAX_CURVE_RUNS} runs at once")
+        with self._lock:
+            meta = self.meta()
+            self._check_names(wanted)
+            split_col = meta["split_column"]
+            cols = [*meta["x_columns"], *meta["metrics"]]
+            split_sql = f"coalesce(CAST({q(split_col)} AS VARCHAR), '')" if split_col else "''"
+            order = [q(c) for c in meta["x_columns"][:1]] or ["saved_at"]
+            result = self.store.execute(
+                f"SELECT {q(NAME)}, {split_sql} AS split_, "
+                + ", ".join(q(c) for c in cols)
+                + f" FROM experiments WHERE {q(NAME)} IN ({', '.join(lit(n) for n in wanted)}) "
+                + f"ORDER BY {q(NAME)}, split_, {', '.join(order)}"
+            )
+        runs: dict[str, dict[str, dict[str, list[Any]]]] = {n: {} for n in wanted}
+        for row in result.rows:
+            series = runs[row[0]].setdefault(row[1], {c: [] for c in cols})
+            for c, v in zip(cols, row[2:]):
+                series[c].append(jsonable(v))
+        return {
+            "runs": [{"name": n, "splits": runs[n]} for n in wanted],
+            "x_columns": meta["x_columns"],
+            "metrics": meta["metrics"],
+        }
+
+    def _check_names(self, names: Sequence[str]) -> None:
+        known = set(self.store.experiment_names())
+        missing = [n for n in names if n not in known]
+        if missing:
+            raise DashboardError(f"unknown experiment(s): {', '.join(repr(n) for n in missing)}")
+
+    # ------------------------------------------------------------------ compare
+
+    def compare(self, names: Sequence[str], split: str | None = None) -> dict[str, Any]:
+        """The runs side by side: the metadata keys whose values differ, then best and last
+        metrics (``compare_experiments``).
+
+        Raises:
+            DashboardError: unknown run or split.
+        """
+        from common.experiments import ExperimentStoreError
+
+        wanted = list(dict.fromkeys(names))
+        if len(wanted) < 2:
+            raise DashboardError("pick at least two runs to compare")
+        with self._lock:
+            meta = self.meta()
+            choice = split or meta["default_split"]
+            try:
+                result = compare_experiments(wanted, split=choice, store=self.store)
+            except (ExperimentStoreError, ValueError) as exc:
+                raise DashboardError(str(exc)) from None
+        metadata = set(meta["metadata"])
+        differing = [c for c in result.columns if c in metadata]
+        return {
+            "columns": result.columns,
+            "rows": [[jsonable(v) for v in row] for row in result.rows],
+            "differing": differing,
+            "notes": list(result.notes),
+        }
+
+    # ------------------------------------------------------------------ run page
+
+    def run(self, name: str) -> dict[str, Any]:
+        """One run: its resolved config, environment, provenance, checkpoints folder and stored
+        text results (evaluation samples).
+
+        Raises:
+            DashboardError: unknown run.
+        """
+        with self._lock:
+            meta = self.meta()
+            self._check_names([name])
+            summary = self.store.execute(
+                f"SELECT * FROM experiment_summary WHERE {q(NAME)} = ?", [name]
+            )
+            record = dict(zip(summary.columns, summary.rows[0]))
+            samples: list[dict[str, Any]] = []
+            if meta["text_columns"]:
+                present = {n for n, _, _ in self.store.columns()}
+                keep = [c for c in ("step", meta["split_column"]) if c and c in present]
+                text = meta["text_columns"]
+                result = self.store.execute(
+                    f"SELECT {', '.join(q(c) for c in [*keep, *text])} FROM experiments "
+                    f"WHERE {q(NAME)} = ? AND ("
+                    + " OR ".join(f"{q(c)} IS NOT NULL" for c in text)
+                    + ") ORDER BY 1 LIMIT 200",
+                    [name],
+                )
+                samples = [
+                    {c: jsonable(v) for c, v in zip(result.columns, row)} for row in result.rows
+                ]
+        config = {
+            k: jsonable(v)
+            for k, v in record.items()
+            if k in meta["metadata"] and k not in ENVIRONMENT_KEYS and v is not None
+        }
+        environment = {
+            k: jsonable(record[k]) for k in ENVIRONMENT_KEYS if record.get(k) is not None
+        }
+        provenance = {
+            k: jsonable(record.get(k))
+            for k in ("git_commit", "git_dirty", "host", "first_saved_at", "last_saved_at", "rows")
+        }
+        return {
+            "name": name,
+            "config": config,
+            "environment": environment,
+            "provenance": provenance,
+            "checkpoints": checkpoints_of(self.root, name),
+            "samples": samples,
+        }
+
+    # ------------------------------------------------------------------ SQL box
+
+    def sql(self, sql: str) -> dict[str, Any]:
+        """A read-only query's answer (at most ``MAX_SQL_ROWS`` rows) and a chart hint: the
+        step-like x column and the numeric columns to draw against it, when there are both.
+
+        Raises:
+            DashboardError: the query writes, does not parse or fails.
+        """
+        from common.experiments import ExperimentStoreError
+
+        started = time.perf_counter()
+        with self._lock:
+            try:
+                result = self.store.sql(sql)
+            except ExperimentStoreError as exc:
+                raise DashboardError(str(exc)) from None
+        rows = [[jsonable(v) for v in row] for row in result.rows[:MAX_SQL_ROWS]]
+        return {
+            "columns": result.columns,
+            "rows": rows,
+            "total": len(result.rows),
+            "chart": chart_hint(result.columns, rows),
+            "seconds": round(time.perf_counter() - started, 4),
+        }
+
+
+def chart_hint(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> dict[str, Any] | None:
+    """``{"x", "y", "group"}`` when a result has a step-like column and numeric columns."""
+    lower = [c.lower() for c in columns]
+    x_index = next((lower.index(x) for x in X_COLUMNS if x in lower), None)
+    if x_index is None:
+        x_index = next((i for i, c in enumerate(lower) if "step" in c), None)
+    if x_index is None or not rows:
+        return None
+
+    def numeric(i: int) -> bool:
+        values = [r[i] for r in rows if r[i] is not None]
+        return bool(values) and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in values
+        )
+
+    if not numeric(x_index):
+        return None
+    ys = [c for i, c in enumerate(columns) if i != x_index and numeric(i)]
+    if not ys:
+        return None
+    group = columns[lower.index(NAME)] if NAME in lower else None
+    return {"x": columns[x_index], "y": ys, "group": group}
+
+
+def checkpoints_of(store_root: Path, name: str) -> dict[str, Any]:
+    """The run's checkpoints folder (``checkpoints/<name>`` beside the store) and the
+    checkpoints in it, by name only."""
+    folder = store_root.parent / "checkpoints" / name
+    steps: list[str] = []
+    if folder.is_dir():
+        steps = sorted(p.name for p in folder.iterdir() if p.name.startswith("step_"))
+    return {
+        "folder": str(folder),
+        "exists": folder.is_dir(),
+        "run_json": (folder / "run.json").is_file(),
+        "steps": steps,
+    }
