@@ -1,19 +1,17 @@
 #!/usr/bin/env python
-"""Benchmark the experiment store at N experiments (issue 3 targets).
+"""Benchmark the experiment store at N runs in two write patterns, side by side with a floor.
 
-For each N: fill a temporary store with N experiments (100 rows each: step, epoch, loss,
-perplexity, accuracy, grad_norm, lr; 8 metadata keys), one ``save_experiment`` call each, then
-measure:
+Patterns (each run has 7 metric columns per row and 8 metadata keys):
 
-- ``save_experiment`` time per experiment (median, p90, max; automatic compaction included),
-- bytes stored per metric value (7 per row): live files (what queries read), everything on disk
-  (including superseded copies still inside their deletion grace period), and after
-  ``compact_store(grace_s=0)``,
-- ``tools/query_experiments.py --best perplexity --top 5`` and ``--list`` end to end in fresh
-  processes (median of 5; falls back to an equivalent ``python -c`` through the store API if the
-  CLI is missing),
-- the same ``--best`` query in-process on a warm connection, and with a fresh ``connect()``,
-- the floor: the same rows in one Parquet file, same SQL, DuckDB warm.
+- ``per-eval``: the training loop's pattern, 10 saves of 10 rows per run (one per evaluation);
+- ``per-run``: one save of 100 rows per run.
+
+For each pattern and N, in one process: fill a temporary store, timing every
+``save_experiment`` (background merging included, as in real use), and sampling the store's
+bytes on disk (everything in the folder, superseded copies included) after every 1,000 saves;
+then measure ``tools/query_experiments.py --best perplexity --top 5`` and ``--list`` in fresh
+processes (median of 5), the same ranking in-process on a warm ``Store``, the floor (the same rows
+in one Parquet file, the same SQL, DuckDB warm), and ``compact_store()``.
 
 Usage::
 
@@ -25,6 +23,7 @@ Prints a table and writes ``benchmarks/results/experiment_store.json``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -42,41 +41,56 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from common.utils import experiment_storage as store  # noqa: E402
+import common.experiments as store  # noqa: E402
+from common.experiments.compaction import wait_for_compaction  # noqa: E402
+from common.utils.provenance import git_info  # noqa: E402
 
 CLI = REPO / "tools" / "query_experiments.py"
 METRIC_COLUMNS = 7
-ROWS = 100
+ROWS_PER_RUN = 100
+PATTERNS = {"per-eval": 10, "per-run": 1}  # saves per run
 TARGETS = {
-    1000: {
-        "cli_best_s": 0.35,
+    ("per-eval", 1000): {
         "save_median_ms": 5.0,
-        "bytes_per_value_live": 15.0,
-        "warm_vs_floor": 2.0,
+        "save_p99_ms": 50.0,
+        "max_bytes_per_value": 15.0,
+        "cli_best_s": 0.35,
     },
-    10000: {"cli_best_s": 0.6},
+    ("per-eval", 10000): {
+        "save_median_ms": 5.0,
+        "save_p99_ms": 50.0,
+        "max_bytes_per_value": 15.0,
+        "cli_best_s": 0.6,
+    },
+    ("per-run", 1000): {"save_median_ms": 5.0, "cli_best_s": 0.35},
+    ("per-run", 10000): {"cli_best_s": 0.6},
 }
+BEST_SQL = (
+    "SELECT experiment_name, min(perplexity) AS best FROM experiments "
+    "GROUP BY 1 ORDER BY best, experiment_name LIMIT 5"
+)
 
 
-def make_experiment(i: int, rng: random.Random) -> tuple[Any, dict[str, Any]]:
-    """One experiment's rows (a pandas DataFrame) and its 8 metadata keys."""
-    import pandas as pd
-
+def make_run(i: int, rng: random.Random) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """One run's 100 rows (step, epoch, loss, perplexity, accuracy, grad_norm, lr) and its
+    8 metadata keys."""
     lr_max = rng.choice([1e-4, 3e-4, 1e-3, 3e-3])
     floor = rng.uniform(1.2, 2.5)
-    steps = [s * 10 for s in range(ROWS)]
-    loss = [floor + 4.0 * math.exp(-s / 250.0) + rng.gauss(0, 0.02) for s in steps]
-    frame = pd.DataFrame(
-        {
-            "step": steps,
-            "epoch": [s // 100 for s in steps],
-            "loss": loss,
-            "perplexity": [math.exp(v) for v in loss],
-            "accuracy": [min(1.0, 0.9 - 0.15 * v + rng.gauss(0, 0.01)) for v in loss],
-            "grad_norm": [abs(rng.gauss(1.0, 0.3)) for _ in steps],
-            "lr": [lr_max * min(1.0, (s + 10) / 100) for s in steps],
-        }
-    )
+    rows = []
+    for s in range(ROWS_PER_RUN):
+        step = s * 10
+        loss = floor + 4.0 * math.exp(-step / 250.0) + rng.gauss(0, 0.02)
+        rows.append(
+            {
+                "step": step,
+                "epoch": step // 100,
+                "loss": loss,
+                "perplexity": math.exp(loss),
+                "accuracy": min(1.0, 0.9 - 0.15 * loss + rng.gauss(0, 0.01)),
+                "grad_norm": abs(rng.gauss(1.0, 0.3)),
+                "lr": lr_max * min(1.0, (step + 10) / 100),
+            }
+        )
     metadata = {
         "model": rng.choice(["llm-tiny", "llm-small", "llm-base"]),
         "dataset": rng.choice(["tinystories", "synthetic"]),
@@ -86,7 +100,16 @@ def make_experiment(i: int, rng: random.Random) -> tuple[Any, dict[str, Any]]:
         "batch_size": rng.choice([16, 32, 64]),
         "training": {"warmup_steps": 100, "weight_decay": 0.1},
     }
-    return frame, metadata
+    return rows, metadata
+
+
+def folder_bytes(root: Path) -> int:
+    total = 0
+    for dirpath, _, names in os.walk(root):
+        for name in names:
+            with contextlib.suppress(OSError):  # deleted by a merge meanwhile
+                total += os.path.getsize(os.path.join(dirpath, name))
+    return total
 
 
 def timed_runs(cmd: list[str], repeats: int = 5) -> tuple[float, list[float], str]:
@@ -103,21 +126,6 @@ def timed_runs(cmd: list[str], repeats: int = 5) -> tuple[float, list[float], st
     return statistics.median(times), times, first.stdout
 
 
-def cli_commands(root: Path) -> tuple[list[str], list[str], str]:
-    if CLI.exists():
-        base = [sys.executable, str(CLI), "--dir", str(root)]
-        return base + ["--best", "perplexity", "--top", "5"], base + ["--list"], "cli"
-    code = (
-        "import sys; sys.path.insert(0, {repo!r}); "
-        "from common.utils import experiment_storage as s; "
-        "c = s.connect({root!r}, read_only=True); r = s.{fn}; "
-        "print(r.columns); [print(x) for x in r.rows]"
-    )
-    best = code.format(repo=str(REPO), root=str(root), fn="fetch_best(c, 'perplexity', 5)")
-    listing = code.format(repo=str(REPO), root=str(root), fn="fetch_list(c)")
-    return [sys.executable, "-c", best], [sys.executable, "-c", listing], "python -c (API)"
-
-
 def warm_median(fn: Any, repeats: int = 30) -> float:
     fn()
     times = []
@@ -128,89 +136,87 @@ def warm_median(fn: Any, repeats: int = 30) -> float:
     return statistics.median(times)
 
 
-def bench(n: int, workdir: Path, seed: int = 0) -> dict[str, Any]:
+def bench(pattern: str, n: int, workdir: Path, seed: int = 0) -> dict[str, Any]:
     import duckdb
 
-    root = workdir / f"store-{n}"
+    root = workdir / f"store-{pattern}-{n}"
     root.mkdir()
     rng = random.Random(seed)
-    data = [make_experiment(i, rng) for i in range(n)]
-    save_times, save_cpu = [], []
+    per_run = PATTERNS[pattern]
+    chunk = ROWS_PER_RUN // per_run
+    save_times: list[float] = []
+    samples: list[tuple[int, float]] = []  # (saves so far, bytes per metric value on disk)
+    values = 0
     t_fill = time.perf_counter()
-    for i, (frame, metadata) in enumerate(data):
-        t0, c0 = time.perf_counter(), time.process_time()
-        store.save_experiment(f"exp-{i:05d}", frame, metadata, storage_dir=root)
-        save_times.append(time.perf_counter() - t0)
-        save_cpu.append(time.process_time() - c0)
+    for i in range(n):
+        rows, metadata = make_run(i, rng)
+        for k in range(per_run):
+            part = rows[k * chunk : (k + 1) * chunk]
+            t0 = time.perf_counter()
+            store.save_experiment(f"run-{i:05d}", part, metadata, storage_dir=root)
+            save_times.append(time.perf_counter() - t0)
+            values += len(part) * METRIC_COLUMNS
+            if len(save_times) % 1000 == 0:
+                samples.append((len(save_times), folder_bytes(root) / values))
+    wait_for_compaction()
     fill_s = time.perf_counter() - t_fill
-    values = n * ROWS * METRIC_COLUMNS
-    stats = store.store_stats(root)
+    final_bpv = folder_bytes(root) / values
+    samples.append((len(save_times), final_bpv))
 
-    best_cmd, list_cmd, how = cli_commands(root)
-    cli_best, cli_best_all, best_out = timed_runs(best_cmd)
-    cli_list, cli_list_all, _ = timed_runs(list_cmd)
+    base = [sys.executable, str(CLI), "--dir", str(root)]
+    cli_best, cli_best_all, best_out = timed_runs(base + ["--best", "perplexity", "--top", "5"])
+    cli_list, _, _ = timed_runs(base + ["--list"])
 
-    con = store.connect(root, read_only=True)
-    best_sql = store.best_sql(con, "perplexity", 5)
-    warm = warm_median(lambda: store.fetch_best(con, "perplexity", 5))
-    warm_sql_only = warm_median(lambda: con.execute(best_sql).fetchall())
-
-    def fresh() -> None:
-        with store.connect(root, read_only=True) as c:
-            store.fetch_best(c, "perplexity", 5)
-
-    fresh_connect = warm_median(fresh, repeats=10)
-
-    one_file = workdir / f"floor-{n}.parquet"
-    with store.connect(root) as writer:
-        writer.execute(
+    with store.Store(root) as opened:
+        warm = warm_median(lambda: store.best_experiments("perplexity", 5, store=opened))
+        warm_sql = warm_median(lambda: opened.execute(BEST_SQL))
+        got = opened.execute(BEST_SQL).rows
+        one_file = workdir / f"floor-{pattern}-{n}.parquet"
+        writer = store.Store(root, read_only=False)
+        writer.con.execute(
             f"COPY (SELECT * FROM experiments) TO '{one_file}' (FORMAT parquet, COMPRESSION zstd)"
         )
+        writer.close()
+        files = len(opened.snapshot.parts)
     floor_con = duckdb.connect()
     floor_con.execute(f"CREATE VIEW experiments AS SELECT * FROM read_parquet('{one_file}')")
-    floor = warm_median(lambda: floor_con.execute(best_sql).fetchall())
-    expected = floor_con.execute(best_sql).fetchall()
-    got = con.execute(best_sql).fetchall()
+    floor = warm_median(lambda: floor_con.execute(BEST_SQL).fetchall())
+    expected = floor_con.execute(BEST_SQL).fetchall()
     if expected != got:
         raise AssertionError(f"store and floor disagree: {got} != {expected}")
-    con.close()
 
     t0 = time.perf_counter()
-    store.compact_store(root, grace_s=0)
+    store.compact_store(root)
     compact_s = time.perf_counter() - t0
-    after = store.store_stats(root)
-    cli_best_compacted, _, _ = timed_runs(best_cmd)
-    with store.connect(root, read_only=True) as c:
-        warm_compacted = warm_median(lambda: store.fetch_best(c, "perplexity", 5))
+    compacted_bpv = folder_bytes(root) / values
 
     ordered = sorted(save_times)
+    saves = len(ordered)
     return {
+        "pattern": pattern,
         "n": n,
-        "rows": n * ROWS,
+        "saves": saves,
+        "rows": n * ROWS_PER_RUN,
         "metric_values": values,
-        "query_via": how,
         "fill_s": fill_s,
         "save_median_ms": statistics.median(save_times) * 1e3,
-        "save_cpu_median_ms": statistics.median(save_cpu) * 1e3,
-        "save_p90_ms": ordered[int(0.9 * (n - 1))] * 1e3,
+        "save_p99_ms": ordered[int(0.99 * (saves - 1))] * 1e3,
         "save_max_ms": ordered[-1] * 1e3,
-        "live_files": stats["live_files"],
-        "files_on_disk": stats["files"],
-        "bytes_per_value_live": stats["live_bytes"] / values,
-        "bytes_per_value_disk": stats["bytes"] / values,
-        "bytes_per_value_compacted": after["live_bytes"] / values,
+        "save_median_first_10pct_ms": statistics.median(save_times[: saves // 10]) * 1e3,
+        "save_median_last_10pct_ms": statistics.median(save_times[-(saves // 10) :]) * 1e3,
+        "max_bytes_per_value": max(b for _, b in samples),
+        "bytes_per_value_end": final_bpv,
+        "bytes_per_value_compacted": compacted_bpv,
+        "bytes_samples": samples[:: max(1, len(samples) // 20)],
+        "files_read_by_queries": files,
         "cli_best_s": cli_best,
         "cli_best_runs_s": cli_best_all,
         "cli_list_s": cli_list,
-        "cli_list_runs_s": cli_list_all,
-        "warm_query_ms": warm * 1e3,
-        "warm_sql_only_ms": warm_sql_only * 1e3,
-        "connect_and_query_ms": fresh_connect * 1e3,
+        "warm_best_ms": warm * 1e3,
+        "warm_sql_ms": warm_sql * 1e3,
         "floor_ms": floor * 1e3,
-        "warm_vs_floor": warm / floor,
+        "warm_vs_floor": warm_sql / floor,
         "compact_store_s": compact_s,
-        "cli_best_after_compact_s": cli_best_compacted,
-        "warm_query_after_compact_ms": warm_compacted * 1e3,
         "best_output": best_out.strip().splitlines()[:8],
     }
 
@@ -242,55 +248,72 @@ def baseline(workdir: Path) -> dict[str, float]:
     }
 
 
+ROWS = [
+    ("saves", "saves", "{:d}"),
+    ("save median (ms)", "save_median_ms", "{:.2f}"),
+    ("save median, first / last 10% (ms)", None, None),
+    ("save p99 / max (ms)", None, None),
+    ("max bytes per metric value on disk", "max_bytes_per_value", "{:.2f}"),
+    ("bytes per metric value at the end", "bytes_per_value_end", "{:.2f}"),
+    ("bytes per value after compact_store", "bytes_per_value_compacted", "{:.2f}"),
+    ("files read by a query", "files_read_by_queries", "{:d}"),
+    ("CLI --best perplexity --top 5 (s)", "cli_best_s", "{:.3f}"),
+    ("CLI --list (s)", "cli_list_s", "{:.3f}"),
+    ("warm best_experiments (ms)", "warm_best_ms", "{:.2f}"),
+    ("warm SQL on the store (ms)", "warm_sql_ms", "{:.2f}"),
+    ("one-file floor, same SQL (ms)", "floor_ms", "{:.2f}"),
+    ("store / floor", "warm_vs_floor", "{:.2f}x"),
+    ("compact_store() (s)", "compact_store_s", "{:.2f}"),
+    ("fill time (s)", "fill_s", "{:.1f}"),
+]
+
+
 def print_table(results: list[dict[str, Any]], base: dict[str, float]) -> None:
-    rows = [
-        ("save_experiment median (ms)", "save_median_ms", "{:.2f}"),
-        ("save_experiment CPU median (ms)", "save_cpu_median_ms", "{:.2f}"),
-        ("save_experiment p90 / max (ms)", None, None),
-        ("bytes per metric value: live", "bytes_per_value_live", "{:.2f}"),
-        ("bytes per metric value: on disk", "bytes_per_value_disk", "{:.2f}"),
-        ("bytes per metric value: compacted", "bytes_per_value_compacted", "{:.2f}"),
-        ("live files / files on disk", None, None),
-        ("CLI --best perplexity --top 5 (s)", "cli_best_s", "{:.3f}"),
-        ("CLI --list (s)", "cli_list_s", "{:.3f}"),
-        ("in-process warm --best (ms)", "warm_query_ms", "{:.2f}"),
-        ("one-file floor, same SQL (ms)", "floor_ms", "{:.2f}"),
-        ("warm / floor", "warm_vs_floor", "{:.2f}x"),
-        ("connect() + --best (ms)", "connect_and_query_ms", "{:.2f}"),
-        ("compact_store() (s)", "compact_store_s", "{:.2f}"),
-        ("CLI --best after compact_store (s)", "cli_best_after_compact_s", "{:.3f}"),
-        ("warm --best after compact_store (ms)", "warm_query_after_compact_ms", "{:.2f}"),
-        ("fill time (s)", "fill_s", "{:.1f}"),
-    ]
-    header = f"{'metric':<40}" + "".join(f"{'N=' + str(r['n']):>16}" for r in results)
+    width = 22
+    header = f"{'metric':<38}" + "".join(
+        f"{r['pattern'] + ' N=' + str(r['n']):>{width}}" for r in results
+    )
     print(header)
     print("-" * len(header))
-    for label, key, fmt in rows:
+    for label, key, fmt in ROWS:
         cells = []
         for r in results:
-            if label.startswith("save_experiment p90"):
-                cells.append(f"{r['save_p90_ms']:.1f} / {r['save_max_ms']:.0f}")
-            elif label.startswith("live files"):
-                cells.append(f"{r['live_files']} / {r['files_on_disk']}")
+            if label.startswith("save median, first"):
+                first, last = r["save_median_first_10pct_ms"], r["save_median_last_10pct_ms"]
+                cells.append(f"{first:.2f} / {last:.2f}")
+            elif label.startswith("save p99"):
+                cells.append(f"{r['save_p99_ms']:.1f} / {r['save_max_ms']:.0f}")
             else:
                 assert key is not None and fmt is not None
                 cells.append(fmt.format(r[key]))
-        print(f"{label:<40}" + "".join(f"{c:>16}" for c in cells))
+        print(f"{label:<38}" + "".join(f"{c:>{width}}" for c in cells))
     print(
         f"\nfloors: python {base['python_start_s']:.3f} s, python + import duckdb "
         f"{base['python_import_duckdb_s']:.3f} s, fsync of 8 KB {base['fsync_ms']:.2f} ms; "
-        f"load average {base['loadavg_1min']:.1f} on {os.cpu_count()} CPUs; "
-        f"queries via {results[0]['query_via']}"
+        f"load average {base['loadavg_1min']:.1f} on {os.cpu_count()} CPUs"
     )
-    for r in results:
-        for key, limit in TARGETS.get(r["n"], {}).items():
+    by_key = {(r["pattern"], r["n"]): r for r in results}
+    for (pattern, n), targets in TARGETS.items():
+        r = by_key.get((pattern, n))
+        if r is None:
+            continue
+        for key, limit in targets.items():
             verdict = "ok" if r[key] <= limit else "MISSED"
-            print(f"target N={r['n']}: {key} <= {limit}: {r[key]:.3f} {verdict}")
+            print(f"target {pattern} N={n}: {key} <= {limit}: {r[key]:.3f} {verdict}")
+    for pattern in PATTERNS:
+        small, large = by_key.get((pattern, 1000)), by_key.get((pattern, 10000))
+        if small and large:
+            ratio = large["save_median_ms"] / small["save_median_ms"]
+            verdict = "ok" if ratio <= 1.5 else "MISSED"
+            print(f"target {pattern}: save median N=10000 / N=1000 <= 1.5: {ratio:.2f} {verdict}")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, nargs="+", default=[1000], help="store sizes")
+    parser.add_argument("--n", type=int, nargs="+", default=[1000], help="runs per store")
+    parser.add_argument(
+        "--pattern", nargs="+", choices=list(PATTERNS), default=list(PATTERNS), help="patterns"
+    )
     parser.add_argument(
         "--out",
         type=Path,
@@ -303,20 +326,23 @@ def main(argv: list[str] | None = None) -> int:
     try:
         base = baseline(workdir)
         results = []
-        for n in args.n:
-            print(f"N={n}: filling and measuring ...", file=sys.stderr, flush=True)
-            results.append(bench(n, workdir))
+        for pattern in args.pattern:
+            for n in args.n:
+                print(f"{pattern} N={n}: filling and measuring ...", file=sys.stderr, flush=True)
+                results.append(bench(pattern, n, workdir))
         print_table(results, base)
         payload = {
             "benchmark": "experiment_store",
+            "command": "python benchmarks/bench_experiment_store.py "
+            + " ".join(argv or sys.argv[1:]),
             "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "host": platform.node(),
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
             "duckdb": __import__("duckdb").__version__,
-            "git": store.git_info(),
+            "git": git_info(),
             "baseline": base,
-            "targets": {str(k): v for k, v in TARGETS.items()},
+            "targets": {f"{p} N={n}": v for (p, n), v in TARGETS.items()},
             "results": results,
         }
         args.out.parent.mkdir(parents=True, exist_ok=True)
