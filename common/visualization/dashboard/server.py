@@ -140,7 +140,8 @@ class DashboardServer(ThreadingHTTPServer):
         self.refresh_s = refresh_s
         self._assets: dict[str, bytes] = {}
         self._stop = threading.Event()
-        super().__init__((host, port), _Handler)
+        self._poller = threading.Thread(target=self._follow, name="dashboard-refresh", daemon=True)
+        super().__init__((host, port), _Handler)  # on failure it calls server_close
         self.routes: dict[str, Callable[[dict[str, list[str]]], Any]] = {
             "meta": lambda p: self.data.meta(),
             "state": lambda p: self.data.state(),
@@ -150,7 +151,6 @@ class DashboardServer(ThreadingHTTPServer):
             "run": lambda p: self.data.run(_one(p, "name") or ""),
             "sql": lambda p: self.data.sql(_one(p, "q") or ""),
         }
-        self._poller = threading.Thread(target=self._follow, name="dashboard-refresh", daemon=True)
 
     @property
     def url(self) -> str:
