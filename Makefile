@@ -13,14 +13,21 @@ demo: setup  ## install, then train the flagship on the embedded corpus, evaluat
 	$(PY) tools/query_experiments.py --best bits_per_byte --top 5 \
 		--plot assets/outputs/plots/custom_transformer_best.png
 	@echo "plot written to assets/outputs/plots/custom_transformer_best.png"
+	@echo "see the runs in your browser: $(PY) tools/view_experiments.py  (then open http://127.0.0.1:8765/)"
 
 # Debian's faketime: the store's skewed-clock tests run writers under it (skipped without it).
+# Debian's chromium: the dashboard's browser tests drive it with Playwright (skipped without it).
 system-deps:
 	@command -v faketime >/dev/null 2>&1 || { \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 			(apt-get update -qq && apt-get install -y -qq faketime) >/dev/null 2>&1 \
 				|| echo "system-deps: could not install faketime; its tests will be skipped"; \
 		else echo "system-deps: faketime missing (apt-get install faketime); its tests will be skipped"; fi; }
+	@command -v chromium >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			(apt-get update -qq && apt-get install -y -qq chromium) >/dev/null 2>&1 \
+				|| echo "system-deps: could not install chromium; the dashboard's browser tests will be skipped"; \
+		else echo "system-deps: chromium missing (apt-get install chromium); the dashboard's browser tests will be skipped"; fi; }
 
 test: setup system-deps lint typecheck  ## install, quality gates, whole test suite
 	$(PY) -m pytest -q
