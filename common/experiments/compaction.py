@@ -78,7 +78,6 @@ def _tier(n_saves: int) -> int:
 
 def _merge(root: Path, snap: Snapshot, inputs: list[FileInfo]) -> FileInfo:
     """Write one verified merged file holding the visible rows of ``inputs``."""
-
     paths = {i.path for i in inputs}
     parts = [p for p in snap.parts if p.info.path in paths]
     saves: set[str] = set()
@@ -115,7 +114,6 @@ def _typed_select(root: Path, con: Any, relation: str) -> str:
     """The merged rows, each column converted to its type in the store's schema where every
     value converts (text digits left by a repair); a value that does not convert keeps the
     column as it is, for ``repair_store`` to see."""
-
     registered = registry(root).all()
     select = []
     for name, typ, *_ in con.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall():

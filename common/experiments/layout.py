@@ -233,7 +233,7 @@ def safe_host() -> str:
 
 def tmp_owner(name: str) -> tuple[str, int] | None:
     """``(host, pid)`` of a temporary file's writer, from its name."""
-    parts = name.split(".")
+    parts = name.removeprefix("tmp_").split(".")  # tmp_: a database's own temporary copy
     if len(parts) >= 3 and parts[1].isdigit():
         return parts[0], int(parts[1])
     return None
@@ -338,9 +338,9 @@ def write_query(
         StoreWriteError: the file cannot be written (disk full, ...); no temporary file is left.
         ExperimentStoreError: the file read back does not hold ``footer["rows"]`` rows.
     """
+    tmp = tmp_path(root, ".parquet")
     try:
-        tmp, fd = _new_tmp(root)
-        os.close(fd)
+        (root / TMP).mkdir(exist_ok=True)
     except OSError as exc:
         raise write_error(root, exc) from exc
     path = "'" + str(tmp).replace("'", "''") + "'"
@@ -349,14 +349,15 @@ def write_query(
         try:
             con.execute(
                 f"COPY ({select_sql}) TO {path} (FORMAT parquet, COMPRESSION zstd, "
-                f"ROW_GROUP_SIZE 100000, KV_METADATA {{{KV_KEY}: {kv}}})",
+                f"ROW_GROUP_SIZE 100000, USE_TMP_FILE false, KV_METADATA {{{KV_KEY}: {kv}}})",
                 list(params) or None,
             )
-            count = con.execute(f"SELECT count(*) FROM read_parquet({path})").fetchone()[0]
-        except Exception as exc:  # DuckDB reports disk errors as its own IOException
-            if "No space left" in str(exc) or "Permission denied" in str(exc):
-                code = errno.ENOSPC if "No space" in str(exc) else errno.EACCES
-                raise OSError(code, str(exc)) from exc
+            row = con.execute(f"SELECT count(*) FROM read_parquet({path})").fetchone()
+            count = row[0] if row else -1
+        except Exception as exc:  # DuckDB reports OS errors as its own IOException
+            for code in (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOENT):
+                if os.strerror(code) in str(exc):
+                    raise OSError(code, os.strerror(code)) from exc
             raise
         if count != footer["rows"]:
             raise ExperimentStoreError(f"{tmp} read back {count} rows, not {footer['rows']}")

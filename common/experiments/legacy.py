@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from common.experiments import layout
-from common.experiments.read import database, quote_ident, quote_str
+from common.experiments.read import count, database, quote_ident, quote_str
 from common.experiments.schema import (
     FIXED_TYPES,
     Column,
@@ -52,7 +52,6 @@ def convert_legacy(root: Path) -> tuple[int, list[str]]:
     Unreadable old files are moved into ``legacy/`` too and listed, so that nothing stays
     hidden; their rows cannot be recovered.
     """
-
     names = sorted(n for n in os.listdir(root) if layout.is_legacy_name(n))
     if not names:
         return 0, []
@@ -99,7 +98,7 @@ def convert_legacy(root: Path) -> tuple[int, list[str]]:
         op_id = layout.new_id()
         rows_sql = f"SELECT * REPLACE ({quote_str(op_id)} AS _rx_save) FROM ({body}) WHERE {where}"
         described = con.execute(f"DESCRIBE {rows_sql}").fetchall()
-        kept = int(con.execute(f"SELECT count(*) FROM ({rows_sql})").fetchone()[0])  # type: ignore[index]
+        kept = count(con, f"SELECT count(*) FROM ({rows_sql})")
         _register_majority(root, files, registry(root))
         exps = [
             r[0]
@@ -130,7 +129,6 @@ def convert_legacy(root: Path) -> tuple[int, list[str]]:
 
 def _register_majority(root: Path, files: list[Any], reg: Any) -> None:
     """Register each column's most common logical type among the old files (first on ties)."""
-
     con = database(None).cursor()
     votes: dict[str, Counter[str]] = {}
     spelling: dict[str, str] = {}

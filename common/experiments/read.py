@@ -67,6 +67,13 @@ class QueryResult(NamedTuple):
         return str(self.df()._repr_html_()) + notes
 
 
+def count(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] = ()) -> int:
+    """The single integer a ``SELECT count(*) ...`` query returns."""
+    row = con.execute(sql, list(params) or None).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
 def quote_ident(name: str) -> str:
     """A SQL identifier in double quotes."""
     return '"' + name.replace('"', '""') + '"'

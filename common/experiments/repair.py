@@ -63,7 +63,6 @@ def repair_store(storage_dir: str | os.PathLike[str] | None = None) -> RepairRep
       are rewritten with those values converted to the column's type; values that cannot be
       converted become NULL. The superseded rows stay on disk until the next compaction.
     """
-
     root = layout.resolve_dir(storage_dir, create=False)
     converted, unreadable = convert_legacy(root)
     moved: list[str] = []

@@ -10,6 +10,7 @@ changes never depends on any host's clock: saves made after the change stay visi
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import os
 from collections.abc import Mapping, Sequence
@@ -24,7 +25,7 @@ from common.experiments.errors import (
     StoreNotFoundError,
     UnknownExperimentError,
 )
-from common.experiments.read import database, quote_ident, quote_str, rows_relation
+from common.experiments.read import count, database, quote_ident, quote_str, rows_relation
 from common.experiments.schema import (
     NAME_COLUMN,
     SAVE_COLUMN,
@@ -97,7 +98,7 @@ def save_experiment(
 
     save_id = layout.new_id()
     prov = git_info()
-    provenance = [
+    stored = [
         Column(NAME_COLUMN, "text", "text", [name] * n_rows),
         *columns,
         *meta_columns,
@@ -114,12 +115,12 @@ def save_experiment(
         "saves": [save_id],
         "dead": dead,
         "exps": [name],
-        "types": {c.name: c.kind for c in provenance},
+        "types": {c.name: c.kind for c in stored},
         "result_cols": [c.name for c in columns],
         "meta_cols": [c.name for c in meta_columns],
         "rows": n_rows,
     }
-    data = _encode(provenance, layout.kv_json(footer))
+    data = _encode(stored, layout.kv_json(footer))
     suffix = ".op.parquet" if dead else ".parquet"
     path = layout.write_bytes(root, layout.SAVES, save_id, data, suffix, sync_dir=bool(dead))
 
@@ -127,9 +128,7 @@ def save_experiment(
     return path
 
 
-def _utc_now() -> Any:
-    import datetime as dt
-
+def _utc_now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
 
 
@@ -168,20 +167,14 @@ def _encode(columns: Sequence[Column], kv: str) -> bytes:
 
 def visible_saves(snap: Snapshot, name: str) -> set[str]:
     """The saves of experiment ``name`` that queries show in ``snap``."""
-
     relation = rows_relation(snap, experiments=[name])
     if relation is None:
         return set()
-    con = _connection()
+    con = database(None).cursor()
     rows = con.execute(
         f"SELECT DISTINCT {SAVE_COLUMN} FROM {relation} WHERE {NAME_COLUMN} = ?", [name]
     ).fetchall()
     return {r[0] for r in rows}
-
-
-def _connection() -> Any:
-
-    return database(None).cursor()
 
 
 def rewrite(
@@ -208,17 +201,16 @@ def rewrite(
     Returns:
         The number of rows superseded (visible before minus kept).
     """
-
     saves = visible_saves(snap, name)
     if not saves:
         return 0
     relation = rows_relation(snap, experiments=[name])
     assert relation is not None
     op_id = layout.new_id()
-    con = _connection()
+    con = database(None).cursor()
     in_saves = ", ".join(quote_str(s) for s in sorted(saves))
     base = f"SELECT * FROM {relation} WHERE {SAVE_COLUMN} IN ({in_saves})"
-    total = con.execute(f"SELECT count(*) FROM ({base})").fetchone()[0]
+    total = count(con, f"SELECT count(*) FROM ({base})")
     keep = f"{base} AND ({where})" if where else base
     cols = [r[0] for r in con.execute(f"DESCRIBE {base}").fetchall()]
     replace = {SAVE_COLUMN: quote_str(op_id)}
@@ -230,7 +222,7 @@ def rewrite(
         f"{replace[c]} AS {quote_ident(c)}" if c in replace else quote_ident(c) for c in cols
     )
     described = con.execute(f"DESCRIBE SELECT {select} FROM ({base})").fetchall()
-    kept = con.execute(f"SELECT count(*) FROM ({keep})", list(params)).fetchone()[0]
+    kept = count(con, f"SELECT count(*) FROM ({keep})", params)
     infos = [p.info for p in snap.parts if name in p.info.exps]
     result_cols = union_names([i.result_cols for i in infos])
     meta_cols = union_names([i.meta_cols for i in infos])
@@ -343,15 +335,14 @@ def rewind_experiment(
     infos = [p.info for p in snap.parts if name in p.info.exps]
     if not any("step" in {c.lower() for c in i.types} for i in infos):
         return 0
-    con = _connection()
-
     relation = rows_relation(snap, experiments=[name])
     if relation is None:
         return 0
-    later = con.execute(
+    later = count(
+        database(None).cursor(),
         f"SELECT count(*) FROM {relation} WHERE {NAME_COLUMN} = ? AND step > ?",
         [name, int(after_step)],
-    ).fetchone()[0]
+    )
     if not later:
         return 0
     removed = rewrite(root, snap, name, where="step IS NULL OR step <= ?", params=[int(after_step)])
@@ -360,15 +351,11 @@ def rewind_experiment(
 
 
 def _row_count(snap: Snapshot, name: str) -> int:
-
     relation = rows_relation(snap, experiments=[name])
     if relation is None:
         return 0
-    return int(
-        _connection()
-        .execute(f"SELECT count(*) FROM {relation} WHERE {NAME_COLUMN} = ?", [name])
-        .fetchone()[0]
-    )
+    sql = f"SELECT count(*) FROM {relation} WHERE {NAME_COLUMN} = ?"
+    return count(database(None).cursor(), sql, [name])
 
 
 def _unknown(snap: Snapshot, name: str) -> UnknownExperimentError:
