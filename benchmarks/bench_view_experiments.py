@@ -48,6 +48,16 @@ from common.experiments.compaction import wait_for_compaction  # noqa: E402
 
 STEPS = 50  # x 2 splits = 100 rows per experiment
 TARGETS = {"first_page_s": 1.0, "sort_ms": 200.0, "filter_ms": 200.0, "curves_20_ms": 300.0}
+# Published reports on MLflow's UI, for context (user measurements, not a like-for-like run).
+MLFLOW_CONTEXT = [
+    "mlflow/mlflow#1517 (2019): the experiment page took about 3 minutes to load 500 runs from a "
+    "file store, about 1 minute from a database",
+    "mlflow/mlflow#627 (2018, MLflow 0.7): the tracking UI broke past 1,700 runs in one "
+    "experiment",
+    "mlflow/mlflow#5653 (2022): loading more runs in the experiment table becomes very slow with "
+    "a large number of rows",
+    "mlflow/mlflow#21841 (2026, MLflow 3.9.0): comparing runs gets very slow past about 100 runs",
+]
 SORTS = ["best_loss", "training__lr", "last_saved_at", "best_bits_per_byte", "host"]
 FILTERS = [
     "training__lr >= 1e-3",
@@ -223,6 +233,7 @@ def main() -> int:
         "benchmark": "bench_view_experiments.py",
         "command": "python benchmarks/bench_view_experiments.py --n " + " ".join(map(str, args.n)),
         "targets": TARGETS,
+        "mlflow_context": MLFLOW_CONTEXT,
         "machine": {
             "cpus": os.cpu_count(),
             "python": platform.python_version(),

@@ -448,3 +448,17 @@ def test_cli_serves_until_ctrl_c_and_warns_off_loopback(store: Path):
         assert proc.returncode == 0, err
         assert ("warning: listening on 0.0.0.0" in err) is warned
         assert "Traceback" not in err
+
+
+def test_cli_parses_arguments_before_importing_anything_heavy():
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", str(CLI), "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0 and "--export" in result.stdout
+    imported = {
+        line.rsplit("|", 1)[-1].strip().split(".")[0] for line in result.stderr.splitlines()
+    }
+    assert not imported & {"duckdb", "plotly", "pandas", "torch", "pyarrow"}
