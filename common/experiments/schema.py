@@ -385,6 +385,7 @@ class Registry:
         self.folder = folder
         self.tmp_folder = tmp_folder
         self._known: dict[str, ColumnType] = {}
+        self._read: set[str] = set()  # entry files already read (an entry never changes)
 
     def get(self, column: str) -> ColumnType | None:
         """The registered type of ``column`` (case-insensitive), or None."""
@@ -408,13 +409,14 @@ class Registry:
         except FileNotFoundError:
             return {}
         for name in names:
-            if name.endswith(".json"):
+            if name.endswith(".json") and name not in self._read:
                 try:
                     data = json.loads((self.folder / name).read_bytes())
                     entry = ColumnType(data["column"], data["type"], data["experiment"])
                 except (OSError, ValueError, KeyError, TypeError):
                     continue
                 self._known.setdefault(entry.column.lower(), entry)
+                self._read.add(name)
         return dict(self._known)
 
     def check(self, experiment: str, columns: Sequence[Column]) -> list[Column]:
