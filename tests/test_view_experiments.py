@@ -388,6 +388,7 @@ def test_cli_mistakes_are_one_message_and_exit_2(store: Path, tmp_path: Path):
         (["--dir", str(tmp_path / "missing")], "no experiment store at"),
         (["--port", "70000"], "at most 65535"),
         (["--port", "-1"], "--port"),
+        (["--refresh", "0"], "--refresh must be at least 0.1"),
         (
             ["--dir", str(store), "--export", str(tmp_path / "r.html"), "--best", "nosuch"],
             "unknown metric 'nosuch'",

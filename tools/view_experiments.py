@@ -114,6 +114,8 @@ def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         parser.error(f"--export writes an HTML page: give a .html name, not {args.export!r}")
     if args.best is None and (args.top is not None or args.mode is not None):
         parser.error("--top and --mode go with --best")
+    if args.refresh < 0.1:
+        parser.error(f"--refresh must be at least 0.1 seconds, got {args.refresh:g}")
     if args.port > 65535:
         parser.error(f"--port must be at most 65535, got {args.port}")
 
