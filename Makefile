@@ -52,6 +52,7 @@ env:
 bench:
 	$(PY) benchmarks/bench_experiment_store.py
 	$(PY) benchmarks/bench_custom_transformer.py
+	$(PY) benchmarks/bench_view_experiments.py
 
 clean:
 	rm -rf .pytest_cache .mypy_cache .ruff_cache
