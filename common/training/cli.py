@@ -21,6 +21,7 @@ status (``EXIT_*``), never a traceback. Nothing heavy is imported until a run st
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from common.training.run import LATEST, ModelFactory, RunRequest
+from common.training.sweep import LAUNCHERS, SweepOptions, parse_axis, run_sweep
 from common.utils.config import ConfigError, ModelConfig
 
 EXIT_USER_ERROR = 2
@@ -81,6 +83,46 @@ def build_arg_parser(
     parser.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:N or mps")
     parser.add_argument("--max-steps", type=int, default=None, help="optimizer steps in total")
     parser.add_argument("--name", default=None, help="the run's (experiment's) name")
+    parser.add_argument(
+        "--reproduce",
+        metavar="EXPERIMENT",
+        default=None,
+        help="train a stored experiment again from its stored config and seed, as a new run "
+        "(default name: EXPERIMENT-repro); warns when the git commit or torch version differ",
+    )
+    sweep = parser.add_argument_group(
+        "sweeps", "a grid or random search of runs of this script (common.training.sweep)"
+    )
+    sweep.add_argument(
+        "--sweep",
+        dest="sweep_axes",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUES",
+        help="values to sweep: training.lr=1e-3,3e-3 (grid; repeat for a product) or "
+        "'training.lr=loguniform(1e-4,1e-2)' with --trials (also uniform, int, choice)",
+    )
+    sweep.add_argument("--seeds", type=int, default=None, help="seeds per point: seed, seed+1, ...")
+    sweep.add_argument("--trials", type=int, default=None, help="random search: points to draw")
+    sweep.add_argument(
+        "--sweep-name", default=None, help="the sweep's name (default: project, config, time)"
+    )
+    sweep.add_argument("--jobs", type=int, default=1, help="runs at once (default 1)")
+    sweep.add_argument(
+        "--launcher",
+        choices=LAUNCHERS,
+        default="local",
+        help="local processes, or submitit jobs: submitit-local or slurm",
+    )
+    sweep.add_argument("--slurm-partition", default=None, help="with --launcher slurm")
+    sweep.add_argument("--slurm-gpus-per-job", type=int, default=0, help="with --launcher slurm")
+    sweep.add_argument(
+        "--slurm-time", type=int, default=60, metavar="MINUTES", help="a job's time limit"
+    )
+    sweep.add_argument(
+        "--dry-run", action="store_true", help="list the runs a sweep would start, resume or skip"
+    )
+    sweep.add_argument("--sweep-metadata", default=None, help=argparse.SUPPRESS)
     return parser
 
 
@@ -101,7 +143,7 @@ def request_from_args(
     moved = config_dir / config if config is not None and config_dir is not None else None
     if config is not None and moved is not None and not config.exists() and moved.exists():
         config = moved
-    return RunRequest(project, config, overrides, args.resume, args.name)
+    return RunRequest(project, config, overrides, args.resume, args.name, args.reproduce)
 
 
 def _error(message: str, is_main: bool) -> None:
@@ -131,14 +173,7 @@ def run_training(
     ctx = None
     run = None
     try:
-        config_path: Path | None = None
-        if callable(default_config):
-            if request.config_file is None:
-                config_path, note = default_config()
-                if request.resume is None and is_main:
-                    print(note, flush=True)
-        else:
-            config_path = default_config
+        config_path = _default_config_path(request, default_config, is_main)
         from common.training.run import resolve_run, train_run
 
         run = resolve_run(request, model_cls=model_cls, default_config=config_path)
@@ -177,6 +212,74 @@ def run_training(
     finally:
         if ctx is not None:
             ctx.cleanup()
+
+
+def _default_config_path(
+    request: RunRequest, default_config: DefaultConfig, is_main: bool
+) -> Path | None:
+    if not callable(default_config):
+        return default_config
+    if request.config_file is not None:
+        return None
+    config_path, note = default_config()
+    if request.resume is None and request.reproduce is None and is_main:
+        print(note, flush=True)
+    return config_path
+
+
+def _sweep_options(args: argparse.Namespace, request: RunRequest) -> SweepOptions:
+    """The sweep the arguments ask for (raises ``ConfigError`` for a bad combination)."""
+    from common.training.run import default_run_name
+
+    for flag, bad in (("--resume", args.resume), ("--reproduce", args.reproduce)):
+        if bad is not None:
+            raise ConfigError(f"{flag} goes with single runs; rerun a sweep by its --sweep-name")
+    if args.name is not None:
+        raise ConfigError("--name names a single run; a sweep's runs are named by --sweep-name")
+    if args.jobs < 1:
+        raise ConfigError(f"--jobs must be at least 1, got {args.jobs}")
+    stem = request.config_file.stem if request.config_file is not None else None
+    return SweepOptions(
+        name=args.sweep_name or f"{default_run_name(request.project, stem)}-sweep",
+        axes=[parse_axis(text) for text in args.sweep_axes],
+        seeds=args.seeds if args.seeds is not None else 1,
+        trials=args.trials,
+        jobs=args.jobs,
+        launcher=args.launcher,
+        dry_run=args.dry_run,
+        slurm_partition=args.slurm_partition,
+        slurm_gpus_per_job=args.slurm_gpus_per_job,
+        slurm_time=args.slurm_time,
+    )
+
+
+def run_sweep_command(
+    args: argparse.Namespace,
+    request: RunRequest,
+    *,
+    model_cls: type[ModelConfig] = ModelConfig,
+    default_config: DefaultConfig = None,
+) -> int:
+    """Run the sweep the arguments ask for; returns its exit status (``EXIT_USER_ERROR`` after
+    one line for a bad sweep)."""
+    from common.data.pipeline import DataError
+
+    try:
+        options = _sweep_options(args, request)
+        config_path = request.config_file or _default_config_path(request, default_config, True)
+        return run_sweep(
+            options,
+            config_path,
+            request.overrides,
+            project=request.project,
+            model_cls=model_cls,
+        )
+    except (ConfigError, DataError) as exc:
+        _error(str(exc), True)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        _error("sweep interrupted; rerun the same command to resume it", True)
+        return EXIT_INTERRUPTED
 
 
 def _interrupted_message(exc: KeyboardInterrupt, run: Any) -> str:
@@ -246,12 +349,20 @@ def main(
     )
     parser = build_arg_parser(description, default_config=help_default)
     args = parser.parse_args(argv)
+    request = request_from_args(args, project, config_dir)
+    sweep_flags = (args.sweep_axes, args.seeds, args.trials, args.sweep_name, args.dry_run)
+    if any(flag not in (None, [], False) for flag in sweep_flags):
+        return run_sweep_command(args, request, model_cls=model_cls, default_config=default_config)
+    metadata = None
+    if args.sweep_metadata is not None:
+        metadata = json.loads(args.sweep_metadata)
     try:
         run_training(
             model_factory,
-            request_from_args(args, project, config_dir),
+            request,
             model_cls=model_cls,
             default_config=default_config,
+            metadata=metadata,
         )
     except SystemExit as exc:
         return int(exc.code or 0)

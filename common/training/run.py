@@ -84,6 +84,7 @@ class RunRequest:
         resume: None for a new run, ``LATEST`` for the project's most recent run, or a run name.
         name: the new run's name (default: ``logging.experiment_name`` or a timestamped name);
             with ``resume=LATEST`` it names the run to resume.
+        reproduce: a stored run to train again, from step 0, with its stored config and seed.
     """
 
     project: str
@@ -91,6 +92,7 @@ class RunRequest:
     overrides: list[str] = field(default_factory=list)
     resume: str | None = None
     name: str | None = None
+    reproduce: str | None = None
 
 
 @dataclass
@@ -249,6 +251,8 @@ def resolve_run(
             ``--config`` or with an override it cannot take, or no run to resume (the message
             lists the project's runs).
     """
+    if request.reproduce is not None:
+        return _reproduction(request, model_cls)
     if request.resume is None:
         return _new_run(request, model_cls, default_config)
     if request.config_file is not None:
@@ -337,6 +341,86 @@ def _new_run(
         config_file=str(path or ""),
         overrides=list(request.overrides),
     )
+
+
+def _reproduction(request: RunRequest, model_cls: type[ModelConfig]) -> Run:
+    """A new run with the stored config (and so the seed) of run ``request.reproduce``."""
+    original = request.reproduce or ""
+    if request.resume is not None or request.config_file is not None:
+        raise ConfigError("--reproduce uses the stored config; drop --resume and --config")
+    for text in request.overrides:
+        if text.partition("=")[0].strip() not in ("training.device", "training.dist_timeout_s"):
+            raise ConfigError(
+                f"--reproduce: {text!r} would change the run; only --device may be given"
+            )
+    folder = run_dir(validate_run_name(original))
+    record = read_run_record(folder)
+    stored = record["config"] if record is not None else _checkpoint_config(folder)
+    if stored is None:
+        raise ConfigError(
+            f"--reproduce: no stored config for {original!r} (no {RUN_FILE} or checkpoint in "
+            f"{folder}); {_known_runs(request.project)}"
+        )
+    config = config_from_dict(stored, request.overrides, model_cls=model_cls)
+    name = request.name
+    if name is None:
+        name = f"{original}-repro"
+        for n in range(2, 1000):
+            if not run_dir(name).exists():
+                break
+            name = f"{original}-repro{n}"
+    folder = run_dir(validate_run_name(name))
+    if folder.is_dir() and any(folder.iterdir()):
+        raise ConfigError(f"run {name!r} already exists ({folder}); choose another --name")
+    config.logging.experiment_name = name
+    project = (record or {}).get("project") or config.logging.project or request.project
+    config.logging.project = project
+    notes = [f"reproducing {original} as {name} (seed {config.training.seed})"]
+    notes += _environment_differences(original)
+    if any(r.get("overrides") for r in (record or {}).get("resumes", [])):
+        notes.append(
+            f"warning: {original} was resumed with changed settings; the stored config is the "
+            "latest, so rows before that change may differ"
+        )
+    return Run(
+        name=name,
+        project=project,
+        folder=folder,
+        config=config,
+        config_file=str((record or {}).get("config_file") or ""),
+        overrides=list(request.overrides),
+        note="\n".join(notes),
+    )
+
+
+def _environment_differences(name: str) -> list[str]:
+    """Warnings for a git commit or torch version that differ from run ``name``'s rows."""
+    import torch
+
+    from common.experiments.errors import ExperimentStoreError
+    from common.experiments.read import Store
+    from common.utils.provenance import git_info
+
+    try:
+        with Store() as store:
+            have = {c.lower() for c, _, _ in store.columns()}
+            cols = [c for c in ("git_commit", "torch_version") if c in have]
+            rows = store.execute(
+                f"SELECT {', '.join(cols)} FROM experiments WHERE experiment_name = ? "
+                "ORDER BY saved_at DESC LIMIT 1",
+                [name],
+            ).rows
+    except ExperimentStoreError:
+        return []
+    if not rows or not cols:
+        return []
+    stored = dict(zip(cols, rows[0]))
+    now = {"git_commit": git_info().get("git_commit"), "torch_version": torch.__version__}
+    return [
+        f"warning: {key.replace('_', ' ')} differs: {name} ran with {stored[key]}, now {now[key]}"
+        for key in cols
+        if stored[key] is not None and now[key] is not None and stored[key] != now[key]
+    ]
 
 
 def _check_name_unused(name: str, storage_dir: str | Path | None) -> None:
