@@ -155,6 +155,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --best/--summary/--compare: rank on rows of this split, or 'all' (default: "
         "the validation split, e.g. val, when the store has a split column)",
     )
+    opts.add_argument(
+        "--group-by",
+        action="append",
+        metavar="COLUMN",
+        help="with --best: group experiments by COLUMN (repeatable, e.g. training__lr); each "
+        "group's mean, std, min, max and count of the experiments' best values",
+    )
+    opts.add_argument(
+        "--sweep", metavar="NAME", help="with --best: only the experiments of sweep NAME"
+    )
     opts.add_argument("--yes", action="store_true", help="with --delete: do not ask")
     opts.add_argument("--dir", metavar="PATH", help="read the store in PATH instead")
     opts.add_argument(
@@ -181,6 +191,12 @@ def _check_combinations(parser: argparse.ArgumentParser, args: argparse.Namespac
             parser.error("--top goes with --best")
         if args.mode is not None:
             parser.error("--mode goes with --best")
+        if args.group_by is not None:
+            parser.error("--group-by goes with --best")
+        if args.sweep is not None:
+            parser.error("--sweep goes with --best")
+    elif args.group_by is not None and args.top is not None:
+        parser.error("--top goes with --best without --group-by (every group is shown)")
     if args.metrics is not None and args.compare is None:
         parser.error("--metrics goes with --compare")
     if args.split is not None and not (args.best or args.summary or args.compare):
@@ -286,8 +302,14 @@ def _query(reports: Any, store: Any, args: argparse.Namespace) -> Any:
     if args.summary:
         return reports.summarize_experiments(split=args.split, store=store)
     if args.best is not None:
+        if args.group_by:
+            return reports.group_experiments(
+                args.best, args.group_by, args.mode, split=args.split, sweep=args.sweep, store=store
+            )
         top = args.top if args.top is not None else 5
-        return reports.best_experiments(args.best, top, args.mode, split=args.split, store=store)
+        return reports.best_experiments(
+            args.best, top, args.mode, split=args.split, sweep=args.sweep, store=store
+        )
     return reports.compare_experiments(args.compare, args.metrics, split=args.split, store=store)
 
 
@@ -399,6 +421,24 @@ def _plot(
     path = Path(args.plot).expanduser()
     if not path.suffix:
         path = path.with_suffix(".png")
+    if args.group_by:
+        from common.visualization.plots import plot_group_curves
+
+        try:
+            plot_group_curves(
+                args.best,
+                args.group_by,
+                sweep=args.sweep,
+                split=None if args.split == "all" else (args.split or "val"),
+                storage_dir=storage_dir,
+                save_path=path,
+            )
+        except ValueError as exc:
+            raise CliError(f"cannot plot: {exc}") from None
+        except OSError as exc:
+            raise CliError(f"cannot write the plot to {path}: {exc.strerror or exc}") from None
+        print(f"wrote {path}", file=sys.stderr)
+        return
     title = None
     if args.best is not None:
         name_i = columns.index("experiment_name")

@@ -1,4 +1,4 @@
-"""Reports: list, summary, best and compare, one function each, each a ``QueryResult``
+"""Reports: list, summary, best, group and compare, one function each, each a ``QueryResult``
 (``.columns``, ``.rows``, ``.notes``, ``.df()``).
 
 Rankings are split-aware: when the store has a ``split`` column, ``best`` and ``summary`` (and
@@ -191,6 +191,7 @@ def best_experiments(
     storage_dir: str | os.PathLike[str] | None = None,
     *,
     split: str | None = None,
+    sweep: str | None = None,
     store: Store | None = None,
 ) -> QueryResult:
     """The ``top`` experiments by the best value of ``metric`` over each one's history.
@@ -201,6 +202,7 @@ def best_experiments(
         mode: ``"min"`` or ``"max"``; default from the metric's name.
         storage_dir: the store folder; default ``get_experiments_dir()``.
         split: which rows rank (default: validation rows; ``"all"``: every row).
+        sweep: only the experiments of this sweep (the ``sweep`` column).
         store: an open ``Store`` to use instead of ``storage_dir``.
 
     Returns:
@@ -218,6 +220,8 @@ def best_experiments(
         column = _resolve_metric(store, metric)
         direction = mode or metric_direction(column)
         where, notes = _split_filter(store, split)
+        in_sweep, sweep_notes = _sweep_filter(store, sweep)
+        where, notes = f"{where} AND {in_sweep}", notes + sweep_notes
         q = quote_ident(column)
         present = {n.lower(): n for n, _, _ in store.columns()}
         extra = [present[c] for c in INDEX_COLUMNS if c in present and c != column.lower()]
@@ -235,6 +239,94 @@ def best_experiments(
             f"WHERE rank <= {top} ORDER BY rank"
         )
         return result._replace(notes=notes)
+    finally:
+        if own:
+            store.close()
+
+
+def _sweep_filter(store: Store, sweep: str | None) -> tuple[str, tuple[str, ...]]:
+    """SQL condition keeping the rows of one sweep, and the note saying so."""
+    if sweep is None:
+        return "true", ()
+    present = {n.lower(): n for n, _, _ in store.columns()}
+    sweeps: list[Any] = []
+    if "sweep" in present:
+        col = quote_ident(present["sweep"])
+        sweeps = [
+            r[0]
+            for r in store.execute(
+                f"SELECT DISTINCT {col} FROM experiments WHERE {col} IS NOT NULL ORDER BY 1"
+            ).rows
+        ]
+    if sweep not in sweeps:
+        listing = ", ".join(map(str, sweeps)) if sweeps else "none (no row has a sweep)"
+        raise UnknownExperimentError(f"no rows of sweep {sweep!r}; the sweeps are: {listing}")
+    return f"{quote_ident(present['sweep'])} = {quote_str(sweep)}", (f"sweep: {sweep}",)
+
+
+def group_experiments(
+    metric: str,
+    group_by: Sequence[str],
+    mode: str | None = None,
+    storage_dir: str | os.PathLike[str] | None = None,
+    *,
+    split: str | None = None,
+    sweep: str | None = None,
+    store: Store | None = None,
+) -> QueryResult:
+    """Experiments grouped by columns (e.g. ``training__lr``): each group's mean, standard
+    deviation (sample), min, max and count of the experiments' best ``metric`` values.
+
+    Args:
+        metric: a numeric result column; each experiment contributes its best value.
+        group_by: columns whose values define the groups (config columns of each run).
+        mode: ``"min"`` or ``"max"`` (best value and group order); default from the name.
+        split: which rows count (default: validation rows; ``"all"``: every row).
+        sweep: only the experiments of this sweep (the ``sweep`` column).
+
+    Returns:
+        Columns ``<group_by...>, runs, mean_<metric>, std_<metric>, min_<metric>,
+        max_<metric>``, best mean first.
+
+    Raises:
+        UnknownMetricError (also for an unknown group column), MetricDirectionError,
+        UnknownSplitError, UnknownExperimentError (an unknown sweep), ValueError.
+    """
+    if isinstance(group_by, str):
+        group_by = [group_by]
+    if not group_by:
+        raise ValueError("group_by needs at least one column")
+    if mode is not None and mode not in ("min", "max"):
+        raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
+    store, own = _open(store, storage_dir)
+    try:
+        column = _resolve_metric(store, metric)
+        direction = mode or metric_direction(column)
+        present = {n.lower(): n for n, _, _ in store.columns()}
+        keys = []
+        for key in dict.fromkeys(group_by):
+            if key.lower() not in present:
+                close = difflib.get_close_matches(key, list(present.values()), n=3, cutoff=0.5)
+                hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+                raise UnknownMetricError(f"unknown column {key!r} to group by.{hint}")
+            keys.append(quote_ident(present[key.lower()]))
+        where, notes = _split_filter(store, split)
+        in_sweep, sweep_notes = _sweep_filter(store, sweep)
+        q = quote_ident(column)
+        m = column
+        per_run = ", ".join(f"min({k}) AS {k}" for k in keys)
+        order = "ASC" if direction == "min" else "DESC"
+        result = store.execute(
+            f"SELECT {', '.join(keys)}, count(*) AS runs, "
+            f"avg(best) AS {quote_ident('mean_' + m)}, "
+            f"stddev_samp(best) AS {quote_ident('std_' + m)}, "
+            f"min(best) AS {quote_ident('min_' + m)}, max(best) AS {quote_ident('max_' + m)} "
+            f"FROM (SELECT experiment_name, {per_run}, {direction}({q}) AS best "
+            f"FROM experiments WHERE {q} IS NOT NULL AND {where} AND {in_sweep} "
+            f"GROUP BY experiment_name) GROUP BY {', '.join(keys)} "
+            f"ORDER BY {len(keys) + 2} {order}, {', '.join(keys)}"
+        )
+        return result._replace(notes=notes + sweep_notes)
     finally:
         if own:
             store.close()

@@ -254,6 +254,81 @@ def plot_best_comparison(
     return fig
 
 
+def plot_group_curves(
+    metric: str,
+    group_by: str | Sequence[str],
+    *,
+    sweep: str | None = None,
+    split: str | None = "val",
+    x: str = "step",
+    storage_dir: str | Path | None = None,
+    save_path: str | Path | None = None,
+    title: str | None = None,
+) -> Figure:
+    """One curve per group of experiments (e.g. per ``training__lr`` across seeds): the mean of
+    ``metric`` at each ``x`` with a band from the group's min to its max.
+
+    Args:
+        metric: the metric column to plot.
+        group_by: the column(s) whose values define the groups.
+        sweep: only the experiments of this sweep (the ``sweep`` column).
+        split: only rows of this split (``None``: every row).
+        x: the x-axis column.
+        storage_dir: the experiment store (default: ``assets/outputs/experiments``).
+        save_path: write the figure there.
+        title: figure title (default: the metric and the grouping).
+
+    Raises:
+        ExperimentStoreError: an unknown metric, column or sweep.
+        ValueError: nothing to plot.
+    """
+    from common.experiments.errors import UnknownMetricError
+    from common.experiments.read import Store, quote_ident
+    from common.experiments.reports import _split_filter, _sweep_filter
+
+    keys = [group_by] if isinstance(group_by, str) else list(group_by)
+    with Store(storage_dir) as store:
+        present = {n.lower(): n for n, _, _ in store.columns()}
+        for col in [metric, x, *keys]:
+            if col.lower() not in present:
+                raise UnknownMetricError(f"unknown column {col!r} in the store")
+        where, _ = _split_filter(store, split)
+        in_sweep, _ = _sweep_filter(store, sweep)
+        cols = [quote_ident(present[c.lower()]) for c in (*keys, x, metric)]
+        raw = store.execute(
+            f"SELECT experiment_name, {', '.join(cols)} FROM experiments WHERE {cols[-1]} IS NOT "
+            f"NULL AND {cols[-2]} IS NOT NULL AND {where} AND {in_sweep}"
+        ).rows
+    if not raw:
+        raise ValueError(f"nothing to plot: no {metric} values for these experiments")
+    points: dict[tuple[Any, ...], dict[float, dict[str, float]]] = {}
+    for name, *values in raw:
+        group, xv, yv = tuple(values[: len(keys)]), float(values[-2]), float(values[-1])
+        points.setdefault(group, {}).setdefault(xv, {})[name] = yv
+    fig, axes = _new_figure(1)
+    ax = axes[0]
+    for i, (group, by_x) in enumerate(sorted(points.items(), key=lambda kv: repr(kv[0]))):
+        xs = sorted(by_x)
+        ys = [list(by_x[v].values()) for v in xs]
+        color = _COLORS[i % len(_COLORS)]
+        label = ", ".join(f"{k}={v}" for k, v in zip(keys, group))
+        runs = len({n for v in by_x.values() for n in v})
+        ax.plot(xs, [sum(y) / len(y) for y in ys], color=color, label=f"{label} ({runs} runs)")
+        ax.fill_between(xs, [min(y) for y in ys], [max(y) for y in ys], color=color, alpha=0.2)
+    ax.set_xlabel(_pretty(x))
+    ax.set_ylabel(_pretty(metric))
+    ax.grid(True, which="major", alpha=0.35)
+    ax.legend(fontsize=8)
+    scope = f" ({split})" if split else ""
+    fig.suptitle(
+        title or f"{_pretty(metric)}{scope} by {', '.join(keys)}: mean and min-max band",
+        fontsize=12,
+        fontweight="bold",
+    )
+    _save(fig, save_path)
+    return fig
+
+
 # --------------------------------------------------------------------------- data access
 
 
