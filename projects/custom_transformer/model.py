@@ -49,17 +49,18 @@ import contextlib
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any, NamedTuple, TypeVar
 
 import torch
 from torch import nn
 
 from common.models.base import BaseLanguageModel
-from common.utils.config import ModelConfig
+from common.utils.config import ConfigError, ModelConfig
+from projects.custom_transformer import kernels as triton_kernels
+from projects.custom_transformer import ops
 from projects.custom_transformer.ops import (
     HALF_DTYPES,
-    attention_backward,
-    attention_forward,
     dropout_backward,
     dropout_forward,
     embedding_backward,
@@ -68,27 +69,24 @@ from projects.custom_transformer.ops import (
     fold_gain_forward,
     linear_backward,
     linear_forward,
-    lm_head_cross_entropy_backward,
-    lm_head_cross_entropy_forward,
     make_dropout_mask,
     residual_backward,
     residual_forward,
-    rmsnorm_backward,
-    rmsnorm_forward,
     rope_backward,
     rope_cache,
     rope_forward,
-    swiglu_backward,
-    swiglu_forward,
 )
 
 __all__ = [
+    "KERNEL_CHOICES",
+    "TORCH_KERNELS",
     "CustomTransformer",
     "EmbeddingFunction",
     "LMHeadFunction",
     "TransformerBlockFunction",
     "TransformerConfig",
     "resolve_d_ff",
+    "select_kernels",
     "transformer_block_backward",
     "transformer_block_forward",
 ]
@@ -100,13 +98,112 @@ class TransformerConfig(ModelConfig):
     """Hyper-parameters of the custom transformer (the ``model`` section of a run config).
 
     Adds to :class:`~common.utils.config.ModelConfig`: ``rope_theta`` (RoPE base),
-    ``norm_eps`` (RMSNorm epsilon) and ``tie_embeddings`` (output projection shares the
-    embedding table). ``d_ff`` of ``None`` follows the Llama rule, see :func:`resolve_d_ff`.
+    ``norm_eps`` (RMSNorm epsilon), ``tie_embeddings`` (output projection shares the
+    embedding table) and ``kernels`` (which implementation of the operations runs, see
+    :func:`select_kernels`; not part of the architecture, so not stored in checkpoints).
+    ``d_ff`` of ``None`` follows the Llama rule, see :func:`resolve_d_ff`.
+
+    Raises:
+        ConfigError: ``kernels`` is not one of :data:`KERNEL_CHOICES`, or is ``triton`` where
+            Triton is not installed.
     """
 
     rope_theta: float = 10000.0
     norm_eps: float = 1e-5
     tie_embeddings: bool = True
+    kernels: str = "auto"
+
+    def __post_init__(self) -> None:
+        try:
+            check_kernels_choice(self.kernels)
+        except (ValueError, ImportError) as exc:
+            raise ConfigError(f"model.kernels: {exc}") from None
+
+
+#: Values of ``model.kernels``: ``auto`` (Triton kernels on CUDA when Triton is importable,
+#: ``ops.py`` otherwise), ``torch`` (always ``ops.py``), ``triton`` (always the Triton kernels;
+#: on a machine without CUDA they run in Triton's interpreter: slow, for tests).
+KERNEL_CHOICES = ("auto", "torch", "triton")
+
+#: The ``ops.py`` implementation under the interface of the Triton kernel set
+#: (:func:`projects.custom_transformer.kernels.load`): attention and the head return no
+#: log-sum-exp, and their backwards ignore it.
+TORCH_KERNELS = SimpleNamespace(
+    name="torch",
+    rmsnorm_forward=ops.rmsnorm_forward,
+    rmsnorm_backward=ops.rmsnorm_backward,
+    swiglu_forward=ops.swiglu_forward,
+    swiglu_backward=ops.swiglu_backward,
+    attention_forward=lambda q, k, v, out: (out.copy_(ops.attention_forward(q, k, v)), None),
+    attention_backward=lambda dout, q, k, v, out, lse, grads: ops.attention_backward(
+        dout, q, k, v, out, grads=grads
+    ),
+    lm_head_cross_entropy_forward=lambda x, w, labels: (
+        *ops.lm_head_cross_entropy_forward(x, w, labels),
+        None,
+    ),
+    lm_head_cross_entropy_backward=lambda dlogits, dloss, x, w, labels, logits, lse: (
+        ops.lm_head_cross_entropy_backward(dlogits, dloss, x, w, labels, logits)
+    ),
+)
+
+
+def check_kernels_choice(choice: str) -> None:
+    """Raise ValueError for a value outside :data:`KERNEL_CHOICES`, ImportError for ``triton``
+    without Triton installed."""
+    if choice not in KERNEL_CHOICES:
+        raise ValueError(f"must be one of {', '.join(KERNEL_CHOICES)}, got {choice!r}")
+    if choice == "triton" and not triton_kernels.triton_available():
+        raise ImportError(
+            "'triton' requested but the triton package is not installed (CUDA builds of torch "
+            "bring it; on CPU: pip install triton, or use kernels: auto / torch)"
+        )
+
+
+def select_kernels(
+    choice: str, device: torch.device, dtype: torch.dtype
+) -> tuple[SimpleNamespace, str]:
+    """The implementation of the operations for ``model.kernels = choice`` on ``device``.
+
+    Args:
+        choice: One of :data:`KERNEL_CHOICES`.
+        device: Where the model's tensors are.
+        dtype: The parameters' dtype (the Triton kernels take float32, bfloat16 and float16).
+
+    Returns:
+        ``(kernels, description)``: :data:`TORCH_KERNELS` or the Triton kernel set, and a line
+        saying which and why (for the training log).
+
+    Raises:
+        ValueError: ``triton`` for float64 parameters, or on a CPU where Triton is not in its
+            interpreter (CUDA present: the kernels were built for the GPU).
+        ImportError: ``triton`` without Triton installed.
+    """
+    check_kernels_choice(choice)
+    if choice == "torch":
+        return TORCH_KERNELS, "ops.py (model.kernels=torch)"
+    supported = dtype in (torch.float32, *HALF_DTYPES)
+    if choice == "auto":
+        if device.type != "cuda":
+            return TORCH_KERNELS, f"ops.py (model.kernels=auto on {device.type})"
+        if not triton_kernels.triton_available():
+            return TORCH_KERNELS, "ops.py (model.kernels=auto on cuda: triton is not installed)"
+        if not supported:
+            return TORCH_KERNELS, f"ops.py (model.kernels=auto on cuda: {dtype} parameters)"
+        return triton_kernels.load(), "Triton kernels (model.kernels=auto on cuda)"
+    if not supported:
+        raise ValueError(f"model.kernels=triton: the Triton kernels do not take {dtype} tensors")
+    if device.type == "cuda":
+        return triton_kernels.load(), "Triton kernels (model.kernels=triton on cuda)"
+    if not triton_kernels.interpreting():
+        raise ValueError(
+            f"model.kernels=triton on {device.type}: Triton's interpreter is off on this CUDA "
+            "machine; set TRITON_INTERPRET=1 before starting Python to test on CPU tensors"
+        )
+    return triton_kernels.load(), (
+        f"Triton kernels in Triton's interpreter on {device.type} (model.kernels=triton; "
+        "slow, for tests)"
+    )
 
 
 def resolve_d_ff(d_model: int, d_ff: int | None, multiple_of: int = 64) -> int:
@@ -260,6 +357,7 @@ class BlockSaved(NamedTuple):
     rstd2: torch.Tensor  # [N, 1]
     act: torch.Tensor  # [N, F] SwiGLU output (input of w_down)
     swiglu: torch.Tensor  # [N, 2F] SwiGLU statistics: silu(gate), up * silu'(gate)
+    lse: torch.Tensor | None  # [B, H, T] attention log-sum-exp (Triton kernels only)
 
 
 def _rmsnorm_apply(
@@ -299,6 +397,7 @@ def transformer_block_forward(
     eps: float,
     dropout: float,
     compute_dtype: torch.dtype,
+    kernels: SimpleNamespace = TORCH_KERNELS,
 ) -> tuple[torch.Tensor, BlockSaved]:
     """One block: ``x1 = x + drop(Attn(norm1(x)))``; ``out = x1 + drop(FFN(norm2(x1)))``.
 
@@ -315,6 +414,7 @@ def transformer_block_forward(
         eps: RMSNorm epsilon.
         dropout: Drop probability the masks were drawn with.
         compute_dtype: Dtype of the matrix multiplies (the residual stream stays in ``x``'s).
+        kernels: :data:`TORCH_KERNELS` or the Triton kernels (:func:`select_kernels`).
 
     Returns:
         ``(out, saved)``: the new residual stream and what the backward needs.
@@ -338,28 +438,36 @@ def transformer_block_forward(
         rstd2=torch.empty(n, 1, dtype=acc, device=x.device),
         act=torch.empty(n, f, dtype=cdt, device=x.device),
         swiglu=torch.empty(n, 2 * f, dtype=cdt, device=x.device),
+        lse=(
+            None
+            if kernels is TORCH_KERNELS
+            else torch.empty(b, n_heads, t, dtype=torch.float32, device=x.device)
+        ),
     )
     for s0, s1 in _sequence_chunks(b, t, x.device):
         r = slice(s0 * t, s1 * t)
         bc = s1 - s0
         # attention sub-layer
-        h, saved.rstd1[r] = rmsnorm_forward(x2[r], None, eps)
+        h, saved.rstd1[r] = kernels.rmsnorm_forward(x2[r], None, eps)
         qkv = linear_forward(h.to(cdt), wqkv_f).view(bc, t, 3, n_heads, hd)
         qkv_h = saved.qkv[:, s0:s1]  # [3, bc, H, T, hd], written in the transposed layout
         rope_forward(qkv[:, :, :2], cos_t, sin_t, out=qkv_h[:2].permute(1, 3, 0, 2, 4))
         qkv_h[2].transpose(1, 2).copy_(qkv[:, :, 2])
         qh, kh, vh = qkv_h
-        o = attention_forward(qh, kh, vh)
         attn = saved.attn[r]
-        attn.view(bc, t, n_heads, hd).copy_(o.transpose(1, 2))
+        _, lse = kernels.attention_forward(
+            qh, kh, vh, out=attn.view(bc, t, n_heads, hd).transpose(1, 2)
+        )
+        if saved.lse is not None:
+            saved.lse[s0:s1] = lse
         proj = linear_forward(attn, wo_c)
         if m_attn is not None:
             proj = dropout_forward(proj, m_attn[r], dropout)
         x1 = residual_forward(x2[r], proj, out=saved.x1[r])
         # feed-forward sub-layer
-        h2, saved.rstd2[r] = rmsnorm_forward(x1, None, eps)
+        h2, saved.rstd2[r] = kernels.rmsnorm_forward(x1, None, eps)
         gate_up = linear_forward(h2.to(cdt), w_gate_up_f)
-        act, _ = swiglu_forward(gate_up, out=saved.act[r], stats=saved.swiglu[r])
+        act, _ = kernels.swiglu_forward(gate_up, out=saved.act[r], stats=saved.swiglu[r])
         del gate_up
         y = linear_forward(act, w_down_c)
         if m_ffn is not None:
@@ -386,6 +494,7 @@ def transformer_block_backward(
     dropout: float,
     compute_dtype: torch.dtype,
     saved: BlockSaved,
+    kernels: SimpleNamespace = TORCH_KERNELS,
 ) -> tuple[torch.Tensor, ...]:
     """Gradients of :func:`transformer_block_forward`, in reverse order of its operations.
 
@@ -396,6 +505,7 @@ def transformer_block_backward(
         dout: Gradient of the block output ``[B, T, D]``.
         x ... compute_dtype: The forward's arguments.
         saved: The forward's :class:`BlockSaved`.
+        kernels: The forward's kernels.
 
     Returns:
         ``(dx, dattn_norm_w, dwqkv, dwo, dffn_norm_w, dw_gate_up, dw_down)``.
@@ -430,12 +540,12 @@ def transformer_block_backward(
         if m_ffn is not None:
             dy = dropout_backward(dy, None, m_ffn[r], dropout)
         dact, _ = linear_backward(dy.to(cdt), act, w_down_c, dweight=dw_down)
-        dgate_up = swiglu_backward(dact, None, saved.swiglu[r])
+        dgate_up = kernels.swiglu_backward(dact, None, saved.swiglu[r])
         del dact
         h2 = _rmsnorm_apply(x1, None, saved.rstd2[r]).to(cdt)  # recomputed
         dh2, _ = linear_backward(dgate_up, h2, w_gate_up_f, dweight=dw_gate_up_f)
         del dgate_up, h2
-        dx1_norm, _ = rmsnorm_backward(dh2, x1, None, eps, saved.rstd2[r])
+        dx1_norm, _ = kernels.rmsnorm_backward(dh2, x1, None, eps, saved.rstd2[r])
         dx1 = dx1_norm.add_(dx1)
 
         # x1 = x + drop(wo(attention(rope(q), rope(k), v))), qkv = wqkv(norm1(x))
@@ -446,12 +556,13 @@ def transformer_block_backward(
         dattn, _ = linear_backward(dproj.to(cdt), attn, wo_c, dweight=dwo)
         qh, kh, vh = saved.qkv[:, s0:s1]
         dqkv_h = torch.empty_like(saved.qkv[:, s0:s1])  # [3, bc, H, T, hd]
-        attention_backward(
+        kernels.attention_backward(
             dattn.view(bc, t, n_heads, hd).transpose(1, 2),
             qh,
             kh,
             vh,
             attn.view(bc, t, n_heads, hd).transpose(1, 2),
+            None if saved.lse is None else saved.lse[s0:s1],
             grads=dqkv_h,
         )
         del dattn
@@ -463,7 +574,7 @@ def transformer_block_backward(
         h = _rmsnorm_apply(x2[r], None, saved.rstd1[r]).to(cdt)  # recomputed
         dh, _ = linear_backward(dqkv, h, wqkv_f, dweight=dwqkv_f)
         del dqkv, h
-        dx_norm, _ = rmsnorm_backward(dh, x2[r], None, eps, saved.rstd1[r])
+        dx_norm, _ = kernels.rmsnorm_backward(dh, x2[r], None, eps, saved.rstd1[r])
         torch.add(dx_norm, dx_res, out=dx[r])
     dwqkv, dattn_norm_w = fold_gain_backward(dwqkv_f, wqkv, attn_norm_w)
     dw_gate_up, dffn_norm_w = fold_gain_backward(dw_gate_up_f, w_gate_up, ffn_norm_w)
@@ -527,6 +638,7 @@ class TransformerBlockFunction(torch.autograd.Function):
         eps: float,
         dropout: float,
         compute_dtype: torch.dtype,
+        kernels: SimpleNamespace = TORCH_KERNELS,
     ) -> torch.Tensor:
         with _no_autocast(x.device.type):
             out, saved = transformer_block_forward(
@@ -545,6 +657,7 @@ class TransformerBlockFunction(torch.autograd.Function):
                 eps,
                 dropout,
                 compute_dtype,
+                kernels,
             )
         ctx.save_for_backward(
             x,
@@ -561,6 +674,7 @@ class TransformerBlockFunction(torch.autograd.Function):
             *saved,
         )
         ctx.static = (n_heads, eps, dropout, compute_dtype)
+        ctx.kernels = kernels
         return out
 
     @staticmethod
@@ -569,8 +683,8 @@ class TransformerBlockFunction(torch.autograd.Function):
         tensors = ctx.saved_tensors
         inputs, saved = tensors[:11], BlockSaved(*tensors[11:])
         with _no_autocast(dout.device.type):
-            grads = transformer_block_backward(dout, *inputs, *ctx.static, saved)
-        return (*grads, None, None, None, None, None, None, None, None)
+            grads = transformer_block_backward(dout, *inputs, *ctx.static, saved, ctx.kernels)
+        return (*grads, None, None, None, None, None, None, None, None, None)
 
 
 class LMHeadFunction(torch.autograd.Function):
@@ -586,20 +700,22 @@ class LMHeadFunction(torch.autograd.Function):
         labels: torch.Tensor | None,
         eps: float,
         compute_dtype: torch.dtype,
+        kernels: SimpleNamespace = TORCH_KERNELS,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         b, t, d = x.shape
         x2 = x.reshape(b * t, d)
         with _no_autocast(x.device.type):
-            h, rstd = rmsnorm_forward(x2, norm_w, eps)
+            h, rstd = kernels.rmsnorm_forward(x2, norm_w, eps)
             flat_labels = None if labels is None else labels.reshape(-1)
-            logits, loss = lm_head_cross_entropy_forward(
+            logits, loss, lse = kernels.lm_head_cross_entropy_forward(
                 h.to(compute_dtype), head_w.to(compute_dtype), flat_labels
             )
         del h
         logits = logits.view(b, t, -1)
         ctx.set_materialize_grads(False)
-        ctx.save_for_backward(x, norm_w, head_w, flat_labels, logits, rstd)
+        ctx.save_for_backward(x, norm_w, head_w, flat_labels, logits, rstd, lse)
         ctx.static = (eps, compute_dtype)
+        ctx.kernels = kernels
         return logits, loss
 
     @staticmethod
@@ -607,24 +723,26 @@ class LMHeadFunction(torch.autograd.Function):
     def backward(
         ctx: Any, dlogits: torch.Tensor | None, dloss: torch.Tensor | None
     ) -> tuple[torch.Tensor | None, ...]:
-        x, norm_w, head_w, labels, logits, rstd = ctx.saved_tensors
+        x, norm_w, head_w, labels, logits, rstd, lse = ctx.saved_tensors
         eps, cdt = ctx.static
+        kernels = ctx.kernels
         b, t, d = x.shape
         x2 = x.reshape(b * t, d)
         vocab = logits.size(-1)
         with _no_autocast(x.device.type):
             h = _rmsnorm_apply(x2, norm_w, rstd).to(cdt)
-            dh, dhead_w = lm_head_cross_entropy_backward(
+            dh, dhead_w = kernels.lm_head_cross_entropy_backward(
                 None if dlogits is None else dlogits.reshape(b * t, vocab),
                 dloss,
                 h,
                 head_w.to(cdt),
                 labels,
                 logits.view(b * t, vocab),
+                lse,
             )
             del h
-            dx, dnorm_w = rmsnorm_backward(dh, x2, norm_w, eps, rstd)
-        return dx.view(b, t, d), dnorm_w, dhead_w.to(head_w.dtype), None, None, None
+            dx, dnorm_w = kernels.rmsnorm_backward(dh, x2, norm_w, eps, rstd)
+        return dx.view(b, t, d), dnorm_w, dhead_w.to(head_w.dtype), None, None, None, None
 
 
 # ----------------------------------------------------------------------------- the model
@@ -737,8 +855,42 @@ class LlamaBase(BaseLanguageModel):
 class CustomTransformer(LlamaBase):
     """Llama-style decoder-only language model with hand-written backpropagation.
 
-    Arguments and errors as :class:`LlamaBase`.
+    Arguments and errors as :class:`LlamaBase`. Which implementation of the operations runs is
+    the ``kernels`` attribute (:data:`KERNEL_CHOICES`, default ``auto``; see
+    :func:`select_kernels`), set from the config by :meth:`from_config`; it is a run-time choice,
+    not part of the checkpoint.
     """
+
+    _kernels: str = "auto"
+
+    @property
+    def kernels(self) -> str:
+        """``auto``, ``torch`` or ``triton`` (see :func:`select_kernels`)."""
+        return self._kernels
+
+    @kernels.setter
+    def kernels(self, choice: str) -> None:
+        check_kernels_choice(choice)
+        self._kernels = choice
+
+    @classmethod
+    def from_config(cls, cfg: ModelConfig, vocab_size: int | None = None) -> CustomTransformer:
+        """Build from a :class:`TransformerConfig` (``vocab_size`` overrides the config's); the
+        config's ``kernels`` chooses the implementation."""
+        model = cls(**config_kwargs(cfg, vocab_size))
+        model.kernels = getattr(cfg, "kernels", "auto")
+        return model
+
+    def _announce(self, description: str) -> None:
+        """Print once per model and path which kernels run (rank 0 only, training only)."""
+        announced = self.__dict__.setdefault("_announced", set())
+        if description in announced or not torch.is_grad_enabled():
+            return
+        announced.add(description)
+        dist = torch.distributed
+        if dist.is_available() and dist.is_initialized() and dist.get_rank() != 0:
+            return
+        print(f"custom_transformer kernels: {description}", flush=True)
 
     def _build_block(
         self, d_model: int, n_heads: int, d_ff: int, norm_eps: float, dropout: float
@@ -769,6 +921,8 @@ class CustomTransformer(LlamaBase):
             )
         device = input_ids.device
         cdt = _compute_dtype(device.type, self.embed.weight.dtype)
+        kernels, description = select_kernels(self._kernels, device, self.embed.weight.dtype)
+        self._announce(description)
         cos, sin = self.rope_cos[:t], self.rope_sin[:t]
         x = EmbeddingFunction.apply(input_ids, self.embed.weight)
         p = self.dropout if self.training else 0.0
@@ -781,10 +935,10 @@ class CustomTransformer(LlamaBase):
                     make_dropout_mask(x.shape, p, device),
                 )
             x = TransformerBlockFunction.apply(
-                x, *layer.tensors(), cos, sin, *masks, self.n_heads, self.norm_eps, p, cdt
+                x, *layer.tensors(), cos, sin, *masks, self.n_heads, self.norm_eps, p, cdt, kernels
             )
         logits, loss = LMHeadFunction.apply(
-            x, self.norm.weight, self.output_weight, labels, self.norm_eps, cdt
+            x, self.norm.weight, self.output_weight, labels, self.norm_eps, cdt, kernels
         )
         out = {"logits": logits}
         if labels is not None:
