@@ -295,7 +295,7 @@ def _submitit_executor(options: SweepOptions, folder: Path) -> Any:
             "(or bash scripts/setup.sh)"
         ) from None
     cluster = "local" if options.launcher == "submitit-local" else "slurm"
-    executor = submitit.AutoExecutor(folder=folder / "submitit" / "%j", cluster=cluster)
+    executor = submitit.AutoExecutor(folder=folder / "submitit", cluster=cluster)
     params: dict[str, Any] = {"timeout_min": options.slurm_time, "name": options.name}
     if cluster == "slurm":
         params.update(
@@ -426,9 +426,22 @@ def run_sweep(
         value, step = best.get(run.name, (None, None))
         table.append([run.name, status, step, value])
     _print_table(["run", "status", "step", "best val loss"], table)
+    for run, row in zip(runs, table):
+        if row[1] != "finished":
+            print(f"{run.name}: {_last_error(folder / 'logs' / f'{run.name}.log')}", flush=True)
     again = f"rerun the same command with --sweep-name {options.name} to resume it"
     print(f"sweep {options.name}: {len(runs) - failed}/{len(runs)} finished; {again}", flush=True)
     return 1 if failed else 0
+
+
+def _last_error(log: Path) -> str:
+    """The last ``error:`` line of a run's log (what the run said when it stopped)."""
+    try:
+        lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return f"no log ({log})"
+    errors = [line for line in lines if line.startswith("error:")]
+    return (errors or lines or ["(no output)"])[-1].strip() + f" (log: {log})"
 
 
 def _print_table(header: list[str], rows: list[list[Any]]) -> None:
