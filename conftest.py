@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import os
+import signal
 
 import pytest
 
 # Keep torch (where a test imports it) from oversubscribing the 2-core CI machine.
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+# A test run started in the background (`make test &`, nohup, some CI runners) inherits SIGINT
+# ignored, and so would every process the tests start: the Ctrl-C tests need the default.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True)
