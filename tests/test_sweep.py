@@ -126,6 +126,7 @@ def test_impossible_combinations_are_refused() -> None:
         (["--sweep", "training.lr=uniform(1,2)"], "needs --trials"),
         (["--seeds", "2", "--name", "x"], "--name names a single run"),
         (["--seeds", "2", "--jobs", "0"], "--jobs must be at least 1"),
+        (["--seeds", "2", "--launcher", "slurm"], '--launcher slurm: Could not detect "srun"'),
     ],
 )
 def test_bad_sweeps_exit_2_with_one_line(
@@ -139,7 +140,7 @@ def test_bad_sweeps_exit_2_with_one_line(
     err = capsys.readouterr().err
     assert code == EXIT_USER_ERROR
     assert message in err and "Traceback" not in err and err.count("\n") == 1
-    assert not (isolated_assets / "outputs" / "checkpoints").exists()
+    assert not list(isolated_assets.rglob("*.json"))  # no run and no sweep record
 
 
 @pytest.mark.slow
@@ -307,3 +308,15 @@ def test_reproduce_gives_the_same_rows(config: Path, isolated_assets: Path) -> N
     assert len(rows("orig")) == 12 and rows("orig-repro") == rows("orig")
     code, out, err = train("--reproduce", "nope")
     assert code == 2 and "no stored config for 'nope'" in err
+
+
+def test_sweep_options_without_a_sweep_are_refused(config: Path, capsys) -> None:
+    import run_worker
+
+    from common.training.cli import main
+
+    for flag in (["--dry-run"], ["--jobs", "2"], ["--sweep-name", "x"]):
+        with pytest.raises(SystemExit) as exc:
+            main(run_worker.build_model, project="runs", argv=["--config", str(config), *flag])
+        assert exc.value.code == 2
+        assert f"{flag[0]} goes with --sweep, --seeds or --trials" in capsys.readouterr().err

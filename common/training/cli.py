@@ -350,9 +350,13 @@ def main(
     parser = build_arg_parser(description, default_config=help_default)
     args = parser.parse_args(argv)
     request = request_from_args(args, project, config_dir)
-    sweep_flags = (args.sweep_axes, args.seeds, args.trials, args.sweep_name, args.dry_run)
-    if any(flag not in (None, [], False) for flag in sweep_flags):
+    if args.sweep_axes or args.seeds is not None or args.trials is not None:
         return run_sweep_command(args, request, model_cls=model_cls, default_config=default_config)
+    defaults = parser.parse_args([])
+    for flag in ("sweep_name", "jobs", "launcher", "slurm_partition", "slurm_gpus_per_job",
+                 "slurm_time", "dry_run"):  # fmt: skip
+        if getattr(args, flag) != getattr(defaults, flag):
+            parser.error(f"--{flag.replace('_', '-')} goes with --sweep, --seeds or --trials")
     metadata = None
     if args.sweep_metadata is not None:
         metadata = json.loads(args.sweep_metadata)

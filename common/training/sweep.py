@@ -295,12 +295,15 @@ def _submitit_executor(options: SweepOptions, folder: Path) -> Any:
             "(or bash scripts/setup.sh)"
         ) from None
     cluster = "local" if options.launcher == "submitit-local" else "slurm"
-    executor = submitit.AutoExecutor(folder=folder / "submitit", cluster=cluster)
+    try:
+        executor = submitit.AutoExecutor(folder=folder / "submitit", cluster=cluster)
+    except RuntimeError as exc:  # e.g. no srun: not on a Slurm cluster
+        raise ConfigError(f"--launcher {options.launcher}: {exc}") from None
     params: dict[str, Any] = {"timeout_min": options.slurm_time, "name": options.name}
     if cluster == "slurm":
         params.update(
             slurm_partition=options.slurm_partition,
-            slurm_gpus_per_node=options.slurm_gpus_per_job or None,
+            gpus_per_node=options.slurm_gpus_per_job or None,
         )
     executor.update_parameters(**{k: v for k, v in params.items() if v is not None})
     return executor
@@ -355,6 +358,7 @@ def run_sweep(
         return 0
 
     script = script_command()
+    executor = None if options.launcher == "local" else _submitit_executor(options, folder)
     keys = [a.key.replace(".", "__") for a in options.axes]
     if options.seeds > 1 and "training__seed" not in keys:
         keys.append("training__seed")
@@ -378,7 +382,6 @@ def run_sweep(
         )
     jobs = max(1, min(options.jobs, len(todo) or 1))
     gpus = _gpu_count() if options.launcher == "local" and todo else 0
-    executor = None if options.launcher == "local" else _submitit_executor(options, folder)
     slots: queue.Queue[int] = queue.Queue()
     for slot in range(jobs):
         slots.put(slot)
@@ -396,7 +399,7 @@ def run_sweep(
         slot = slots.get()
         try:
             save(run.name, status="running")
-            env = _child_env(slot, jobs, gpus)
+            env = _child_env(slot, jobs, gpus) if options.launcher != "slurm" else {}
             if executor is None:
                 code = run_command(argv, env, log)
             else:
