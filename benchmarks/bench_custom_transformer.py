@@ -1,9 +1,21 @@
-"""Training-step benchmark: hand-written backward vs the autograd twin (vs the twin compiled).
+"""Training-step benchmark: hand-written backward (on ``ops.py`` and on the Triton kernels) vs
+the autograd twin, the twin compiled, and Hugging Face's ``LlamaForCausalLM``.
 
 Measures full training steps (forward with loss, ``loss.backward()``, AdamW step, ``zero_grad``)
-of ``CustomTransformer`` (``handwritten``), ``ReferenceTransformer`` (``twin``) and
-``torch.compile(ReferenceTransformer)`` (``twin_compile``) on identical weights and batches, and
-reports median step time, tokens per second, peak memory, and on CUDA the MFU.
+on identical weights and batches of:
+
+* ``handwritten``: ``CustomTransformer`` on ``ops.py`` (``model.kernels = "torch"``);
+* ``handwritten_triton``: ``CustomTransformer`` on the Triton kernels (``kernels = "triton"``;
+  CUDA only: on a CPU they would run in Triton's interpreter, which is no speed measurement);
+* ``twin``: ``ReferenceTransformer`` (plain autograd); ``twin_compile``: the twin under
+  ``torch.compile``;
+* ``hf_llama_sdpa``: ``transformers.LlamaForCausalLM`` with ``attn_implementation="sdpa"``, the
+  same weights (``projects.custom_transformer.export``); it shifts the labels itself, so its loss
+  covers T-1 positions of each sequence (the work is the same to within one token in T);
+
+and reports median step time, tokens per second, peak memory, and on CUDA the MFU. With
+``--tinystories`` it also measures the peak memory of one training step of
+``configs/tinystories.yaml`` (its model, batch and dtype, default ``kernels: auto``).
 
 Method:
     * Every (variant, round) runs in a fresh subprocess; variants are interleaved round by round
@@ -18,18 +30,29 @@ Method:
       and batch already resident; gradients are not, ``zero_grad(set_to_none=True)``). Median
       over the timed steps. Timing runs use the default allocator (forcing ``mmap`` makes every
       step page-fault its memory in and would distort the times).
-    * CUDA peak memory: ``torch.cuda.max_memory_allocated()`` during the step minus
-      ``memory_allocated()`` before it.
+    * CUDA peak memory, measured in the timing workers themselves (reading the allocator's
+      counters costs nothing): ``torch.cuda.max_memory_allocated()`` during the step minus
+      ``memory_allocated()`` before it (``peak_memory_mib_median``), and the absolute peak with
+      weights, gradients and optimizer state (``peak_allocated_mib``).
     * FLOPs per token (MFU on CUDA, TFLOP/s everywhere): ``6 * N + 12 * L * D * T`` with ``N`` the
       parameters used in matrix multiplies (embedding table counted once, as the output
       projection) and the attention term as in the PaLM paper (full, not causal, ``T x T``).
-      MFU = tokens/s * FLOPs per token / ``--peak-tflops`` (H100 SXM bf16 dense: 989).
+      MFU = tokens/s * FLOPs per token / the device's peak: ``--peak-tflops``, or by default the
+      dense bf16 tensor-core peak of a known GPU from its name (``PEAK_BF16_TFLOPS``: H100 SXM
+      and H200 989, H100 PCIe 756, A100 312; otherwise the flag is required).
 
 Examples::
 
     python benchmarks/bench_custom_transformer.py                      # CPU target, float32
     python benchmarks/bench_custom_transformer.py --threads 1 --rounds 5
     python benchmarks/bench_custom_transformer.py --device cuda --dtype bf16 --preset gpt2-small
+
+On a lent GPU, one command inside a time limit that leaves room to run it again (the parent
+stops starting workers after ``--max-total-s``; ``timeout`` is the hard stop)::
+
+    timeout 420 .venv/bin/python benchmarks/bench_custom_transformer.py --device cuda \
+        --dtype bf16 --preset gpt2-small --rounds 2 --steps 5 --warmup 3 --timeout 150 \
+        --max-total-s 360 --tinystories
 """
 
 from __future__ import annotations
@@ -46,7 +69,15 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-VARIANTS = ("handwritten", "twin", "twin_compile")
+VARIANTS = ("handwritten", "handwritten_triton", "twin", "twin_compile", "hf_llama_sdpa")
+DEFAULT_VARIANTS = {
+    "cpu": ("handwritten", "twin", "twin_compile"),
+    "cuda": VARIANTS,
+}
+#: Dense bf16 tensor-core peaks (TFLOP/s, without sparsity) by a substring of the device name.
+PEAK_BF16_TFLOPS = (("H100 PCIe", 756.0), ("H100", 989.0), ("H200", 989.0), ("A100", 312.0))
+TINYSTORIES_CONFIG = REPO / "projects" / "custom_transformer" / "configs" / "tinystories.yaml"
+TINYSTORIES_LIMIT_MIB = 14 * 1024
 PRESETS: dict[str, dict[str, Any]] = {
     # the CPU target of the issue
     "cpu-small": dict(
@@ -57,7 +88,14 @@ PRESETS: dict[str, dict[str, Any]] = {
         vocab_size=50304, context_length=1024, d_model=768, n_layers=12, n_heads=12, batch_size=16
     ),
 }
-TARGETS = {"time_ratio_max": 0.9, "memory_ratio_max": 0.8, "gpu_mfu_min": 0.40}
+TARGETS = {
+    "time_ratio_max": 0.9,
+    "memory_ratio_max": 0.8,
+    "gpu_mfu_min": 0.40,
+    "gpu_triton_mfu_min": 0.45,
+    "gpu_triton_vs_twin_compile_speed_min": 1.1,
+    "gpu_triton_memory_ratio_max": 0.8,
+}
 
 
 def _fail(message: str) -> None:
@@ -79,6 +117,13 @@ def _reset_peak_rss() -> None:
         fh.write("5")
 
 
+def _tinystories_config() -> Any:
+    from common.utils.config import load_config
+    from projects.custom_transformer.model import TransformerConfig
+
+    return load_config(TINYSTORIES_CONFIG, model_cls=TransformerConfig)
+
+
 def _build(args: argparse.Namespace, variant: str) -> tuple[Any, Any, int]:
     import torch
 
@@ -94,9 +139,31 @@ def _build(args: argparse.Namespace, variant: str) -> tuple[Any, Any, int]:
         tie_embeddings=not args.untied,
     )
     torch.manual_seed(0)
-    cls = CustomTransformer if variant == "handwritten" else ReferenceTransformer
-    model = cls(**kwargs).to(args.device)
+    if variant == "tinystories":
+        cfg = _tinystories_config()
+        model = CustomTransformer.from_config(cfg.model, cfg.data.vocab_size)
+    elif variant.startswith("handwritten"):
+        model = CustomTransformer(**kwargs)
+        model.kernels = "triton" if variant == "handwritten_triton" else "torch"
+    else:
+        model = ReferenceTransformer(**kwargs)
     n_params = model.num_parameters()
+    if variant == "hf_llama_sdpa":
+        from transformers import LlamaConfig, LlamaForCausalLM
+
+        from projects.custom_transformer.export import hf_config, hf_state_dict
+
+        config = LlamaConfig(**hf_config(model), attn_implementation="sdpa")
+        hf_model = LlamaForCausalLM(config)
+        if hf_model.config._attn_implementation != "sdpa":
+            raise RuntimeError(f"attention is {hf_model.config._attn_implementation}, not sdpa")
+        missing, unexpected = hf_model.load_state_dict(hf_state_dict(model), strict=False)
+        if unexpected or set(missing) - {"lm_head.weight"}:  # tied: lm_head is the embedding
+            raise RuntimeError(f"weights do not match: {missing} {unexpected}")
+        if config.tie_word_embeddings:
+            hf_model.tie_weights()
+        model = hf_model
+    model = model.to(args.device)
     opt = torch.optim.AdamW(model.parameters(), lr=3e-4, weight_decay=0.1)
     if variant == "twin_compile":
         model = torch.compile(model)
@@ -113,6 +180,10 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
     device = torch.device(args.device)
     cuda = device.type == "cuda"
     model, opt, n_params = _build(args, args.variant)
+    if args.variant == "tinystories":
+        cfg = _tinystories_config()
+        args.batch_size, args.context_length = cfg.training.batch_size, cfg.model.context_length
+        args.vocab_size, args.dtype = cfg.data.vocab_size, cfg.training.dtype
     gen = torch.Generator().manual_seed(1)
     shape = (args.batch_size, args.context_length)
     ids = torch.randint(0, args.vocab_size, shape, generator=gen).to(device)
@@ -129,7 +200,7 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
 
     def step() -> float:
         with autocast:
-            out = model(ids, labels)
+            out = model(input_ids=ids, labels=labels)
         loss = out["loss"]
         loss.backward()
         opt.step()
@@ -145,8 +216,9 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
         step()
     sync()
     walls, cpus, peaks = [], [], []
+    measure = args.mode == "memory" or cuda
     for _ in range(args.steps):
-        if args.mode == "memory":
+        if measure:
             if cuda:
                 torch.cuda.reset_peak_memory_stats()
                 base = torch.cuda.memory_allocated()
@@ -159,7 +231,7 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
         sync()
         walls.append(time.perf_counter() - w0)
         cpus.append(time.process_time() - c0)
-        if args.mode == "memory":
+        if measure:
             if cuda:
                 peaks.append((torch.cuda.max_memory_allocated() - base) / 2**20)
             else:
@@ -173,6 +245,8 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
         "wall_s": walls,
         "cpu_s": cpus,
         "peak_mib": peaks,
+        "peak_allocated_mib": torch.cuda.max_memory_allocated() / 2**20 if cuda else None,
+        "kernels": getattr(model, "kernels", None),
         "threads": torch.get_num_threads(),
     }
 
@@ -295,8 +369,10 @@ def _summarize(
         }
         if errors:
             entry["errors"] = errors
-        if args.device == "cuda":
+        if args.device.startswith("cuda"):
             entry["mfu"] = round(tokens / wall * flops_token / (args.peak_tflops * 1e12), 4)
+        if args.device.startswith("cuda"):
+            entry["peak_allocated_mib"] = round(max(r["peak_allocated_mib"] for r in good), 1)
         m = mem.get(variant)
         if m is not None and "error" not in m and m.get("peak_mib"):
             entry["peak_memory_mib_median"] = round(statistics.median(m["peak_mib"]), 1)
@@ -331,8 +407,27 @@ def _summarize(
         summary["time_ratio_handwritten_vs_twin_compile"] = round(
             hw["step_time_s_median"] / comp["step_time_s_median"], 4
         )
-    if args.device == "cuda" and hw.get("status") == "ok":
+    if args.device.startswith("cuda") and hw.get("status") == "ok":
         summary["gpu_mfu_target_met"] = hw["mfu"] >= TARGETS["gpu_mfu_min"]
+    tri = results.get("handwritten_triton", {})
+    if tri.get("status") == "ok":
+        summary["triton_mfu_target_met"] = tri["mfu"] >= TARGETS["gpu_triton_mfu_min"]
+        if comp.get("status") == "ok":
+            speed = tri["tokens_per_s"] / comp["tokens_per_s"]
+            summary["tokens_per_s_ratio_triton_vs_twin_compile"] = round(speed, 4)
+            summary["triton_speed_target_met"] = (
+                speed >= TARGETS["gpu_triton_vs_twin_compile_speed_min"]
+            )
+        if "peak_memory_mib_median" in tri and "peak_memory_mib_median" in twin:
+            mratio = tri["peak_memory_mib_median"] / twin["peak_memory_mib_median"]
+            summary["memory_ratio_triton_vs_twin"] = round(mratio, 4)
+            summary["triton_memory_target_met"] = mratio <= TARGETS["gpu_triton_memory_ratio_max"]
+    hf = results.get("hf_llama_sdpa", {})
+    for name, entry in (("handwritten", hw), ("handwritten_triton", tri)):
+        if entry.get("status") == "ok" and hf.get("status") == "ok":
+            summary[f"tokens_per_s_ratio_{name}_vs_hf_llama_sdpa"] = round(
+                entry["tokens_per_s"] / hf["tokens_per_s"], 4
+            )
     return {"results": results, "summary": summary, "flops_per_token": flops_token}
 
 
@@ -379,14 +474,38 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--warmup", type=int, default=2, help="untimed steps per worker (>= 1)")
     p.add_argument("--rounds", type=int, default=5, help="workers per variant (interleaved)")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
-    p.add_argument("--variants", default=",".join(VARIANTS))
+    p.add_argument(
+        "--variants",
+        default=None,
+        help=f"comma-separated, from {', '.join(VARIANTS)} (default: "
+        + "; ".join(f"{k}: {','.join(v)}" for k, v in DEFAULT_VARIANTS.items())
+        + ")",
+    )
     p.add_argument("--compile-rounds", type=int, default=1, help="rounds for twin_compile")
     p.add_argument("--timeout", type=float, default=1800.0, help="seconds per worker")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory workers")
-    p.add_argument("--peak-tflops", type=float, default=989.0, help="device peak for MFU")
+    p.add_argument(
+        "--peak-tflops",
+        type=float,
+        default=None,
+        help="device peak (TFLOP/s) for MFU; default: from the GPU's name (PEAK_BF16_TFLOPS)",
+    )
+    p.add_argument(
+        "--tinystories",
+        action="store_true",
+        help="also measure the peak memory of a training step of configs/tinystories.yaml (CUDA)",
+    )
+    p.add_argument(
+        "--max-total-s",
+        type=float,
+        default=None,
+        help="start no new worker after this many seconds (what was measured is written)",
+    )
     p.add_argument("--out", type=Path, default=None, help="JSON output path")
     p.add_argument("--note", default=None, help="free text stored in the JSON")
-    p.add_argument("--worker", choices=VARIANTS, default=None, help=argparse.SUPPRESS)
+    p.add_argument(
+        "--worker", choices=(*VARIANTS, "tinystories"), default=None, help=argparse.SUPPRESS
+    )
     p.add_argument("--mode", choices=["time", "memory"], default="time", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     preset = args.preset or ("gpt2-small" if args.device.startswith("cuda") else "cpu-small")
@@ -394,10 +513,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for key, value in PRESETS[preset].items():
         if getattr(args, key) is None:
             setattr(args, key, value)
-    args.variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    cuda = args.device.startswith("cuda")
+    if args.variants is None:
+        args.variants = list(DEFAULT_VARIANTS["cuda" if cuda else "cpu"])
+    else:
+        args.variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     bad = [v for v in args.variants if v not in VARIANTS]
     if bad:
         _fail(f"unknown variant(s) {bad}; choose from {', '.join(VARIANTS)}")
+    if "handwritten_triton" in args.variants and not cuda:
+        _fail(
+            "handwritten_triton is for --device cuda (on a CPU the Triton kernels run in "
+            "Triton's interpreter, which is for tests, not a speed measurement)"
+        )
+    if args.tinystories and not cuda:
+        _fail("--tinystories measures GPU memory: it needs --device cuda")
     if args.dtype == "bf16" and not args.device.startswith("cuda"):
         _fail("--dtype bf16 is for --device cuda (bf16 autocast)")
     if args.steps < 1 or args.warmup < 1 or args.rounds < 1:
@@ -416,12 +546,24 @@ def main(argv: list[str] | None = None) -> None:
 
         if not torch.cuda.is_available():
             _fail("--device cuda requested but CUDA is not available")
+        if args.peak_tflops is None:
+            name = torch.cuda.get_device_name(torch.device(args.device))
+            known = [peak for key, peak in PEAK_BF16_TFLOPS if key in name]
+            if not known:
+                _fail(f"no known bf16 peak for {name!r}: pass --peak-tflops")
+            args.peak_tflops = known[0]
+    elif args.peak_tflops is None:
+        args.peak_tflops = float("nan")  # no MFU on a CPU
     if args.out is None:
         tag = "cpu" if args.device == "cpu" else f"{args.device.split(':')[0]}_{args.dtype}"
         args.out = REPO / "benchmarks" / "results" / f"custom_transformer_{tag}.json"
     load_before = _loadavg()
     started = time.time()
     runs: dict[str, list[dict]] = {v: [] for v in args.variants}
+
+    def out_of_time() -> bool:
+        return args.max_total_s is not None and time.time() - started > args.max_total_s
+
     for r in range(args.rounds):
         order = args.variants[r % len(args.variants) :] + args.variants[: r % len(args.variants)]
         for variant in order:
@@ -429,19 +571,45 @@ def main(argv: list[str] | None = None) -> None:
                 continue
             if variant == "twin_compile" and runs[variant] and "error" in runs[variant][-1]:
                 continue
+            if out_of_time():
+                print(f"[round {r + 1}] {variant}: skipped (--max-total-s)", file=sys.stderr)
+                continue
             result = _run_worker(args, variant, "time", args.timeout)
             runs[variant].append(result)
             status = result.get("error") or f"median {statistics.median(result['wall_s']):.3f} s"
             print(f"[round {r + 1}/{args.rounds}] {variant}: {status}", file=sys.stderr)
     mem: dict[str, dict] = {}
-    if not args.no_memory:
+    if args.device.startswith("cuda"):  # measured in the timing workers
         for variant in args.variants:
-            if not any("error" not in r for r in runs[variant]):
+            good = [r for r in runs[variant] if "error" not in r]
+            if good:
+                mem[variant] = {"peak_mib": [p for r in good for p in r["peak_mib"]]}
+    elif not args.no_memory:
+        for variant in args.variants:
+            if not any("error" not in r for r in runs[variant]) or out_of_time():
                 continue
             mem[variant] = _run_worker(args, variant, "memory", args.timeout)
             status = mem[variant].get("error") or f"peak {_median(mem[variant]['peak_mib'])} MiB"
             print(f"[memory] {variant}: {status}", file=sys.stderr)
     report = _summarize(args, runs, mem)
+    if args.tinystories:
+        ts = _run_worker(args, "tinystories", "memory", args.timeout)
+        if "error" in ts:
+            report["tinystories"] = {"status": "failed", "reason": ts["error"]}
+        else:
+            peak = ts["peak_allocated_mib"]
+            report["tinystories"] = {
+                "status": "ok",
+                "config": str(TINYSTORIES_CONFIG.relative_to(REPO)),
+                "kernels": ts["kernels"],
+                "params": ts["params"],
+                "peak_allocated_mib": round(peak, 1),
+                "step_peak_mib_median": round(statistics.median(ts["peak_mib"]), 1),
+                "step_time_s_median": round(statistics.median(ts["wall_s"]), 4),
+                "limit_mib": TINYSTORIES_LIMIT_MIB,
+                "fits_16gb_card": peak <= TINYSTORIES_LIMIT_MIB,
+            }
+        print(f"[tinystories] {report['tinystories']}", file=sys.stderr)
     report = {
         "benchmark": "custom_transformer training step",
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
@@ -463,6 +631,9 @@ def main(argv: list[str] | None = None) -> None:
             "warmup_steps": args.warmup,
             "rounds": args.rounds,
             "compile_rounds": args.compile_rounds,
+            "variants": args.variants,
+            "peak_tflops": args.peak_tflops if args.device.startswith("cuda") else None,
+            "flops_formula": "6 * N_matmul_params + 12 * n_layers * d_model * context_length",
         },
         "targets": TARGETS,
         "environment": {**_environment(args), "loadavg_before": load_before},
