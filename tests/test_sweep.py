@@ -306,6 +306,13 @@ def test_reproduce_gives_the_same_rows(config: Path, isolated_assets: Path) -> N
     assert "reproducing orig as orig-repro (seed 5)" in out
     assert "differs" not in out  # same commit and torch version
     assert len(rows("orig")) == 12 and rows("orig-repro") == rows("orig")
+
+    import shutil
+
+    shutil.rmtree(isolated_assets / "outputs" / "checkpoints" / "orig")  # only the rows are left
+    code, out, err = train("--reproduce", "orig")
+    assert code == 0 and "reproducing orig as orig-repro2" in out, out + err
+    assert rows("orig-repro2") == rows("orig")
     code, out, err = train("--reproduce", "nope")
     assert code == 2 and "no stored config for 'nope'" in err
 

@@ -11,7 +11,9 @@ A project's script is a model factory and its default config::
         raise SystemExit(main(build_model, project="my_project", default_config=CONFIG))
 
 ``main`` parses ``--config``, ``--set SECTION.KEY=VALUE`` (repeatable), ``--resume [RUN]``,
-``--device``, ``--max-steps`` and ``--name`` into a ``RunRequest``; ``common.training.run``
+``--reproduce EXPERIMENT``, ``--device``, ``--max-steps`` and ``--name`` into a ``RunRequest``
+(with ``--sweep``/``--seeds``/``--trials`` it hands the request to ``common.training.sweep``,
+which starts this same script once per run); ``common.training.run``
 decides and trains the run (joining the ``torchrun`` process group when launched by it); this
 module prints the summary and turns every expected failure into one line on stderr and an exit
 status (``EXIT_*``), never a traceback. Nothing heavy is imported until a run starts, so

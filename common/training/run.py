@@ -13,6 +13,9 @@ Resume always uses the run's stored config. Overrides are accepted for the keys 
 ``RESUMABLE_KEYS`` (steps, intervals, device, logging, and the learning-rate schedule, which then
 applies from the resume step on); any other override is refused. With no complete checkpoint the
 run restarts from step 0, with its own config.
+
+Reproduction (``RunRequest.reproduce``) is a new run with another run's stored config, seed
+included, so on the same machine and software its rows equal the original's.
 """
 
 from __future__ import annotations
@@ -357,9 +360,11 @@ def _reproduction(request: RunRequest, model_cls: type[ModelConfig]) -> Run:
     record = read_run_record(folder)
     stored = record["config"] if record is not None else _checkpoint_config(folder)
     if stored is None:
+        stored = _config_from_rows(original, model_cls)
+    if stored is None:
         raise ConfigError(
             f"--reproduce: no stored config for {original!r} (no {RUN_FILE} or checkpoint in "
-            f"{folder}); {_known_runs(request.project)}"
+            f"{folder}, no rows in the experiment store); {_known_runs(request.project)}"
         )
     config = config_from_dict(stored, request.overrides, model_cls=model_cls)
     name = request.name
@@ -391,6 +396,60 @@ def _reproduction(request: RunRequest, model_cls: type[ModelConfig]) -> Run:
         overrides=list(request.overrides),
         note="\n".join(notes),
     )
+
+
+def _config_from_rows(name: str, model_cls: type[ModelConfig]) -> dict[str, Any] | None:
+    """The config of experiment ``name`` rebuilt from its newest stored row (a run whose folder
+    is gone): the flattened ``section__key`` columns, typed by the config's dataclasses."""
+    import dataclasses
+    import typing
+
+    from common.experiments.errors import ExperimentStoreError
+    from common.experiments.read import Store
+    from common.utils.config import DataConfig, LoggingConfig, TrainingConfig
+
+    try:
+        with Store() as store:
+            result = store.execute(
+                "SELECT * FROM experiments WHERE experiment_name = ? ORDER BY saved_at DESC "
+                "LIMIT 1",
+                [name],
+            )
+    except ExperimentStoreError:
+        return None
+    if not result.rows:
+        return None
+    row = dict(zip(result.columns, result.rows[0]))
+    sections = {
+        "model": model_cls,
+        "data": DataConfig,
+        "training": TrainingConfig,
+        "logging": LoggingConfig,
+    }
+    config: dict[str, Any] = {}
+    for section, cls in sections.items():
+        hints = typing.get_type_hints(cls)
+        values = config.setdefault(section, {})
+        for f in dataclasses.fields(cls):
+            column = f"{section}__{f.name}"
+            hint = hints[f.name]
+            kinds = {typing.get_origin(t) or t for t in (hint, *typing.get_args(hint))}
+            value = row.get(column)
+            if dict in kinds:  # flattened into column__key columns
+                prefix = f"{column}__"
+                value = {k[len(prefix) :]: v for k, v in row.items() if k.startswith(prefix)}
+                value = {k: v for k, v in value.items() if v is not None}
+            elif value is None:
+                # every row carries the whole config, so no value means None (when allowed)
+                if type(None) in kinds:
+                    values[f.name] = None
+                continue
+            elif list in kinds and isinstance(value, str):
+                value = json.loads(value)  # lists are stored as JSON text
+            elif int in kinds and float not in kinds and isinstance(value, float):
+                value = int(value)
+            values[f.name] = value
+    return config
 
 
 def _environment_differences(name: str) -> list[str]:
