@@ -6,17 +6,24 @@ right below its forward, with mirrored argument lists. Modules: :mod:`.attention
 attention), :mod:`.rmsnorm`, :mod:`.swiglu`, :mod:`.cross_entropy` (the output projection's
 softmax cross-entropy over blocks of rows). Matrix multiplies stay ``torch.matmul`` (cuBLAS).
 
-Importing this package never imports Triton. :func:`load` does, and returns the kernel
-functions; on a machine without CUDA it first switches Triton to its interpreter
-(``TRITON_INTERPRET=1``, which runs the kernels on CPU tensors with NumPy: slow, for tests), see
-:mod:`._triton`.
+Importing this package never imports Triton; :func:`load` does, and returns the kernel
+functions. Triton chooses between compiling a kernel and interpreting it (``TRITON_INTERPRET=1``:
+NumPy on CPU tensors, slow, for tests) when the kernel, or Triton's own library at ``import
+triton``, is decorated, and PyTorch imports Triton early (``torch._dynamo``, e.g. when an
+optimizer is created). So this package, imported by the model module, sets
+``TRITON_INTERPRET=1`` on a machine without CUDA as long as Triton is not yet imported; the
+variable only concerns Triton (which can do nothing else there) and child processes inherit it.
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
+import sys
 from types import SimpleNamespace
+
+import torch
 
 __all__ = ["KERNEL_NAMES", "interpreting", "load", "triton_available"]
 
@@ -37,6 +44,15 @@ _MODULES = ("attention", "rmsnorm", "swiglu", "cross_entropy")
 _LOADED: SimpleNamespace | None = None
 
 
+def _interpret_without_cuda() -> None:
+    unset = os.environ.get("TRITON_INTERPRET") != "1" and "triton" not in sys.modules
+    if unset and not torch.cuda.is_available():
+        os.environ["TRITON_INTERPRET"] = "1"
+
+
+_interpret_without_cuda()
+
+
 def triton_available() -> bool:
     """Whether the ``triton`` package can be imported here."""
     return importlib.util.find_spec("triton") is not None
@@ -44,9 +60,7 @@ def triton_available() -> bool:
 
 def interpreting() -> bool:
     """Whether the kernels run in Triton's interpreter (no CUDA, or ``TRITON_INTERPRET=1``)."""
-    from projects.custom_transformer.kernels._triton import wants_interpreter
-
-    return wants_interpreter()
+    return os.environ.get("TRITON_INTERPRET") == "1" or not torch.cuda.is_available()
 
 
 def load() -> SimpleNamespace:

@@ -1,9 +1,10 @@
 """The one place that imports Triton for the kernels.
 
 Triton reads ``TRITON_INTERPRET`` when it decorates a kernel (``@triton.jit``, including its own
-standard library at ``import triton``), so on a machine without CUDA the variable is set here,
-before the first ``import triton``, and stays set for the process. ``INTERPRET`` tells the
-kernels which mode they were built in.
+standard library at ``import triton``). The package sets it on a machine without CUDA when it is
+imported (see :mod:`projects.custom_transformer.kernels`); here it is set, or its absence
+reported, at the latest moment it can still act: before the first ``import triton``.
+``INTERPRET`` tells the kernels which mode they were built in.
 """
 
 from __future__ import annotations
@@ -25,8 +26,10 @@ INTERPRET = wants_interpreter()
 if INTERPRET and os.environ.get("TRITON_INTERPRET") != "1":
     if "triton" in sys.modules:
         raise RuntimeError(
-            "triton was imported before the custom transformer's kernels could switch it to its "
-            "interpreter (there is no CUDA device); set TRITON_INTERPRET=1 before starting Python"
+            "triton was imported (by torch._dynamo, perhaps) before the custom transformer's "
+            "kernels could switch it to its interpreter (there is no CUDA device): import "
+            "projects.custom_transformer.model first, or set TRITON_INTERPRET=1 before starting "
+            "Python"
         )
     os.environ["TRITON_INTERPRET"] = "1"
 
