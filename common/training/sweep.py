@@ -246,6 +246,8 @@ def _status(code: int) -> str:
         return "finished"
     if code == _EXIT_DIVERGED:
         return "diverged"
+    if code == 130:
+        return "interrupted"
     if code < 0:
         return f"killed (signal {-code})"
     return f"failed (exit {code})"
