@@ -72,6 +72,7 @@ _EXPORTS = {
     "summarize_experiments": ".reports",
     "best_experiments": ".reports",
     "compare_experiments": ".reports",
+    "group_experiments": ".reports",
     "metric_direction": ".reports",
     "VALIDATION_SPLITS": ".reports",
     "compact_store": ".compaction",

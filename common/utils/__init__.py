@@ -11,6 +11,7 @@ _EXPORTS = {
     "summarize_experiments": "common.experiments",
     "best_experiments": "common.experiments",
     "compare_experiments": "common.experiments",
+    "group_experiments": "common.experiments",
     "compact_store": "common.experiments",
     "check_store": "common.experiments",
     "repair_store": "common.experiments",
