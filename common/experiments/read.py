@@ -337,13 +337,7 @@ class Store:
         raise AssertionError("unreachable")
 
     def _vanished(self, exc: BaseException) -> bool:
-        message = str(exc)
-        paths = [
-            m for m in re.findall(r"""[^"'\s]+\.parquet""", message) if m.startswith(str(self.root))
-        ]
-        if paths:
-            return any(not os.path.exists(p) for p in paths)
-        return any(not os.path.exists(p.info.path) for p in self.snapshot.parts)
+        return vanished(self.snapshot, exc)
 
     def sql(self, sql: str) -> QueryResult:
         """Run one read-only query (see ``check_readonly_sql``).
@@ -380,6 +374,31 @@ class Store:
     def metric_columns(self) -> list[str]:
         """Numeric result columns, in column order."""
         return [n for n, kind, t in self.columns() if kind == "result" and is_numeric(t)]
+
+
+def vanished(snap: Snapshot, exc: BaseException) -> bool:
+    """Whether a DuckDB error came from a store file that a compaction deleted meanwhile (then
+    a new snapshot has its rows elsewhere)."""
+    message = str(exc)
+    paths = [
+        m for m in re.findall(r"""[^"'\s]+\.parquet""", message) if m.startswith(str(snap.root))
+    ]
+    if paths:
+        return any(not os.path.exists(p) for p in paths)
+    return any(not os.path.exists(p.info.path) for p in snap.parts)
+
+
+def on_fresh_snapshot(root: Path, fn: Callable[[Snapshot], R]) -> R:
+    """``fn(take_snapshot(root))``, again on a new snapshot when a file it read vanished."""
+    for attempt in range(_RETRIES):
+        snap = take_snapshot(root)
+        try:
+            return fn(snap)
+        except duckdb.Error as exc:
+            if attempt == _RETRIES - 1 or not vanished(snap, exc):
+                raise
+            time.sleep(min(0.005 * attempt, 0.05))
+    raise AssertionError("unreachable")
 
 
 def _kind_of(types: dict[str, str], key: str) -> str | None:

@@ -11,7 +11,7 @@ from common.experiments.legacy import convert_legacy
 from common.experiments.read import Store
 from common.experiments.schema import SQL_TYPES
 from common.experiments.snapshot import take_snapshot
-from common.experiments.write import rewrite
+from common.experiments.write import rewrite_fresh
 
 
 @dataclasses.dataclass
@@ -80,6 +80,6 @@ def repair_store(storage_dir: str | os.PathLike[str] | None = None) -> RepairRep
             for exp in exps:
                 by_exp.setdefault(exp, {})[col] = SQL_TYPES[target]
         for exp, casts in sorted(by_exp.items()):
-            rewrite(root, store.snapshot, exp, casts=casts)
+            rewrite_fresh(root, exp, casts=casts)
             retyped[exp] = sorted(casts)
     return RepairReport(moved, retyped, check_store(root).problems, converted, unreadable)

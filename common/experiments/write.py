@@ -25,7 +25,14 @@ from common.experiments.errors import (
     StoreNotFoundError,
     UnknownExperimentError,
 )
-from common.experiments.read import count, database, quote_ident, quote_str, rows_relation
+from common.experiments.read import (
+    count,
+    database,
+    on_fresh_snapshot,
+    quote_ident,
+    quote_str,
+    rows_relation,
+)
 from common.experiments.schema import (
     NAME_COLUMN,
     SAVE_COLUMN,
@@ -39,7 +46,7 @@ from common.experiments.schema import (
     union_names,
     validate_experiment_name,
 )
-from common.experiments.snapshot import Snapshot, take_snapshot
+from common.experiments.snapshot import Snapshot
 from common.utils.provenance import git_info, hostname
 
 
@@ -110,7 +117,7 @@ def save_experiment(
     ]
     dead: list[str] = []
     if mode == "overwrite":
-        dead = sorted(visible_saves(take_snapshot(root), name))
+        dead = sorted(on_fresh_snapshot(root, lambda snap: visible_saves(snap, name)))
     footer = {
         "saves": [save_id],
         "dead": dead,
@@ -248,6 +255,11 @@ def rewrite(
     return total - kept
 
 
+def rewrite_fresh(root: Path, name: str, **options: Any) -> int:
+    """``rewrite`` on a fresh snapshot, again on a new one when a compaction removed a file."""
+    return on_fresh_snapshot(root, lambda snap: rewrite(root, snap, name, **options))
+
+
 def delete_experiment(
     names: str | Sequence[str], *, storage_dir: str | os.PathLike[str] | None = None
 ) -> int:
@@ -270,11 +282,16 @@ def delete_experiment(
     for name in wanted:
         validate_experiment_name(name)
     root = layout.resolve_dir(storage_dir, create=False)
-    snap = take_snapshot(root)
+
+    def check(snap: Snapshot) -> None:
+        for name in wanted:
+            if not visible_saves(snap, name):
+                raise _unknown(snap, name)
+
+    on_fresh_snapshot(root, check)
+    total = 0
     for name in wanted:
-        if not visible_saves(snap, name):
-            raise _unknown(snap, name)
-    total = sum(rewrite(root, snap, name, where="false") for name in wanted)
+        total += rewrite_fresh(root, name, where="false")
     after_save(root)
     return total
 
@@ -295,20 +312,24 @@ def rename_experiment(
     validate_experiment_name(old)
     validate_experiment_name(new)
     root = layout.resolve_dir(storage_dir, create=False)
-    snap = take_snapshot(root)
     if old == new:
         raise ExperimentExistsError(f"experiment {old!r} already has that name")
-    if not visible_saves(snap, old):
-        raise _unknown(snap, old)
-    if visible_saves(snap, new):
-        raise ExperimentExistsError(
-            f"cannot rename {old!r} to {new!r}: an experiment named {new!r} exists; delete or "
-            "rename it first"
-        )
-    before = _row_count(snap, old)
-    rewrite(root, snap, old, new_name=new)
+
+    def change(snap: Snapshot) -> int:
+        if not visible_saves(snap, old):
+            raise _unknown(snap, old)
+        if visible_saves(snap, new):
+            raise ExperimentExistsError(
+                f"cannot rename {old!r} to {new!r}: an experiment named {new!r} exists; delete "
+                "or rename it first"
+            )
+        before = _row_count(snap, old)
+        rewrite(root, snap, old, new_name=new)
+        return before
+
+    renamed = on_fresh_snapshot(root, change)
     after_save(root)
-    return before
+    return renamed
 
 
 def rewind_experiment(
@@ -331,22 +352,27 @@ def rewind_experiment(
         root = layout.resolve_dir(storage_dir, create=False)
     except StoreNotFoundError:  # no store yet: nothing to rewind
         return 0
-    snap = take_snapshot(root)
-    infos = [p.info for p in snap.parts if name in p.info.exps]
-    if not any("step" in {c.lower() for c in i.types} for i in infos):
-        return 0
-    relation = rows_relation(snap, experiments=[name])
-    if relation is None:
-        return 0
-    later = count(
-        database(None).cursor(),
-        f"SELECT count(*) FROM {relation} WHERE {NAME_COLUMN} = ? AND step > ?",
-        [name, int(after_step)],
-    )
-    if not later:
-        return 0
-    removed = rewrite(root, snap, name, where="step IS NULL OR step <= ?", params=[int(after_step)])
-    after_save(root)
+
+    def change(snap: Snapshot) -> int:
+        infos = [p.info for p in snap.parts if name in p.info.exps]
+        if not any("step" in {c.lower() for c in i.types} for i in infos):
+            return 0
+        relation = rows_relation(snap, experiments=[name])
+        if relation is None:
+            return 0
+        later = count(
+            database(None).cursor(),
+            f"SELECT count(*) FROM {relation} WHERE {NAME_COLUMN} = ? AND step > ?",
+            [name, int(after_step)],
+        )
+        if not later:
+            return 0
+        keep = "step IS NULL OR step <= ?"
+        return rewrite(root, snap, name, where=keep, params=[int(after_step)])
+
+    removed = on_fresh_snapshot(root, change)
+    if removed:
+        after_save(root)
     return removed
 
 
