@@ -36,14 +36,18 @@ import textwrap
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, Any, NoReturn
+from typing import IO, Any
 
 try:
     import common  # noqa: F401
 except ImportError:  # run by a Python without the editable install: use this checkout
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from common.utils.argtypes import non_negative_int, positive_int  # noqa: E402 (after the path)
+from common.utils.argtypes import (  # noqa: E402 (after the path)
+    OneLineParser,
+    non_negative_int,
+    positive_int,
+)
 
 EXIT_USAGE = 2
 EXIT_INTERNAL = 1
@@ -71,20 +75,12 @@ class CliError(Exception):
     """A user mistake: printed as one message on stderr, exit status 2."""
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse with a one-line error (no usage dump): ``query_experiments: error: ...``."""
-
-    def error(self, message: str) -> NoReturn:
-        _error(f"{message} (see --help)")
-        sys.exit(EXIT_USAGE)
-
-
 # --------------------------------------------------------------------------- arguments
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface."""
-    parser = _Parser(
+    parser = OneLineParser(
         prog="query_experiments.py",
         description=(
             "Query the experiment store (Parquet files read by DuckDB).\n\n"

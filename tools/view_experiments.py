@@ -23,14 +23,18 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
 
 try:
     import common  # noqa: F401
 except ImportError:  # run by a Python without the editable install: use this checkout
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from common.utils.argtypes import non_negative_float, non_negative_int, positive_int  # noqa: E402
+from common.utils.argtypes import (  # noqa: E402
+    OneLineParser,
+    non_negative_float,
+    non_negative_int,
+    positive_int,
+)
 
 EXIT_USAGE = 2
 EXIT_INTERNAL = 1
@@ -42,17 +46,9 @@ def _error(message: str) -> None:
     print(f"view_experiments: error: {message}", file=sys.stderr)
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse with a one-line error (no usage dump)."""
-
-    def error(self, message: str) -> NoReturn:
-        _error(f"{message} (see --help)")
-        sys.exit(EXIT_USAGE)
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface."""
-    parser = _Parser(
+    parser = OneLineParser(
         prog="view_experiments.py",
         description=(
             "A local web dashboard over the experiment store: runs table (sort, SQL filter,\n"

@@ -4,8 +4,10 @@ argparse's one-line usage error, never a traceback. Imports nothing heavy."""
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 from collections.abc import Callable
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 _N = TypeVar("_N", int, float)
 
@@ -34,3 +36,12 @@ def non_negative_int(text: str) -> int:
 def non_negative_float(text: str) -> float:
     """A number >= 0."""
     return _bounded(text, float, 0.0, "a number")
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse whose mistakes are one line, ``<tool>: error: ... (see --help)``, exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        tool = os.path.splitext(os.path.basename(self.prog))[0]
+        print(f"{tool}: error: {message} (see --help)", file=sys.stderr)
+        sys.exit(2)
