@@ -156,3 +156,15 @@ def grad_scaler(dtype: torch.dtype | None) -> Any:
     if dtype is torch.float16 and cuda_available():
         return torch.amp.GradScaler("cuda")
     return None
+
+
+def cuda_initialized() -> bool:
+    """Whether this process has already initialized CUDA (False without CUDA)."""
+    return cuda_available() and bool(_torch().cuda.is_initialized())
+
+
+def set_current_cuda_rng_state(state: torch.Tensor) -> None:
+    """Restore the current CUDA device's RNG state (no-op without CUDA)."""
+    if cuda_available():
+        torch = _torch()
+        torch.cuda.set_rng_state(state.to("cpu", torch.uint8))

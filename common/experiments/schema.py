@@ -133,6 +133,38 @@ def flatten_metadata(
     return out
 
 
+def unflatten_metadata(
+    flat: Mapping[str, Any], separator: str = FLATTEN_SEPARATOR
+) -> dict[str, Any]:
+    """The nested metadata that ``flatten_metadata`` turned into ``flat`` (e.g. a stored row).
+
+    ``outer__inner`` keys nest again; JSON array text (how lists are stored) becomes a list;
+    ``None`` values are left out, as ``flatten_metadata`` leaves them out. A text value that was
+    itself JSON array text also comes back as a list.
+
+    Raises:
+        InvalidResultsError: a key is both a value and a section (``a`` and ``a__b``).
+    """
+    out: dict[str, Any] = {}
+    for key, value in flat.items():
+        if value is None:
+            continue
+        if isinstance(value, str) and value.startswith("["):
+            with contextlib.suppress(ValueError):
+                decoded = json.loads(value)
+                value = decoded if isinstance(decoded, list) else value
+        *outer, last = str(key).split(separator)
+        node = out
+        for part in outer:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise InvalidResultsError(f"metadata key {key!r} is both a value and a section")
+        if isinstance(node.get(last), dict):
+            raise InvalidResultsError(f"metadata key {key!r} is both a value and a section")
+        node[last] = value
+    return out
+
+
 def _metadata_scalar(value: Any) -> Any:
     if value is None:
         return None

@@ -9,7 +9,7 @@ _EXPORTS = {
     "CheckpointWriteError": ".checkpoint",
     "read_checkpoint_metadata": ".checkpoint",
     "resolve_checkpoint_dir": ".checkpoint",
-    "register_model_class": ".checkpoint",
+    "register_model_class": ".registry",
     "TinyTransformerLM": ".examples",
 }
 __all__ = sorted(_EXPORTS)

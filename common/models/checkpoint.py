@@ -1,4 +1,4 @@
-"""Checkpoints: the folder format, the step folders of a run, RNG state, and the model registry.
+"""Checkpoints: the folder format, the step folders of a run, and the model registry.
 
 A checkpoint is a folder, written atomically (``common.utils.atomic.atomic_dir``)::
 
@@ -28,7 +28,6 @@ import hashlib
 import json
 import os
 import platform
-import random
 import re
 import shutil
 from collections.abc import Mapping
@@ -38,7 +37,32 @@ from typing import Any
 import torch
 from torch import nn
 
+from common.models.errors import CheckpointError, CheckpointWriteError
+from common.models.registry import (  # the registry and RNG names are re-exported here
+    class_spec,
+    register_model_class,
+    registered_model_class,
+)
+from common.models.rng import rng_state, seed_everything, set_rng_state
 from common.utils.atomic import TMP_MARKER, atomic_dir
+
+__all__ = [
+    "CheckpointError",
+    "CheckpointWriteError",
+    "checkpoint_path",
+    "latest_checkpoint",
+    "list_checkpoints",
+    "load_checkpoint",
+    "read_checkpoint_metadata",
+    "read_verified_metadata",
+    "register_model_class",
+    "registered_model_class",
+    "resolve_checkpoint_dir",
+    "rng_state",
+    "save_checkpoint",
+    "seed_everything",
+    "set_rng_state",
+]
 
 CHECKPOINT_FORMAT = "research-lm-checkpoint"
 CHECKPOINT_FORMAT_VERSION = 2
@@ -52,50 +76,6 @@ STATE_TENSORS_FILE = "state.safetensors"
 
 _OLD_TAG = ".old-"
 _STEP_PATTERN = re.compile(r"^step_(\d{7,})$")
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint is missing, incomplete, damaged or malformed, or does not fit its target."""
-
-
-class CheckpointWriteError(CheckpointError):
-    """A checkpoint could not be written (disk full, permissions); nothing was replaced."""
-
-
-# ---------------------------------------------------------------------- the model registry
-_REGISTRY: dict[str, type] = {}
-
-
-def class_spec(cls: type) -> str:
-    """The ``module:QualName`` a checkpoint records for ``cls``."""
-    return f"{cls.__module__}:{cls.__qualname__}"
-
-
-def register_model_class(cls: type) -> type:
-    """Let checkpoints naming ``cls`` rebuild it (``BaseLanguageModel`` subclasses do this
-    themselves when defined); returns ``cls``, so it also works as a decorator."""
-    _REGISTRY[class_spec(cls)] = cls
-    return cls
-
-
-def registered_model_class(spec: str) -> type:
-    """The registered class a checkpoint's ``class`` field names.
-
-    Raises:
-        CheckpointError: malformed spec, or no such class registered (the module that defines it
-            has not been imported; it never is on a checkpoint's say-so).
-    """
-    module_name, sep, qualname = spec.partition(":")
-    if not sep or not module_name or not qualname:
-        raise CheckpointError(f"checkpoint class {spec!r} is not of the form 'module:QualName'")
-    cls = _REGISTRY.get(spec)
-    if cls is None:
-        raise CheckpointError(
-            f"checkpoint class {spec!r} is not a registered model class; import the package "
-            f"that defines it (e.g. `import {module_name}`) before loading, or build the model "
-            "yourself and call model.load_checkpoint(path)"
-        )
-    return cls
 
 
 # ---------------------------------------------------------------------- writing
@@ -338,56 +318,6 @@ def latest_checkpoint(run_dir: str | os.PathLike[str]) -> Path | None:
     """The complete checkpoint with the highest step in ``run_dir``, or None."""
     found = list_checkpoints(run_dir)
     return found[-1] if found else None
-
-
-# ---------------------------------------------------------------------- RNG state
-def rng_state() -> dict[str, Any]:
-    """This process's torch (CPU and current CUDA), Python and NumPy RNG states."""
-    state: dict[str, Any] = {
-        "torch_cpu": torch.get_rng_state(),
-        "python": _python_rng_state(),
-        "numpy": _numpy_rng_state(),
-    }
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["torch_cuda"] = torch.cuda.get_rng_state()
-    return state
-
-
-def set_rng_state(state: Mapping[str, Any]) -> None:
-    """Restore what ``rng_state`` returned (entries that are absent are left alone)."""
-    if state.get("torch_cpu") is not None:
-        torch.set_rng_state(state["torch_cpu"].to("cpu", torch.uint8))
-    if state.get("torch_cuda") is not None and torch.cuda.is_available():
-        torch.cuda.set_rng_state(state["torch_cuda"].to("cpu", torch.uint8))
-    if state.get("python") is not None:
-        version, internal, gauss_next = state["python"]
-        random.setstate((version, tuple(internal), gauss_next))
-    if state.get("numpy") is not None:
-        import numpy as np
-
-        name, keys, pos, has_gauss, cached = state["numpy"]
-        np.random.set_state((name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
-
-
-def seed_everything(seed: int) -> None:
-    """Seed torch, Python's ``random`` and NumPy's global generator."""
-    import numpy as np
-
-    random.seed(seed)
-    torch.manual_seed(seed)
-    np.random.seed(seed % 2**32)
-
-
-def _python_rng_state() -> list[Any]:
-    version, internal, gauss_next = random.getstate()
-    return [version, list(internal), gauss_next]
-
-
-def _numpy_rng_state() -> list[Any]:
-    import numpy as np
-
-    name, keys, pos, has_gauss, cached = np.random.get_state()
-    return [name, [int(k) for k in keys], int(pos), int(has_gauss), float(cached)]
 
 
 # ---------------------------------------------------------------------- helpers: JSON encoding

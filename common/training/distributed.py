@@ -20,12 +20,16 @@ import os
 import signal
 import socket
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
 
 import torch
 import torch.distributed as dist
+
+from common import device as cuda
+from common import settings
 
 T = TypeVar("T")
 
@@ -143,25 +147,25 @@ def resolve_device(spec: str = "auto", local_rank: int = 0) -> torch.device:
     """
     spec = (spec or "auto").strip().lower()
     if spec == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda", local_rank % max(torch.cuda.device_count(), 1))
+        if cuda.cuda_available():
+            return torch.device("cuda", local_rank % max(cuda.device_count(), 1))
         if torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
     if spec == "cpu":
         return torch.device("cpu")
     if spec.startswith("cuda"):
-        if not torch.cuda.is_available():
+        if not cuda.cuda_available():
             warnings.warn(
                 f"device {spec!r} requested but CUDA is unavailable; using CPU", stacklevel=2
             )
             return torch.device("cpu")
         if spec == "cuda":
-            return torch.device("cuda", local_rank % torch.cuda.device_count())
+            return torch.device("cuda", local_rank % cuda.device_count())
         resolved = torch.device(spec)
-        if resolved.index is not None and resolved.index >= torch.cuda.device_count():
+        if resolved.index is not None and resolved.index >= cuda.device_count():
             warnings.warn(
-                f"device {spec!r} requested but only {torch.cuda.device_count()} CUDA device(s) "
+                f"device {spec!r} requested but only {cuda.device_count()} CUDA device(s) "
                 "exist; using CPU",
                 stacklevel=2,
             )
@@ -175,9 +179,21 @@ def resolve_device(spec: str = "auto", local_rank: int = 0) -> torch.device:
     raise ValueError(f"unknown device {spec!r}; use auto, cpu, cuda, cuda:N or mps")
 
 
-def _env_int(name: str) -> int | None:
-    value = os.environ.get(name)
-    return int(value) if value not in (None, "") else None
+def resolve_amp_dtype(
+    dtype: str, device: torch.device, log: Callable[[str], None] = print
+) -> torch.dtype | None:
+    """The autocast dtype of ``training.dtype`` on ``device`` (None: float32), saying when it
+    cannot be had: autocast applies on CUDA only; fp16 with a gradient scaler replaces bf16 on a
+    GPU without bfloat16."""
+    if dtype == "float32":
+        return None
+    if device.type != "cuda":
+        log(f"training.dtype={dtype}: autocast applies on CUDA only; using float32")
+        return None
+    if dtype == "bf16" and not cuda.bf16_supported():
+        log("bf16 is not supported on this GPU; using fp16 with a gradient scaler")
+        return torch.float16
+    return torch.bfloat16 if dtype == "bf16" else torch.float16
 
 
 def _store() -> Any:
@@ -238,15 +254,15 @@ def init_distributed(
     Returns:
         The context. Calling it again when the group already exists returns the same context.
     """
-    world_size = _env_int("WORLD_SIZE") or 1
-    rank = _env_int("RANK") or 0
-    local_rank = _env_int("LOCAL_RANK")
+    world_size = settings.env_int("WORLD_SIZE") or 1
+    rank = settings.env_int("RANK") or 0
+    local_rank = settings.env_int("LOCAL_RANK")
     local_rank = rank if local_rank is None else local_rank
     dev = resolve_device(device, local_rank)
     if world_size <= 1:
         return DistributedContext(0, 0, 1, dev, True)
     if dev.type == "cuda":
-        torch.cuda.set_device(dev)
+        cuda.set_device(dev)
     if not dist.is_initialized():
         chosen = backend or ("nccl" if dev.type == "cuda" else "gloo")
         kwargs: dict[str, Any] = {"backend": chosen, "timeout": timedelta(seconds=timeout_s)}
@@ -254,6 +270,25 @@ def init_distributed(
             kwargs["device_id"] = dev
         dist.init_process_group(**kwargs)
     return DistributedContext(rank, local_rank, world_size, dev, rank == 0)
+
+
+def wrap_model(
+    model: torch.nn.Module, ctx: DistributedContext, *, compile: bool = False
+) -> tuple[Any, torch.nn.Module]:
+    """``(ddp_model, forward_model)`` for one training run: ``DistributedDataParallel`` under
+    ``torchrun`` (which also broadcasts rank 0's weights; None otherwise), then ``torch.compile``
+    when asked. Drop both when the run ends."""
+    from torch.nn.parallel import DistributedDataParallel
+
+    ddp = None
+    forward: torch.nn.Module = model
+    if ctx.is_distributed:
+        device_ids = [ctx.device.index] if ctx.device.type == "cuda" else None
+        ddp = DistributedDataParallel(model, device_ids=device_ids)
+        forward = ddp
+    if compile:
+        forward = torch.compile(forward)  # type: ignore[assignment]
+    return ddp, forward
 
 
 def cleanup_distributed() -> None:

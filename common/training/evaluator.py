@@ -10,30 +10,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from common.training.records import compute_perplexity, metrics_row
+
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["Evaluator", "compute_perplexity"]
+__all__ = ["Evaluator", "compute_perplexity", "split_batch"]
 
 IGNORE_INDEX = -100
-
-
-def compute_perplexity(loss: float | torch.Tensor) -> float:
-    """``exp(loss)``, returning ``inf`` instead of overflowing (``nan`` stays ``nan``).
-
-    Args:
-        loss: Mean cross-entropy in nats (a number or a one-element tensor).
-
-    Returns:
-        The perplexity.
-    """
-    value = float(loss.detach().float().item()) if isinstance(loss, torch.Tensor) else float(loss)
-    if math.isnan(value):
-        return math.nan
-    try:
-        return math.exp(value)
-    except OverflowError:
-        return math.inf
 
 
 class Evaluator:
@@ -96,8 +80,6 @@ class Evaluator:
         """
         import pandas as pd
 
-        from common.training.records import metrics_row
-
         return pd.DataFrame([metrics_row(metrics, split=split, epoch=epoch, **extra)])
 
     def evaluate(self, dataloader: Iterable[Any], max_batches: int | None = None) -> dict[str, Any]:
@@ -134,7 +116,7 @@ class Evaluator:
         try:
             with torch.no_grad():
                 for batch in dataloader:
-                    input_ids, labels = _split_batch(batch)
+                    input_ids, labels = split_batch(batch)
                     input_ids = input_ids.to(self.device, non_blocking=True)
                     labels = labels.to(self.device, dtype=torch.long, non_blocking=True)
                     nats, tokens = self._batch_loss_sum(model, input_ids, labels)
@@ -262,6 +244,17 @@ class Evaluator:
         return samples
 
 
+def seeded_samples(
+    evaluator: Evaluator, prompts: Sequence[str], tokenizer: Any, *, max_length: int, seed: int
+) -> list[str]:
+    """``evaluator.generate_samples`` under ``seed``, leaving the caller's RNG streams as they
+    were (training draws from them)."""
+    devices = [evaluator.device] if evaluator.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        return list(evaluator.generate_samples(prompts, tokenizer, max_length=max_length))
+
+
 def _unwrap(model: nn.Module) -> nn.Module:
     from torch.nn.parallel import DistributedDataParallel
 
@@ -280,7 +273,12 @@ def _model_device(model: nn.Module | None) -> torch.device | None:
     return None
 
 
-def _split_batch(batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
+def split_batch(batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(input_ids, labels)`` of a batch given as a pair or as a dict with those keys.
+
+    Raises:
+        ValueError: any other shape of batch.
+    """
     if isinstance(batch, Mapping):
         try:
             return batch["input_ids"], batch["labels"]

@@ -8,12 +8,54 @@ the same columns (``step``, ``epoch``, ``split``, ``loss``, ``perplexity``, ``bi
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Mapping
 from typing import Any
 
+import torch
+from torch import nn
+
 # Columns the experiment store adds to every row itself; metadata may not use them.
 PROVENANCE_COLUMNS = ("experiment_name", "saved_at", "git_commit", "git_dirty", "host")
+
+
+def compute_perplexity(loss: float | torch.Tensor) -> float:
+    """``exp(loss)``, returning ``inf`` instead of overflowing (``nan`` stays ``nan``).
+
+    Args:
+        loss: Mean cross-entropy in nats (a number or a one-element tensor).
+
+    Returns:
+        The perplexity.
+    """
+    value = float(loss.detach().float().item()) if isinstance(loss, torch.Tensor) else float(loss)
+    if math.isnan(value):
+        return math.nan
+    try:
+        return math.exp(value)
+    except OverflowError:
+        return math.inf
+
+
+def count_parameters(model: nn.Module) -> int:
+    """The model's parameter count (its ``num_parameters()`` when it has one; shared tensors
+    counted once)."""
+    counter = getattr(model, "num_parameters", None)
+    if callable(counter):
+        return int(counter())
+    return sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
+
+
+def loader_tokens(loader: Any) -> int | None:
+    """The tokens a loader covers, from its ``num_tokens`` or ``tokens`` (None without them)."""
+    for attr in ("num_tokens", "tokens"):
+        value = getattr(loader, attr, None)
+        if isinstance(value, int):
+            return value
+        if value is not None and hasattr(value, "__len__"):
+            return len(value)
+    return None
 
 
 def _plain(value: Any) -> Any:
@@ -43,8 +85,6 @@ def metrics_row(
     row: dict[str, Any] = {"epoch": epoch, "split": split}
     row.update((key, _plain(value)) for key, value in metrics.items())
     if row.get("loss") is not None and "perplexity" not in row:
-        from common.training.evaluator import compute_perplexity
-
         row["perplexity"] = compute_perplexity(float(row["loss"]))
     row.update((key, _plain(value)) for key, value in columns.items())
     return row
@@ -69,8 +109,7 @@ def run_metadata(
     Raises:
         ValueError: ``extra`` uses a column the store writes itself.
     """
-    import torch
-
+    from common import device as cuda
     from common.utils.config import config_to_dict
 
     reserved = sorted(set(extra) & set(PROVENANCE_COLUMNS))
@@ -80,12 +119,6 @@ def run_metadata(
         )
     device = torch.device(device)
     cls = type(model)
-    counter = getattr(model, "num_parameters", None)
-    num_parameters = (
-        int(counter())
-        if callable(counter)
-        else sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
-    )
     training = config.training
     meta: dict[str, Any] = dict(config_to_dict(config))
     meta.update(
@@ -94,11 +127,9 @@ def run_metadata(
             "torch_version": torch.__version__,
             "python_version": sys.version.split()[0],
             "device": str(device),
-            "device_name": (
-                torch.cuda.get_device_name(device) if device.type == "cuda" else device.type
-            ),
+            "device_name": (cuda.device_name(device) if device.type == "cuda" else device.type),
             "world_size": world_size,
-            "num_parameters": num_parameters,
+            "num_parameters": count_parameters(model),
             "model_class": f"{cls.__module__}:{cls.__qualname__}",
             "data_description": data_description,
             "train_tokens": train_tokens,

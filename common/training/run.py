@@ -27,10 +27,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from common.training.checkpointing import newest_intact_checkpoint, run_dir
 from common.utils.config import (
+    RESUMABLE_KEYS,
     Config,
     ConfigError,
     ModelConfig,
+    config_dict_from_metadata,
     config_from_dict,
     config_to_dict,
     load_config,
@@ -45,33 +48,6 @@ LATEST = "__latest__"
 """``RunRequest.resume`` value meaning: the project's most recent run."""
 RUN_FILE = "run.json"
 
-RESUMABLE_KEYS: dict[str, frozenset[str]] = {
-    "training": frozenset(
-        {
-            "max_steps",
-            "eval_interval",
-            "eval_batches",
-            "checkpoint_interval",
-            "keep_checkpoints",
-            "device",
-            "dtype",
-            "compile",
-            "lr",
-            "min_lr",
-            "warmup_steps",
-            "schedule",
-            "decay_fraction",
-            "grad_clip",
-            "collapse_steps",
-            "dist_timeout_s",
-        }
-    ),
-    "data": frozenset({"num_workers"}),
-    "logging": frozenset(
-        {"log_interval", "progress_bar", "sample_prompts", "sample_tokens", "tags"}
-    ),
-}
-"""Config keys an override may change when a run is resumed."""
 
 ModelFactory = Callable[[Any, int], "nn.Module"]
 
@@ -121,13 +97,6 @@ class Run:
     resume: bool = False
     overrides: list[str] = field(default_factory=list)
     note: str | None = None
-
-
-def run_dir(name: str) -> Path:
-    """The folder of run ``name``: ``get_checkpoints_dir() / name``."""
-    from common.paths import get_checkpoints_dir
-
-    return get_checkpoints_dir() / name
 
 
 def default_run_name(project: str, stem: str | None = None) -> str:
@@ -308,16 +277,16 @@ def resolve_run(
 
 def _checkpoint_config(folder: Path) -> dict[str, Any] | None:
     """The config saved in a run's newest readable checkpoint (runs without ``run.json``)."""
-    from common.models.checkpoint import CheckpointError, list_checkpoints, read_checkpoint_metadata
+    from common.models.checkpoint import CheckpointError, read_checkpoint_metadata
 
-    for path in reversed(list_checkpoints(folder)):
-        try:
-            config = read_checkpoint_metadata(path)["extra"].get("config")
-        except CheckpointError:
-            continue
-        if isinstance(config, dict):
-            return config
-    return None
+    def load(path: Path) -> dict[str, Any]:
+        config = read_checkpoint_metadata(path)["extra"].get("config")
+        if not isinstance(config, dict):
+            raise CheckpointError(f"{path} holds no run config")
+        return config
+
+    found = newest_intact_checkpoint(folder, load)
+    return found[1] if found is not None else None
 
 
 def _new_run(
@@ -400,13 +369,10 @@ def _reproduction(request: RunRequest, model_cls: type[ModelConfig]) -> Run:
 
 def _config_from_rows(name: str, model_cls: type[ModelConfig]) -> dict[str, Any] | None:
     """The config of experiment ``name`` rebuilt from its newest stored row (a run whose folder
-    is gone): the flattened ``section__key`` columns, typed by the config's dataclasses."""
-    import dataclasses
-    import typing
-
+    is gone)."""
     from common.experiments.errors import ExperimentStoreError
     from common.experiments.read import Store
-    from common.utils.config import DataConfig, LoggingConfig, TrainingConfig
+    from common.experiments.schema import unflatten_metadata
 
     try:
         with Store() as store:
@@ -419,37 +385,8 @@ def _config_from_rows(name: str, model_cls: type[ModelConfig]) -> dict[str, Any]
         return None
     if not result.rows:
         return None
-    row = dict(zip(result.columns, result.rows[0]))
-    sections = {
-        "model": model_cls,
-        "data": DataConfig,
-        "training": TrainingConfig,
-        "logging": LoggingConfig,
-    }
-    config: dict[str, Any] = {}
-    for section, cls in sections.items():
-        hints = typing.get_type_hints(cls)
-        values = config.setdefault(section, {})
-        for f in dataclasses.fields(cls):
-            column = f"{section}__{f.name}"
-            hint = hints[f.name]
-            kinds = {typing.get_origin(t) or t for t in (hint, *typing.get_args(hint))}
-            value = row.get(column)
-            if dict in kinds:  # flattened into column__key columns
-                prefix = f"{column}__"
-                value = {k[len(prefix) :]: v for k, v in row.items() if k.startswith(prefix)}
-                value = {k: v for k, v in value.items() if v is not None}
-            elif value is None:
-                # every row carries the whole config, so no value means None (when allowed)
-                if type(None) in kinds:
-                    values[f.name] = None
-                continue
-            elif list in kinds and isinstance(value, str):
-                value = json.loads(value)  # lists are stored as JSON text
-            elif int in kinds and float not in kinds and isinstance(value, float):
-                value = int(value)
-            values[f.name] = value
-    return config
+    metadata = unflatten_metadata(dict(zip(result.columns, result.rows[0])))
+    return config_dict_from_metadata(metadata, model_cls=model_cls)
 
 
 def _environment_differences(name: str) -> list[str]:

@@ -10,6 +10,7 @@ as YAML scalars) apply on top. Projects with their own model hyper-parameters pa
 from __future__ import annotations
 
 import dataclasses
+import json
 import types
 import typing
 from collections.abc import Iterable, Mapping
@@ -255,6 +256,46 @@ def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str,
 SCHEDULES = ("cosine", "linear", "constant", "wsd")
 DTYPES = ("float32", "bf16", "fp16")
 
+SCHEDULE_KEYS = frozenset(
+    {"lr", "min_lr", "warmup_steps", "schedule", "decay_fraction", "max_steps"}
+)
+"""``training`` keys that shape the learning-rate schedule (changed on resume: a new schedule from
+the resume step on)."""
+
+RESUMABLE_KEYS: dict[str, frozenset[str]] = {
+    "training": SCHEDULE_KEYS
+    | {
+        "eval_interval",
+        "eval_batches",
+        "checkpoint_interval",
+        "keep_checkpoints",
+        "device",
+        "dtype",
+        "compile",
+        "grad_clip",
+        "collapse_steps",
+        "dist_timeout_s",
+    },
+    "data": frozenset({"num_workers"}),
+    "logging": frozenset(
+        {"log_interval", "progress_bar", "sample_prompts", "sample_tokens", "tags"}
+    ),
+}
+"""Config keys an override may change when a run is resumed."""
+
+
+def config_differences(saved: Mapping[str, Any], config: Any) -> list[tuple[str, str, Any, Any]]:
+    """``(section, key, saved value, current value)`` for every key ``config`` changes from the
+    ``saved`` config dict (values compared as JSON)."""
+    current = config_to_dict(config)
+    return [
+        (section, key, saved[section].get(key), value)
+        for section, values in current.items()
+        if isinstance(values, dict) and isinstance(saved.get(section), dict)
+        for key, value in values.items()
+        if json.dumps(saved[section].get(key), default=str) != json.dumps(value, default=str)
+    ]
+
 
 def _check(ok: bool, field_name: str, requirement: str, value: Any) -> None:
     if not ok:
@@ -422,3 +463,35 @@ def load_config(
     """
     raw = read_config_file(path) if path is not None else {}
     return config_from_dict(raw, overrides, model_cls=model_cls)
+
+
+def config_dict_from_metadata(
+    metadata: Mapping[str, Any], *, model_cls: type[ModelConfig] = ModelConfig
+) -> dict[str, Any]:
+    """The raw config dict inside a run's stored metadata (``unflatten_metadata`` of a row),
+    typed by the config's dataclasses: the store keeps every config key of every row, so a key
+    it lacks was None (or an empty mapping); whole floats become ints where a field is an int."""
+    classes = {"model": model_cls, "data": DataConfig, "training": TrainingConfig}
+    classes["logging"] = LoggingConfig
+    config: dict[str, Any] = {}
+    for section, cls in classes.items():
+        stored = metadata.get(section)
+        stored = stored if isinstance(stored, Mapping) else {}
+        hints = typing.get_type_hints(cls)
+        values = config.setdefault(section, {})
+        for f in dataclasses.fields(cls):
+            hint = hints[f.name]
+            kinds = {typing.get_origin(t) or t for t in (hint, *typing.get_args(hint))}
+            value = stored.get(f.name)
+            if dict in kinds:
+                value = value if isinstance(value, dict) else {}
+            elif value is None:
+                if type(None) in kinds:
+                    values[f.name] = None
+                continue
+            elif list not in kinds and isinstance(value, list):
+                value = json.dumps(value)  # text that looked like a list
+            elif int in kinds and float not in kinds and isinstance(value, float):
+                value = int(value)
+            values[f.name] = value
+    return config
