@@ -159,11 +159,11 @@ def write_checkpoint(trainer: Trainer, states: list[dict[str, Any]]) -> Path:
 
     extra_tensors, rng_json = pack_rng_states(states)
     loader = trainer.train_loader
-    healthy = trainer._healthy
+    healthy = trainer.healthy
     path = checkpoint_path(trainer.checkpoint_dir, trainer.step)
     snapshot = dataclasses.replace(
         trainer.state,
-        elapsed_s=trainer._elapsed(),
+        elapsed_s=trainer.elapsed(),
         last_good_checkpoint=str(path if healthy else trainer.last_good_checkpoint or "") or None,
         config=config_to_dict(trainer.config),
         experiment_name=trainer.experiment_name,
@@ -198,15 +198,15 @@ def resume(trainer: Trainer) -> None:
     candidates = list_checkpoints(trainer.checkpoint_dir)
 
     def skip(path: Path, exc: CheckpointError) -> None:
-        trainer._log(f"cannot resume from {path}: {exc}; trying the checkpoint before it")
+        trainer.progress.log(f"cannot resume from {path}: {exc}; trying the checkpoint before it")
 
     found = newest_intact_checkpoint(trainer.checkpoint_dir, partial(_restore, trainer), skip)
     if found is not None:
         if found[0] != candidates[-1]:
-            trainer._log(f"resuming from {found[0].name}, the newest intact checkpoint")
+            trainer.progress.log(f"resuming from {found[0].name}, the newest intact checkpoint")
         return
     what = "no intact checkpoint" if candidates else "no checkpoint"
-    trainer._log(
+    trainer.progress.log(
         f"{what} in {trainer.checkpoint_dir}; restarting run {trainer.experiment_name} from step 0"
     )
     seed_everything(trainer.config.training.seed + trainer.dist.rank)
@@ -236,7 +236,7 @@ def _restore(trainer: Trainer, path: Path) -> TrainState:
                 f"loader ({type(exc).__name__}: {exc})"
             ) from None
     elif not hasattr(loader, "load_state_dict"):
-        trainer._log("the training loader has no load_state_dict: data order restarts")
+        trainer.progress.log("the training loader has no load_state_dict: data order restarts")
     meta = trainer.model.load_checkpoint(  # type: ignore[operator]
         path, optimizer=trainer.optimizer, scheduler=trainer.scheduler, map_location=trainer.device
     )
@@ -248,7 +248,7 @@ def _restore(trainer: Trainer, path: Path) -> TrainState:
         trainer.scaler.load_state_dict(state.scaler)
     trainer._iterator = None
     if state.world_size != trainer.dist.world_size:
-        trainer._log(
+        trainer.progress.log(
             f"checkpoint written by {state.world_size} process(es), resuming with "
             f"{trainer.dist.world_size}: RNG streams are re-seeded, the run is not bitwise exact"
         )
@@ -258,7 +258,7 @@ def _restore(trainer: Trainer, path: Path) -> TrainState:
         on_cuda = trainer.device.type == "cuda"
         set_rng_state(unpack_rng_state(tensors, state.rng, trainer.dist.rank, on_cuda))
     _apply_schedule_changes(trainer, state.config)
-    trainer._log(f"resumed from {path} (step {trainer.step})")
+    trainer.progress.log(f"resumed from {path} (step {trainer.step})")
     return state
 
 
@@ -271,7 +271,7 @@ def _apply_schedule_changes(trainer: Trainer, saved: Mapping[str, Any] | None) -
         return
     changed = config_differences(saved, trainer.config)
     if changed:
-        trainer._log(
+        trainer.progress.log(
             "config differs from the checkpoint's: "
             + "; ".join(f"{s}.{k}: {old!r} -> {new!r}" for s, k, old, new in changed)
         )
@@ -282,6 +282,6 @@ def _apply_schedule_changes(trainer: Trainer, saved: Mapping[str, Any] | None) -
         trainer._last_lr = float(trainer.optimizer.param_groups[0]["lr"])
         trainer.extra_metadata["schedule_changed_at_step"] = trainer.step
         trainer._metadata = None
-        trainer._log(
+        trainer.progress.log(
             f"new learning-rate schedule from step {trainer.step}: lr {trainer._last_lr:.3g} now"
         )

@@ -227,7 +227,8 @@ class SweepOptions:
 def run_state(run: SweepRun, recorded: dict[str, Any]) -> str:
     """``start``, ``resume`` or ``skip`` (finished, or diverged: a rerun would diverge again)."""
     from common.models.checkpoint import latest_checkpoint
-    from common.training.run import read_run_record, run_dir
+    from common.training.checkpointing import run_dir
+    from common.training.run import read_run_record
 
     folder = run_dir(run.name)
     record = read_run_record(folder)
