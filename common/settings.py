@@ -12,6 +12,7 @@ Each function reads its variable on every call, so tests and notebooks may set i
 | ``RANK``, ``LOCAL_RANK``, ``WORLD_SIZE`` | set by ``torchrun`` for data-parallel runs |
 | ``CUDA_VISIBLE_DEVICES`` | the GPUs a process may use |
 | ``OMP_NUM_THREADS`` | CPU threads of a process |
+| ``RESEARCH_LEASE_TIMEOUT_S`` | seconds before another host's unrenewed run lease is taken over |
 | ``TRITON_INTERPRET`` | Triton kernels run in Triton's interpreter (on CPU tensors) |
 """
 
@@ -79,3 +80,14 @@ def visible_cuda_devices() -> str | None:
 def triton_interpret() -> bool:
     """Whether Triton kernels run in the interpreter (``TRITON_INTERPRET=1``)."""
     return os.environ.get("TRITON_INTERPRET") == "1"
+
+
+LEASE_TIMEOUT_ENV_VAR = "RESEARCH_LEASE_TIMEOUT_S"
+DEFAULT_LEASE_TIMEOUT_S = 600.0
+
+
+def lease_timeout_s() -> float:
+    """Seconds another host's run lease may go unrenewed before a trainer takes it over
+    (``$RESEARCH_LEASE_TIMEOUT_S``, default 600)."""
+    value = _get(LEASE_TIMEOUT_ENV_VAR)
+    return float(value) if value is not None else DEFAULT_LEASE_TIMEOUT_S

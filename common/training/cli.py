@@ -16,7 +16,8 @@ A project's script is a model factory and its default config::
 which starts this same script once per run); ``common.training.run``
 decides and trains the run (joining the ``torchrun`` process group when launched by it); this
 module prints the summary and turns every expected failure into one line on stderr and an exit
-status (``EXIT_*``), never a traceback. Nothing heavy is imported until a run starts, so
+status (``EXIT_*``: ``common.utils.cli``'s 0, 2, 1 and 130, plus 3 to 6 below), never a
+traceback. Nothing heavy is imported until a run starts, so
 ``--help`` is instant.
 """
 
@@ -24,17 +25,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from common import settings
 from common.training.run import LATEST, ModelFactory, RunRequest
 from common.training.sweep import LAUNCHERS, SweepOptions, parse_axis, run_sweep
+from common.utils.cli import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, run_cli
 from common.utils.config import ConfigError, ModelConfig
 
-EXIT_USER_ERROR = 2
+EXIT_USER_ERROR = EXIT_USAGE
 """A bad config, argument, data set or checkpoint."""
 EXIT_DIVERGED = 3
 EXIT_ROWS_NOT_STORED = 4
@@ -43,7 +45,22 @@ EXIT_CHECKPOINT_FAILED = 5
 """A checkpoint could not be written (disk full); the previous one is intact."""
 EXIT_RANK_FAILED = 6
 """Another ``torchrun`` rank died or hung."""
-EXIT_INTERRUPTED = 130
+
+__all__ = [
+    "EXIT_CHECKPOINT_FAILED",
+    "EXIT_DIVERGED",
+    "EXIT_INTERNAL",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_RANK_FAILED",
+    "EXIT_ROWS_NOT_STORED",
+    "EXIT_USER_ERROR",
+    "build_arg_parser",
+    "main",
+    "request_from_args",
+    "run_sweep_command",
+    "run_training",
+]
 
 DefaultConfig = Path | Callable[[], tuple[Path, str]] | None
 """A config file, or a function returning one and a line saying why it was chosen."""
@@ -169,9 +186,10 @@ def run_training(
     from common.data.pipeline import DataError
     from common.models.checkpoint import CheckpointError, CheckpointWriteError
     from common.training.distributed import DistributedFailure
-    from common.training.trainer import RowsNotStoredError, TrainingDivergedError
+    from common.training.errors import RowsNotStoredError, TrainingDivergedError
+    from common.training.lease import RunLeasedError
 
-    is_main = os.environ.get("RANK", "0") == "0"
+    is_main = settings.dist_rank() == 0
     ctx = None
     run = None
     try:
@@ -196,7 +214,7 @@ def run_training(
     except CheckpointWriteError as exc:
         _error(str(exc), is_main)
         raise SystemExit(EXIT_CHECKPOINT_FAILED) from None
-    except (ConfigError, DataError, CheckpointError) as exc:
+    except (ConfigError, DataError, CheckpointError, RunLeasedError) as exc:
         _error(str(exc), is_main)
         raise SystemExit(EXIT_USER_ERROR) from None
     except TrainingDivergedError as exc:
@@ -362,14 +380,18 @@ def main(
     metadata = None
     if args.sweep_metadata is not None:
         metadata = json.loads(args.sweep_metadata)
-    try:
-        run_training(
-            model_factory,
-            request,
-            model_cls=model_cls,
-            default_config=default_config,
-            metadata=metadata,
-        )
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
+
+    def body() -> int:
+        try:
+            run_training(
+                model_factory,
+                request,
+                model_cls=model_cls,
+                default_config=default_config,
+                metadata=metadata,
+            )
+        except SystemExit as exc:
+            return int(exc.code or 0)
+        return EXIT_OK
+
+    return run_cli(body, tool="train")

@@ -456,18 +456,37 @@ def train_run(
         ``Trainer.train``'s final metrics plus ``config`` (the resolved ``Config``).
 
     Raises:
+        RunLeasedError: another process is training this run.
         ConfigError, DataError, CheckpointError and the Trainer's errors.
     """
+    from common.training.distributed import DistributedContext
+    from common.training.lease import acquire_run_lease
+
+    ctx = dist_ctx or DistributedContext()
+    if not run.resume:
+        _check_name_unused(run.name, storage_dir)
+    # one trainer per run: taken before the first write to the run folder (run.json)
+    lease = acquire_run_lease(run.folder, is_main=ctx.is_main, run=run.name)
+    try:
+        return _prepare_and_train(run, model_factory, ctx, storage_dir, metadata)
+    finally:
+        if lease is not None:
+            lease.release()
+
+
+def _prepare_and_train(
+    run: Run,
+    model_factory: ModelFactory,
+    ctx: DistributedContext,
+    storage_dir: str | Path | None,
+    metadata: dict[str, Any] | None,
+) -> dict[str, Any]:
     import torch
 
     from common.data.pipeline import prepare_data
-    from common.training.distributed import DistributedContext
     from common.training.trainer import Trainer
 
-    ctx = dist_ctx or DistributedContext()
     config = run.config
-    if not run.resume:
-        _check_name_unused(run.name, storage_dir)
     data = prepare_data(
         config.data,
         config.model.context_length,

@@ -55,6 +55,7 @@ from common.training.distributed import (
 from common.training.errors import RowsNotStoredError, TrainingDivergedError, TrainingInterrupted
 from common.training.evaluator import seeded_samples, split_batch
 from common.training.interrupt import InterruptHandler
+from common.training.lease import acquire_run_lease
 from common.training.optimizers import create_optimizer
 from common.training.progress import Progress
 from common.training.recorder import Recorder, evaluation_rows
@@ -94,7 +95,7 @@ class Trainer:
         experiment_name: names the experiment rows; default ``config.logging.experiment_name``,
             else the checkpoint folder's name.
         checkpoint_dir: where ``step_XXXXXXX`` checkpoints go; default the run folder of
-            ``experiment_name`` (``common.training.run.run_dir``).
+            ``experiment_name`` (``common.training.checkpointing.run_dir``).
         metadata: extra run metadata stored with every row (e.g. ``{"project": ...}``).
         storage_dir: the experiment store folder (default: ``get_experiments_dir()``).
         dist_ctx: the ``init_distributed()`` context; default a single process on
@@ -232,9 +233,6 @@ class Trainer:
 
     # ------------------------------------------------------------------ set-up helpers
 
-    def _autocast(self) -> contextlib.AbstractContextManager[Any]:
-        return cuda.autocast(self.device, self.amp_dtype)
-
     def _log(self, message: str) -> None:
         self.progress.log(message)
 
@@ -293,7 +291,10 @@ class Trainer:
             RowsNotStoredError: the run finished but rows could not be stored; they are kept in
                 the last checkpoint and stored by a later resume.
             DistributedFailure: another rank died or did not answer within ``dist_timeout_s``.
+            RunLeasedError: another process is training this run (``common.training.lease``).
         """
+        main, name = self.dist.is_main, self.experiment_name
+        lease = acquire_run_lease(self.checkpoint_dir, is_main=main, run=name, log=self._log)
         try:
             return self._train(resume, stop_at_step)
         except RuntimeError as exc:
@@ -303,6 +304,9 @@ class Trainer:
             if failure is None:
                 raise
             raise failure from exc
+        finally:
+            if lease is not None:
+                lease.release()
 
     def _train(self, resume: bool, stop_at_step: int | None) -> dict[str, Any]:
         tcfg = self.config.training
@@ -345,7 +349,7 @@ class Trainer:
                     callback(self, stats)
                 now = time.perf_counter()
                 tok_per_s = window_tokens / max(now - window_start, 1e-9)
-                self.progress.step(self.step, target, stats, tok_per_s, self._elapsed())
+                self.progress.step(self.step, target, stats, tok_per_s, self.elapsed())
                 if self.progress.log_due(self.step):
                     window_tokens, window_start = 0, now
                 final = self.step == max_steps
@@ -412,7 +416,7 @@ class Trainer:
                 else contextlib.nullcontext()
             )
             with no_sync:
-                with self._autocast():
+                with cuda.autocast(self.device, self.amp_dtype):
                     out = self.forward_model(x, labels=y)
                 loss = out["loss"].float() / accum
                 if self.scaler is not None:
@@ -494,11 +498,13 @@ class Trainer:
         )
 
     @property
-    def _healthy(self) -> bool:
+    def healthy(self) -> bool:
+        """Whether training is not collapsed now (checkpoints written now are "good" ones)."""
         limit = self.config.training.collapse_steps
         return limit <= 0 or self.state.flat_steps < limit
 
-    def _elapsed(self) -> float:
+    def elapsed(self) -> float:
+        """Seconds spent training this run, over every segment."""
         return self.state.elapsed_s + time.perf_counter() - self._start_time
 
     # ------------------------------------------------------------------ evaluation and rows
@@ -535,7 +541,7 @@ class Trainer:
             "step": self.step,
             "lr": self._last_lr,
             "tokens_seen": self.tokens_seen,
-            "elapsed_s": self._elapsed(),
+            "elapsed_s": self.elapsed(),
         }
         epoch = self.tokens_seen / self.train_tokens if self.train_tokens else None
         metrics = self.evaluate() if self.val_loader is not None else None
@@ -565,10 +571,8 @@ class Trainer:
             "last_checkpoint": str(self.last_checkpoint) if self.last_checkpoint else None,
             "step": self.step,
             "tokens_seen": self.tokens_seen,
-            "elapsed_s": self._elapsed(),
-            "train_loss": self.last_metrics.get("train_loss"),
-            "val_loss": self.last_metrics.get("val_loss"),
-            "val_perplexity": self.last_metrics.get("val_perplexity"),
+            "elapsed_s": self.elapsed(),
+            **{k: self.last_metrics.get(k) for k in ("train_loss", "val_loss", "val_perplexity")},
             "val_bits_per_byte": self.last_metrics.get("val_bits_per_byte"),
             "best_val_loss": self.state.best_val_loss,
             "best_val_step": self.best_val_step,
