@@ -11,6 +11,7 @@ Helpers for assertions: :func:`assert_clean_error`, :func:`asset_files`, :func:`
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -25,6 +26,7 @@ from tests.hub_repos import build_demo_repos
 from tests.hub_server import HubServer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+_ERROR_LINE = re.compile(r"^(?:[\w.-]+: )?error: ")
 _HF_VARIABLES = (
     "HF_TOKEN",
     "HUGGING_FACE_HUB_TOKEN",
@@ -51,12 +53,13 @@ class CliResult:
 
     @property
     def errors(self) -> list[str]:
-        """The ``error: ...`` lines of stderr."""
-        return [line for line in self.stderr.splitlines() if line.startswith("error:")]
+        """The error lines of stderr: ``<tool>: error: ...`` (``common.utils.cli``)."""
+        return [line for line in self.stderr.splitlines() if _ERROR_LINE.match(line)]
 
 
-def assert_clean_error(result: CliResult, *fragments: str, code: int = 1) -> str:
-    """Exit ``code``, exactly one ``error:`` line containing ``fragments``, no traceback."""
+def assert_clean_error(result: CliResult, *fragments: str, code: int = 2) -> str:
+    """Exit ``code`` (2: the user's mistake; 1: network, disk or server), exactly one ``error:``
+    line containing ``fragments``, no traceback."""
     assert result.returncode == code, result.output
     assert "Traceback" not in result.output, result.output
     assert len(result.errors) == 1, result.stderr

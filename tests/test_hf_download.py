@@ -268,7 +268,7 @@ def test_offline_mode_and_unreachable_endpoint(hub_cli: HubCli, hub: HubServer):
 
     dead = f"http://127.0.0.1:{free_port()}"
     unreachable = hub_cli.run(MODEL, "--repo-id", GATED_REPO, env={"HF_ENDPOINT": dead})
-    assert_clean_error(unreachable, f"Cannot reach the Hub at {dead}", MODEL_REPO)
+    assert_clean_error(unreachable, f"Cannot reach the Hub at {dead}", MODEL_REPO, code=1)
 
 
 @pytest.mark.slow
@@ -288,7 +288,7 @@ def test_failed_transfer_leaves_no_asset_and_a_retry_succeeds(hub_cli: HubCli, h
     hub.add_fault(Fault("model.safetensors", "cut", at_byte=1000, times=1))
     hub.add_fault(Fault("model.safetensors", "status", status=503, times=1))
     failed = hub_cli.run(MODEL, "--repo-id", MODEL_REPO)
-    assert_clean_error(failed, "503", "Nothing was kept", "run the command again")
+    assert_clean_error(failed, "503", "Nothing was kept", "run the command again", code=1)
     assert not (hub_cli.assets / "models" / MODEL_REPO).exists()
     assert hub_cli.partials() == []
 
@@ -329,7 +329,7 @@ def _limit_file_size() -> None:
 
 def test_disk_full_is_reported_and_cleaned_up(hub_cli: HubCli, hub: HubServer):
     result = hub_cli.run(MODEL, "--repo-id", MODEL_REPO, preexec_fn=_limit_file_size)
-    assert_clean_error(result, "file size limit", "free there", "Nothing was kept")
+    assert_clean_error(result, "file size limit", "free there", "Nothing was kept", code=1)
     assert list((hub_cli.assets / "models").iterdir()) == []
 
 
@@ -343,8 +343,18 @@ def test_help_is_instant_and_imports_no_hub_library(tool: str):
     )
     assert result.returncode == 0
     assert "--revision" in result.stdout and "--output-dir" in result.stdout
-    imported = {line.split("|")[-1].strip().split(".")[0] for line in result.stderr.splitlines()}
-    assert not imported & {"huggingface_hub", "datasets", "torch", "httpx2", "pandas", "common"}
+    modules = {line.split("|")[-1].strip() for line in result.stderr.splitlines()}
+    imported = {name.split(".")[0] for name in modules}
+    assert not imported & {"huggingface_hub", "datasets", "torch", "httpx2", "pandas"}
+    # Only the light command-line convention of common (common.utils.cli), never the Hub code.
+    assert {m for m in modules if m.startswith("common")} <= {
+        "common",
+        "common._lazy",
+        "common.settings",
+        "common.utils",
+        "common.utils.argtypes",
+        "common.utils.cli",
+    }
 
 
 # -- data sets -------------------------------------------------------------------------------------
@@ -476,7 +486,7 @@ def test_dataset_failed_transfer_leaves_no_asset(hub_cli: HubCli, hub: HubServer
     hub.add_fault(Fault(name, "cut", at_byte=100, times=1))
     hub.add_fault(Fault(name, "status", status=500, times=1))
     failed = hub_cli.run(DATASET, "--name", DATASET_REPO)
-    assert_clean_error(failed, "500", "Nothing was kept")
+    assert_clean_error(failed, "500", "Nothing was kept", code=1)
     assert list((hub_cli.assets / "datasets").iterdir()) == []
 
     retry = hub_cli.run(DATASET, "--name", DATASET_REPO)

@@ -608,5 +608,5 @@ def test_full_disk_gives_the_disk_full_message(hub_cli: HubCli, hub: HubServer, 
         else:  # no permission to mount: the same failure injected through a file size limit
             result: CliResult = hub_cli.run(tool, flag, repo, preexec_fn=_limit_file_size)
             expected = "file size limit"
-        assert_clean_error(result, expected, "free there", "Nothing was kept")
+        assert_clean_error(result, expected, "free there", "Nothing was kept", code=1)
         assert list((hub_cli.assets / kind).iterdir()) == []
