@@ -6,7 +6,9 @@ saved with `save_to_disk` to assets/datasets/<name>, whatever the config and spl
 `load_from_disk(get_datasets_dir() / "<name>")` and `ln -s ../../assets/datasets/<name> data`
 find it. A folder that holds another config, split, revision or repo is refused (exit 2): save a
 second copy with --output-dir, or replace it with --force. A folder this tool did not write is
-never replaced or emptied.
+never replaced or emptied. A saved copy with a missing, truncated or replaced file is saved again
+(unless it holds files of yours); --verify compares every file's SHA-256 with the manifest's
+(exit 3 naming what differs). Exit 2 for a mistake in the request, 1 for network or disk failures.
 
 NAME is an alias (tinystories, wikitext, squad, imdb, wmt14, ...) or a repo id "org/name". The token
 comes from HF_TOKEN (or --token) and is never printed. HF_ENDPOINT, HF_HOME and HF_HUB_OFFLINE are

@@ -6,10 +6,14 @@ Files land as plain files in assets/models/<org>/<name>/ at their paths in the r
 default only what transformers/PyTorch load is fetched: configs, tokenizer and generation files
 and the weights in one format (safetensors when present, else .bin); TensorFlow, Flax, ONNX,
 CoreML, OpenVINO, Rust and GGUF files are left out (--all-files fetches everything). The selection
-is printed and kept in the folder's .download.json. A second run reuses what is there without
-contacting the Hub (--force downloads again); a folder holding another repo or revision is refused
-(exit 2), and a folder this tool did not write is never replaced or emptied. The token comes from
-HF_TOKEN (or --token) and is never printed. HF_ENDPOINT, HF_HOME and HF_HUB_OFFLINE are honoured.
+is printed and kept in the folder's .download.json with each file's size and SHA-256. A second run
+reuses what is there without contacting the Hub and fetches again any listed file that is missing,
+truncated or not a regular file (--force downloads everything again; --verify compares every
+file's SHA-256 with the manifest's and the Hub's, exit 3 naming what differs). A folder holding
+another repo or revision is refused (exit 2), and a folder this tool did not write is never
+replaced or emptied. Exit 2 for a mistake in the request, 1 for network or disk failures. The
+token comes from HF_TOKEN (or --token) and is never printed. HF_ENDPOINT, HF_HOME and
+HF_HUB_OFFLINE are honoured.
 
 Examples:
     python tools/download_hf_model.py --repo-id bert-base-uncased
@@ -18,6 +22,7 @@ Examples:
     python tools/download_hf_model.py --repo-id org/name --include "*.json" "*.safetensors"
     python tools/download_hf_model.py --repo-id org/name --revision v1.0 --exclude "*.bin"
     python tools/download_hf_model.py --repo-id roneneldan/TinyStories --repo-type dataset
+    python tools/download_hf_model.py --repo-id bert-base-uncased --verify
 """
 
 from __future__ import annotations

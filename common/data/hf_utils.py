@@ -35,6 +35,7 @@ from common.hub.errors import (
     RevisionNotFoundError,
     SplitNotFoundError,
 )
+from common.hub.integrity import Verification, verify_download
 from common.hub.links import check_link, link_dataset, project_dir
 from common.hub.models import download_model, ensure_model
 from common.hub.names import (
@@ -73,6 +74,7 @@ __all__ = [
     "RepoNotFoundError",
     "RevisionNotFoundError",
     "SplitNotFoundError",
+    "Verification",
     "check_link",
     "cleanup_partial_downloads",
     "dataset_path",
@@ -90,6 +92,7 @@ __all__ = [
     "resolve_dataset_name",
     "run_cli",
     "select_model_files",
+    "verify_download",
 ]
 
 

@@ -75,6 +75,8 @@ _EXPORTS = {
     "download_model": ".models",
     "select_model_files": ".selection",
     "link_dataset": ".links",
+    "verify_download": ".integrity",
+    "Verification": ".integrity",
     "cleanup_partial_downloads": ".staging",
     "HFAssetError": ".errors",
     "RepoNotFoundError": ".errors",

@@ -10,11 +10,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from common import settings
-from common.hub.errors import HFAssetError
-from common.hub.manifest import check_existing, list_files, now, write_manifest
+from common.hub.errors import AssetConflictError, HFAssetError
+from common.hub.integrity import file_problems, sha256_file
+from common.hub.manifest import check_existing, foreign_files, list_files, now, write_manifest
 from common.hub.names import dataset_base_name, dataset_path, resolve_dataset_name, safe_split
 from common.hub.staging import drop_partial, new_partial, place
-from common.hub.summary import AssetDownload, display_path, dry_run_result, folder_stats
+from common.hub.summary import (
+    AssetDownload,
+    display_path,
+    dry_run_result,
+    folder_stats,
+    repaired_line,
+)
 from common.hub.translate import (
     Context,
     endpoint,
@@ -87,8 +94,14 @@ def ensure_dataset(
         suffix = "".join(f"--{safe_split(v)}" for v in (config, split) if v)
         hint = f", e.g. --output-dir {display_path(target)}{suffix or '--copy'}"
     manifest = check_existing(target, asked, force, hint)
+    damaged: dict[str, str] = {}  # listed files that are missing, of another type or size
     if manifest is not None and not force:
-        return _dataset_result(target, manifest, downloaded=False, start=start)
+        damaged = file_problems(target, manifest)
+        if not damaged:
+            return _dataset_result(target, manifest, downloaded=False, start=start)
+        _refuse_repair_over_foreign(target, manifest, damaged)
+        # The saved files come from one save_to_disk: the same commit is saved again, whole.
+        revision = str(manifest.get("commit") or revision or "main")
 
     if offline_mode():
         raise offline_error(ctx)
@@ -132,12 +145,13 @@ def ensure_dataset(
             "repo_type": "dataset",
             "name": display_name,
             "repo_id": repo_id,
-            "revision": revision or "main",
+            "revision": (manifest or {}).get("revision") if damaged else revision or "main",
             "commit": commit,
             "config": config,
             "split": split,
             "num_rows": num_rows,
             "files": list_files(staged),
+            "sha256": {rel: sha256_file(staged / rel) for rel in list_files(staged)},
             "downloaded_at": now(),
             "endpoint": endpoint(),
         }
@@ -145,7 +159,22 @@ def ensure_dataset(
         place(staged, target, asked, replace=manifest is not None)
     finally:
         drop_partial(partial, target)
-    return _dataset_result(target, new_manifest, downloaded=True, start=start)
+    result = _dataset_result(target, new_manifest, downloaded=True, start=start)
+    result.repaired = damaged
+    return result
+
+
+def _refuse_repair_over_foreign(
+    target: Path, manifest: dict[str, Any], damaged: dict[str, str]
+) -> None:
+    foreign = foreign_files(target, manifest)
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (" ..." if len(foreign) > 5 else "")
+        raise AssetConflictError(
+            f"{display_path(target)} is damaged ({repaired_line(damaged).split(': ', 1)[1]}) and "
+            f"holds files this tool did not download ({shown}); it is never replaced or emptied. "
+            "Move those files away and run the command again, or choose another --output-dir."
+        )
 
 
 def _split_names(split: str) -> list[str]:

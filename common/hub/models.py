@@ -4,13 +4,15 @@
 from __future__ import annotations
 
 import functools
+import os
 import shutil
 import time
 from pathlib import Path
 from typing import Any
 
 from common import settings
-from common.hub.errors import AssetConflictError, HFAssetError
+from common.hub.errors import AssetConflictError, DownloadFailedError, HFAssetError
+from common.hub.integrity import file_problems, refuse_unrepairable, replace_damaged, sha256_file
 from common.hub.manifest import check_existing, list_files, now, write_manifest
 from common.hub.names import repo_files_path, strip_hub_url
 from common.hub.selection import (
@@ -87,8 +89,11 @@ def ensure_model(
 
     manifest = check_existing(target, asked, force)
     existing = manifest if not force else None
+    damaged: dict[str, str] = {}  # listed files that are missing, of another type or size
     if existing is not None:
-        if selection_covered(existing, target, rule):
+        damaged = file_problems(target, existing)
+        refuse_unrepairable(target, damaged)
+        if not damaged and selection_covered(existing, rule):
             path = target / filename if filename is not None else target
             return _model_result(target, path, existing, False, start)
         # Add to the folder what it lacks, from the commit it already holds.
@@ -111,8 +116,9 @@ def ensure_model(
     left_out = [f for f in siblings if f not in wanted] if rule["rule"] == "default" else []
     if existing is not None:
         held = existing.get("files") or {}
-        wanted = [f for f in wanted if f not in held or not (target / f).is_file()]
-        foreign = [f for f in wanted if f not in held and (target / f).exists()]
+        wanted = [f for f in wanted if f not in held or f in damaged]
+        wanted += [f for f in damaged if f not in wanted and f in sizes]
+        foreign = [f for f in wanted if f not in held and os.path.lexists(target / f)]
         if foreign:
             raise AssetConflictError(
                 f"{display_path(target)} holds files this tool did not download where "
@@ -143,6 +149,8 @@ def ensure_model(
             run_translated(ctx, fetch)
         shutil.rmtree(staged / ".cache", ignore_errors=True)
         files = list_files(staged)
+        hashes = {rel: sha256_file(staged / rel) for rel in files}
+        _check_lfs_hashes(ctx, info.siblings or [], hashes)
         held_files = (existing or {}).get("files") or {}
         rules = selections(existing) if existing else []
         if rule not in rules:
@@ -154,6 +162,7 @@ def ensure_model(
             "revision": (existing or {}).get("revision") or ctx.revision or "main",
             "commit": commit,
             "files": {**held_files, **files},
+            "sha256": {**((existing or {}).get("sha256") or {}), **hashes},
             "selections": rules,
             "downloaded_at": now(),
             "endpoint": endpoint(),
@@ -167,15 +176,31 @@ def ensure_model(
             write_manifest(target, new_manifest)
             for rel in files:
                 dest = target / rel
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                atomic_move(staged / rel, dest)
+                if rel in damaged:
+                    replace_damaged(staged / rel, dest)
+                else:
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    atomic_move(staged / rel, dest)
     finally:
         drop_partial(partial, target)
     path = target / filename if filename is not None else target
     result = _model_result(target, path, new_manifest, True, start)
+    result.repaired = {rel: why for rel, why in damaged.items() if rel in files}
     if filename is None:
         result.num_files, result.num_bytes = len(files), sum(files.values())
     return result
+
+
+def _check_lfs_hashes(ctx: Context, siblings: list[Any], hashes: dict[str, str]) -> None:
+    """Raise :class:`DownloadFailedError` when a fetched LFS file's SHA-256 is not the Hub's."""
+    for sibling in siblings:
+        lfs = getattr(sibling, "lfs", None)
+        got = hashes.get(sibling.rfilename)
+        if lfs is not None and got is not None and got != lfs.sha256:
+            raise DownloadFailedError(
+                f"The transfer of {ctx.what} gave {sibling.rfilename} with another SHA-256 than "
+                "the Hub's. Nothing was kept; run the command again to retry."
+            )
 
 
 def _model_result(

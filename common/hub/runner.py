@@ -25,6 +25,9 @@ from common.utils import cli
 Action = Callable[[], int]
 """The command's work: prints its answer, returns the exit status."""
 
+EXIT_DAMAGED = 3
+"""``--verify`` answered, and found files that differ from the download."""
+
 _INTERRUPTED = "Interrupted. The partial download was removed; nothing was saved."
 
 
@@ -34,6 +37,16 @@ def scrub(text: str, secrets: list[str | None]) -> str:
         if secret:
             text = text.replace(secret, "hf_***")
     return text
+
+
+def verify(folder: Path, token: str | None = None) -> int:
+    """``--verify``: print what :func:`~common.hub.integrity.verify_download` finds in ``folder``;
+    the exit status is 0 when every file is intact, else :data:`EXIT_DAMAGED`."""
+    from common.hub.integrity import verify_download
+
+    report = verify_download(folder, token=token)
+    print(report.summary(), flush=True)
+    return cli.EXIT_OK if report.ok else EXIT_DAMAGED
 
 
 def run_download(

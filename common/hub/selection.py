@@ -6,7 +6,6 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import sys
-from pathlib import Path
 from typing import Any
 
 from common.hub.errors import EntryNotFoundError
@@ -112,11 +111,9 @@ def selections(manifest: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def selection_covered(manifest: dict[str, Any], target: Path, rule: dict[str, Any]) -> bool:
-    """Whether the folder already holds every file ``rule`` asks for."""
+def selection_covered(manifest: dict[str, Any], rule: dict[str, Any]) -> bool:
+    """Whether the files the manifest lists include every file ``rule`` asks for."""
     files = manifest.get("files") or {}
-    if not all((target / rel).is_file() for rel in files):
-        return False  # a file went missing: fetch it again
     if rule["rule"] == "file":
         return rule["filename"] in files
     held = selections(manifest)
