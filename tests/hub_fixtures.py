@@ -5,12 +5,16 @@
 - ``hub_cli``: runs ``tools/*.py`` as subprocesses with ``HF_ENDPOINT`` on the stand-in, a fresh
   ``HF_HOME`` per test and the test's ``RESEARCH_ASSETS_DIR``; no ``HF_TOKEN`` unless given.
 
-Helpers for assertions: :func:`assert_clean_error`, :func:`asset_files`, :func:`repo_file`.
+Helpers for assertions: :func:`assert_clean_error`, :func:`asset_files`, :func:`repo_file`,
+:func:`manifest`, :func:`snapshot`; :func:`fake_asset` makes a data set folder without network.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
+import socket
 import subprocess
 import sys
 import time
@@ -25,6 +29,9 @@ from tests.hub_repos import build_demo_repos
 from tests.hub_server import HubServer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+MODEL = "download_hf_model.py"
+DATASET = "download_hf_dataset.py"
+_ERROR_LINE = re.compile(r"^(?:[\w.-]+: )?error: ")
 _HF_VARIABLES = (
     "HF_TOKEN",
     "HUGGING_FACE_HUB_TOKEN",
@@ -51,12 +58,13 @@ class CliResult:
 
     @property
     def errors(self) -> list[str]:
-        """The ``error: ...`` lines of stderr."""
-        return [line for line in self.stderr.splitlines() if line.startswith("error:")]
+        """The error lines of stderr: ``<tool>: error: ...`` (``common.utils.cli``)."""
+        return [line for line in self.stderr.splitlines() if _ERROR_LINE.match(line)]
 
 
-def assert_clean_error(result: CliResult, *fragments: str, code: int = 1) -> str:
-    """Exit ``code``, exactly one ``error:`` line containing ``fragments``, no traceback."""
+def assert_clean_error(result: CliResult, *fragments: str, code: int = 2) -> str:
+    """Exit ``code`` (2: the user's mistake; 1: network, disk or server), exactly one ``error:``
+    line containing ``fragments``, no traceback."""
     assert result.returncode == code, result.output
     assert "Traceback" not in result.output, result.output
     assert len(result.errors) == 1, result.stderr
@@ -73,6 +81,34 @@ def asset_files(folder: Path) -> set[str]:
         for p in folder.rglob("*")
         if p.is_file() and p.name != ".download.json"
     }
+
+
+def manifest(folder: Path) -> dict:
+    """The asset folder's ``.download.json``."""
+    return json.loads((folder / ".download.json").read_text())
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` (manifest included) with its bytes."""
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()
+    }
+
+
+def fake_asset(folder: Path, **manifest: object) -> Path:
+    """A data set folder as ``download_dataset`` leaves it, made without network."""
+    folder.mkdir(parents=True)
+    (folder / "dataset_dict.json").write_text('{"splits": []}')
+    record = {"kind": "dataset", "revision": "main", "repo_id": folder.name, **manifest}
+    (folder / ".download.json").write_text(json.dumps(record))
+    return folder
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on (for an unreachable endpoint)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def repo_file(
@@ -135,12 +171,18 @@ class HubCli:
             cwd=REPO_ROOT,
         )
 
-    def python(self, code: str, *args: str, timeout: float = 120) -> CliResult:
-        """Run ``python -c code args`` in the same environment as the tools."""
+    def python(
+        self,
+        code: str,
+        *args: str,
+        timeout: float = 120,
+        env: dict[str, str | None] | None = None,
+    ) -> CliResult:
+        """Run ``python -c code args`` in the same environment as the tools (plus ``env``)."""
         start = time.monotonic()
         proc = subprocess.run(
             [sys.executable, "-c", code, *args],
-            env=self.env,
+            env=self.environment(**(env or {})),
             capture_output=True,
             text=True,
             timeout=timeout,

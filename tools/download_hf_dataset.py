@@ -6,7 +6,9 @@ saved with `save_to_disk` to assets/datasets/<name>, whatever the config and spl
 `load_from_disk(get_datasets_dir() / "<name>")` and `ln -s ../../assets/datasets/<name> data`
 find it. A folder that holds another config, split, revision or repo is refused (exit 2): save a
 second copy with --output-dir, or replace it with --force. A folder this tool did not write is
-never replaced or emptied.
+never replaced or emptied. A saved copy with a missing, truncated or replaced file is saved again
+(unless it holds files of yours); --verify compares every file's SHA-256 with the manifest's
+(exit 3 naming what differs). Exit 2 for a mistake in the request, 1 for network or disk failures.
 
 NAME is an alias (tinystories, wikitext, squad, imdb, wmt14, ...) or a repo id "org/name". The token
 comes from HF_TOKEN (or --token) and is never printed. HF_ENDPOINT, HF_HOME and HF_HUB_OFFLINE are
@@ -27,10 +29,16 @@ import sys
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+from common.utils.cli import EXIT_OK, OneLineParser  # noqa: E402 (after the path)
+
+TOOL = "download_hf_dataset"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="download_hf_dataset.py",
         description=__doc__.split("\n\n")[0],
         epilog="\n\n".join(__doc__.split("\n\n")[1:]),
@@ -52,6 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--dry-run", action="store_true", help="list the files and size to fetch; write nothing"
     )
     parser.add_argument(
+        "--verify",
+        action="store_true",
+        help="check the saved files' sizes and SHA-256 against the manifest; write nothing "
+        "(exit 3 naming what differs)",
+    )
+    parser.add_argument(
         "--link",
         metavar="PROJECT",
         help="then symlink projects/PROJECT/data to the data set (PROJECT: name or folder path)",
@@ -63,28 +77,23 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if str(REPO_ROOT) not in sys.path:
-        sys.path.insert(0, str(REPO_ROOT))
-    from common.data import hf_utils
+    from common import hub
+    from common.hub import links, runner, summary
 
     token = args.token or None
 
     def target() -> Path:
         if args.output_dir:
             return args.output_dir.expanduser().resolve()
-        return hf_utils.dataset_path(args.name)
+        return hub.dataset_path(args.name)
 
-    if args.link and not args.dry_run:
-        try:  # fail before downloading, not after
-            hf_utils.check_link(args.link, target(), args.force)
-        except hf_utils.AssetConflictError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        except hf_utils.HFAssetError as exc:
-            parser.error(str(exc))
+    if args.verify:
+        return runner.run_download(lambda: runner.verify(target()), TOOL, token)
 
-    def action() -> hf_utils.AssetDownload:
-        result = hf_utils.ensure_dataset(
+    def action() -> int:
+        if args.link and not args.dry_run:
+            links.check_link(args.link, target(), args.force)  # fail before downloading
+        result = hub.ensure_dataset(
             args.name,
             args.config,
             args.split,
@@ -95,13 +104,12 @@ def main(argv: list[str] | None = None) -> int:
             dry_run=args.dry_run,
         )
         if args.link and not args.dry_run:
-            link = hf_utils.link_dataset(
-                args.link, args.name, target=result.folder, force=args.force
-            )
-            print(f"Linked {hf_utils._display_path(link)} -> {link.readlink()}", flush=True)
-        return result
+            link = hub.link_dataset(args.link, args.name, target=result.folder, force=args.force)
+            print(f"Linked {summary.display_path(link)} -> {link.readlink()}", flush=True)
+        print(runner.scrub(result.summary(), [token]), flush=True)
+        return EXIT_OK
 
-    return hf_utils.run_cli(action, token, target)
+    return runner.run_download(action, TOOL, token, target)
 
 
 if __name__ == "__main__":

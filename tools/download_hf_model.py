@@ -6,10 +6,14 @@ Files land as plain files in assets/models/<org>/<name>/ at their paths in the r
 default only what transformers/PyTorch load is fetched: configs, tokenizer and generation files
 and the weights in one format (safetensors when present, else .bin); TensorFlow, Flax, ONNX,
 CoreML, OpenVINO, Rust and GGUF files are left out (--all-files fetches everything). The selection
-is printed and kept in the folder's .download.json. A second run reuses what is there without
-contacting the Hub (--force downloads again); a folder holding another repo or revision is refused
-(exit 2), and a folder this tool did not write is never replaced or emptied. The token comes from
-HF_TOKEN (or --token) and is never printed. HF_ENDPOINT, HF_HOME and HF_HUB_OFFLINE are honoured.
+is printed and kept in the folder's .download.json with each file's size and SHA-256. A second run
+reuses what is there without contacting the Hub and fetches again any listed file that is missing,
+truncated or not a regular file (--force downloads everything again; --verify compares every
+file's SHA-256 with the manifest's and the Hub's, exit 3 naming what differs). A folder holding
+another repo or revision is refused (exit 2), and a folder this tool did not write is never
+replaced or emptied. Exit 2 for a mistake in the request, 1 for network or disk failures. The
+token comes from HF_TOKEN (or --token) and is never printed. HF_ENDPOINT, HF_HOME and
+HF_HUB_OFFLINE are honoured.
 
 Examples:
     python tools/download_hf_model.py --repo-id bert-base-uncased
@@ -18,6 +22,7 @@ Examples:
     python tools/download_hf_model.py --repo-id org/name --include "*.json" "*.safetensors"
     python tools/download_hf_model.py --repo-id org/name --revision v1.0 --exclude "*.bin"
     python tools/download_hf_model.py --repo-id roneneldan/TinyStories --repo-type dataset
+    python tools/download_hf_model.py --repo-id bert-base-uncased --verify
 """
 
 from __future__ import annotations
@@ -27,10 +32,16 @@ import sys
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+from common.utils.cli import EXIT_OK, OneLineParser  # noqa: E402 (after the path)
+
+TOOL = "download_hf_model"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="download_hf_model.py",
         description=__doc__.split("\n\n")[0],
         epilog="\n\n".join(__doc__.split("\n\n")[1:]),
@@ -61,6 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--dry-run", action="store_true", help="list the files and size to fetch; write nothing"
     )
+    parser.add_argument(
+        "--verify",
+        action="store_true",
+        help="check every file's size and SHA-256 against the manifest and the Hub; write "
+        "nothing (exit 3 naming what differs)",
+    )
     parser.add_argument("--token", help="Hugging Face token (prefer the HF_TOKEN variable)")
     return parser
 
@@ -77,13 +94,21 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(
             "--all-files fetches every file; it cannot be combined with --include/--exclude"
         )
-    if str(REPO_ROOT) not in sys.path:
-        sys.path.insert(0, str(REPO_ROOT))
-    from common.data import hf_utils
+    from common import hub
+    from common.hub import runner
 
     token = args.token or None
-    return hf_utils.run_cli(
-        lambda: hf_utils.ensure_model(
+
+    def target() -> Path:
+        if args.output_dir:
+            return args.output_dir.expanduser().resolve()
+        return hub.repo_files_path(args.repo_id, args.repo_type)
+
+    if args.verify:
+        return runner.run_download(lambda: runner.verify(target(), token), TOOL, token)
+
+    def action() -> int:
+        result = hub.ensure_model(
             args.repo_id,
             args.filename,
             revision=args.revision,
@@ -95,14 +120,11 @@ def main(argv: list[str] | None = None) -> int:
             force=args.force,
             token=token,
             dry_run=args.dry_run,
-        ),
-        token,
-        lambda: (
-            args.output_dir.expanduser().resolve()
-            if args.output_dir
-            else hf_utils.repo_files_path(args.repo_id, args.repo_type)
-        ),
-    )
+        )
+        print(runner.scrub(result.summary(), [token]), flush=True)
+        return EXIT_OK
+
+    return runner.run_download(action, TOOL, token, target)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,8 @@ _EXPORTS = {
     "DiskFullError": ".hf_utils",
     "DownloadFailedError": ".hf_utils",
     "AssetConflictError": ".hf_utils",
+    "HubUnreachableError": ".hf_utils",
+    "verify_download": ".hf_utils",
     # tokenizers
     "Tokenizer": ".tokenizers",
     "load_tokenizer": ".tokenizers",

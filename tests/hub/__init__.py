@@ -1,0 +1,1 @@
+"""Tests of ``common.hub``, one file per module of the package."""
