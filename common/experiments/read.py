@@ -41,6 +41,7 @@ from common.experiments.schema import (
     registry,
 )
 from common.experiments.snapshot import Snapshot, take_snapshot
+from common.experiments.sql import is_numeric, quote_ident, quote_str
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -72,16 +73,6 @@ def count(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] = ()) 
     row = con.execute(sql, list(params) or None).fetchone()
     assert row is not None
     return int(row[0])
-
-
-def quote_ident(name: str) -> str:
-    """A SQL identifier in double quotes."""
-    return '"' + name.replace('"', '""') + '"'
-
-
-def quote_str(value: str) -> str:
-    """A SQL string literal."""
-    return "'" + value.replace("'", "''") + "'"
 
 
 def rows_relation(snap: Snapshot, experiments: Sequence[str] | None = None) -> str | None:
@@ -123,6 +114,7 @@ def database(read_only_root: Path | None) -> duckdb.DuckDBPyConnection:
         db = _DATABASES.get(key)
         if db is None:
             db = duckdb.connect(":memory:")
+            db.execute("SET parquet_metadata_cache = true")  # files are immutable
             if read_only_root is not None:
                 db.execute(f"SET allowed_directories = [{quote_str(str(read_only_root) + os.sep)}]")
                 db.execute("SET enable_external_access = false")
@@ -139,6 +131,9 @@ _EMPTY_VIEW = (
     "CAST(NULL AS VARCHAR) AS host WHERE false"
 )
 _RETRIES = 30
+IN_MEMORY_LIMIT = 10_000_000
+"""At most this many values (rows x columns) are copied into memory by ``Store.keep_in_memory``."""
+_ROWS_TABLE = "_rx_rows"
 
 
 class Store:
@@ -168,6 +163,7 @@ class Store:
         self.problems: list[str] = []
         self.wrong_types: dict[str, tuple[str, list[str]]] = {}
         self._columns: list[tuple[str, str, str]] | None = None
+        self.in_memory = False
         self.snapshot: Snapshot
         self._load()
 
@@ -207,9 +203,25 @@ class Store:
 
     # ------------------------------------------------------------------ views
 
+    def keep_in_memory(self) -> bool:
+        """Copy the snapshot's rows into an in-memory table that ``experiments`` then reads, so
+        later queries read no file; only when they hold at most ``IN_MEMORY_LIMIT`` values.
+        Returns whether the rows are in memory. ``refresh`` reads the files again."""
+        if not self.in_memory:
+            rows = sum(p.info.rows for p in self.snapshot.parts)
+            if rows * max(1, len(self.snapshot.columns())) > IN_MEMORY_LIMIT:
+                return False
+            self.execute(f"CREATE OR REPLACE TEMP TABLE {_ROWS_TABLE} AS FROM experiments")
+            self.con.execute(f"CREATE OR REPLACE TEMP VIEW experiments AS FROM {_ROWS_TABLE}")
+            self.in_memory = True
+        return True
+
     def _install(self) -> None:
         snap = self.snapshot
         self._columns = None
+        if self.in_memory:
+            self.con.execute(f"DROP TABLE IF EXISTS {_ROWS_TABLE}")
+            self.in_memory = False
         self.problems = [f"cannot read {d.describe()}" for d in snap.damaged]
         self.wrong_types = {}
         if snap.legacy:
@@ -408,17 +420,6 @@ def _kind_of(types: dict[str, str], key: str) -> str | None:
     return None
 
 
-_NUMERIC_TYPES = {
-    "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
-    "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE",
-}  # fmt: skip
-
-
-def is_numeric(column_type: str) -> bool:
-    """Whether a DuckDB column type is a number."""
-    return column_type in _NUMERIC_TYPES or column_type.startswith("DECIMAL")
-
-
 def _fetch_rows(cur: duckdb.DuckDBPyConnection) -> QueryResult:
     return QueryResult([d[0] for d in cur.description or ()], cur.fetchall())
 
@@ -468,7 +469,8 @@ def _query_error_message(con: duckdb.DuckDBPyConnection, exc: BaseException) -> 
             r[0]
             for r in con.execute(
                 "SELECT view_name FROM duckdb_views() WHERE NOT internal "
-                "UNION ALL SELECT table_name FROM duckdb_tables() ORDER BY 1"
+                f"UNION ALL SELECT table_name FROM duckdb_tables() WHERE table_name <> "
+                f"{quote_str(_ROWS_TABLE)} ORDER BY 1"
             ).fetchall()
         ]
         lines.append("Available tables: " + ", ".join(names))
@@ -495,57 +497,3 @@ def connect(
         StoreNotFoundError: the folder does not exist or cannot be read.
     """
     return Store(storage_dir, read_only=read_only).con
-
-
-def run_readonly_sql(con: duckdb.DuckDBPyConnection, sql: str) -> QueryResult:
-    """Run one read-only query on a connection from ``connect``.
-
-    Raises:
-        ReadOnlyViolation: the statement could write or change something.
-        QueryError: DuckDB refused the query.
-    """
-    check_readonly_sql(con, sql)
-    try:
-        return _fetch_rows(con.execute(sql))
-    except duckdb.Error as exc:
-        raise QueryError(_query_error_message(con, exc)) from exc
-
-
-def query_experiments(
-    sql: str, *, storage_dir: str | os.PathLike[str] | None = None
-) -> pd.DataFrame:
-    """Run one read-only SQL query over the store and return a DataFrame.
-
-    Raises:
-        ReadOnlyViolation: the statement could write or change something.
-        QueryError: DuckDB refused the query.
-        StoreNotFoundError: no store at ``storage_dir``.
-    """
-    with Store(storage_dir) as store:
-        return store.sql_df(sql)
-
-
-def experiment_names(
-    con: duckdb.DuckDBPyConnection | None = None,
-    *,
-    storage_dir: str | os.PathLike[str] | None = None,
-) -> list[str]:
-    """Names of the experiments in the store, sorted; ``[]`` for an empty store."""
-    if con is not None:
-        rows = con.execute("SELECT DISTINCT experiment_name FROM experiments ORDER BY 1")
-        return [r[0] for r in rows.fetchall()]
-    with Store(storage_dir) as store:
-        return store.experiment_names()
-
-
-def metric_columns(
-    con: duckdb.DuckDBPyConnection | None = None,
-    *,
-    storage_dir: str | os.PathLike[str] | None = None,
-) -> list[str]:
-    """Numeric result columns of the store (not metadata or provenance), in column order."""
-    if con is not None:
-        rows = con.execute("SELECT column_name, kind, column_type FROM experiment_columns")
-        return [n for n, kind, t in rows.fetchall() if kind == "result" and is_numeric(t)]
-    with Store(storage_dir) as store:
-        return store.metric_columns()
