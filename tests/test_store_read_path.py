@@ -15,7 +15,7 @@ import pytest
 
 import common.experiments as store
 import common.utils
-from common.experiments.sql import is_numeric, json_value, non_finite_text, quote_ident
+from common.experiments.sql import is_numeric, json_value, quote_ident, show_non_finite
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -106,7 +106,7 @@ def test_sql_helpers_are_the_one_copy() -> None:
     stamp = dt.datetime(2026, 1, 2, 3, 4, 5)
     assert json_value(stamp) == "2026-01-02T03:04:05"
     assert json_value(stamp, time_sep=" ") == "2026-01-02 03:04:05"
-    assert [non_finite_text(v) for v in (math.nan, math.inf, -math.inf)] == ["nan", "inf", "-inf"]
+    assert [show_non_finite(v) for v in (math.nan, math.inf, -math.inf)] == ["nan", "inf", "-inf"]
     # nobody else defines these mechanisms
     for path in [*(REPO / "common").rglob("*.py"), *(REPO / "tools").glob("*.py")]:
         if path.name == "sql.py":

@@ -47,7 +47,7 @@ from common.experiments.render import (  # noqa: E402 (after the path)
     write_json,
     write_result,
 )
-from common.utils.argtypes import non_negative_int, positive_int  # noqa: E402
+from common.utils.argtypes import non_negative_float, non_negative_int, positive_int  # noqa: E402
 from common.utils.cli import OneLineParser, error, run_cli  # noqa: E402
 
 __all__ = [
@@ -165,6 +165,12 @@ def build_parser() -> argparse.ArgumentParser:
     opts.add_argument(
         "--sweep", metavar="NAME", help="with --best: only the experiments of sweep NAME"
     )
+    opts.add_argument(
+        "--timeout",
+        type=non_negative_float,
+        metavar="SECONDS",
+        help="with --sql: stop the query after SECONDS (exit 2 with a message)",
+    )
     opts.add_argument("--yes", action="store_true", help="with --delete: do not ask")
     opts.add_argument("--dir", metavar="PATH", help="read the store in PATH instead")
     opts.add_argument(
@@ -201,6 +207,10 @@ def _check_combinations(parser: argparse.ArgumentParser, args: argparse.Namespac
         parser.error("--metrics goes with --compare")
     if args.split is not None and not (args.best or args.summary or args.compare):
         parser.error("--split goes with --best, --summary or --compare")
+    if args.timeout is not None and args.sql is None:
+        parser.error("--timeout goes with --sql")
+    if args.timeout is not None and args.timeout <= 0:
+        parser.error("--timeout must be more than 0 seconds")
     if args.yes and args.delete is None:
         parser.error("--yes goes with --delete")
     if args.plot is not None:
@@ -283,7 +293,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def _query(reports: Any, store: Any, args: argparse.Namespace) -> Any:
     if args.sql is not None:
-        return store.sql(args.sql)
+        return store.sql(args.sql, timeout=args.timeout)
     if args.list:
         return reports.list_experiments(store=store)
     if args.summary:

@@ -78,6 +78,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="how often the server looks for new saves (default 1)",
     )
+    parser.add_argument(
+        "--query-timeout",
+        type=non_negative_float,
+        default=10.0,
+        metavar="SECONDS",
+        help="stop a query from the SQL box or the runs filter after SECONDS (default 10)",
+    )
     export = parser.add_argument_group("static report")
     export.add_argument("--export", metavar="FILE.html", help="write a self-contained page")
     choose = export.add_mutually_exclusive_group()
@@ -104,6 +111,8 @@ def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         parser.error(f"--export writes an HTML page: give a .html name, not {args.export!r}")
     if args.best is None and (args.top is not None or args.mode is not None):
         parser.error("--top and --mode go with --best")
+    if args.query_timeout <= 0:
+        parser.error("--query-timeout must be more than 0 seconds")
     if args.refresh < 0.1:
         parser.error(f"--refresh must be at least 0.1 seconds, got {args.refresh:g}")
     if args.port > 65535:
@@ -153,7 +162,13 @@ def _serve(args: argparse.Namespace) -> int:
     from common.visualization.dashboard.server import DashboardServer, is_loopback
 
     try:
-        server = DashboardServer(args.dir, args.host, args.port, refresh_s=args.refresh)
+        server = DashboardServer(
+            args.dir,
+            args.host,
+            args.port,
+            refresh_s=args.refresh,
+            query_timeout=args.query_timeout,
+        )
     except OSError as exc:
         if exc.errno is None:
             raise

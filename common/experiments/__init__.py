@@ -85,6 +85,7 @@ _EXPORTS = {
     "group_experiments": ".reports",
     "metric_direction": ".reports",
     "check_experiments": ".reports",
+    "non_finite_notes": ".reports",
     "VALIDATION_SPLITS": ".splits",
     "split_column": ".splits",
     "split_values": ".splits",
@@ -117,6 +118,7 @@ _EXPORTS = {
     "MetricDirectionError": ".errors",
     "ReadOnlyViolation": ".errors",
     "QueryError": ".errors",
+    "QueryTimeoutError": ".errors",
     "DamagedStoreWarning": ".errors",
 }
 __all__ = sorted(_EXPORTS)

@@ -18,7 +18,7 @@ import textwrap
 from collections.abc import Sequence
 from typing import IO, Any
 
-from common.experiments.sql import json_value, non_finite_text
+from common.experiments.sql import json_value, show_non_finite
 
 FORMATS = ("table", "csv", "json", "markdown")
 MAX_CELL_WIDTH = 48
@@ -264,7 +264,7 @@ def _cell(v: Any) -> str:
         return "true" if v else "false"
     if isinstance(v, float):
         if not math.isfinite(v):
-            return non_finite_text(v)
+            return show_non_finite(v)
         return f"{v:.6g}"
     if isinstance(v, _dt.datetime):
         return v.strftime("%Y-%m-%d %H:%M:%S")
@@ -304,7 +304,7 @@ def _plain(v: Any) -> Any:
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, float):
-        return repr(v) if math.isfinite(v) else non_finite_text(v)
+        return repr(v) if math.isfinite(v) else show_non_finite(v)
     if isinstance(v, (_dt.datetime, _dt.date, _dt.time)):
         return v.isoformat()
     if isinstance(v, (list, tuple, dict)):

@@ -5,6 +5,10 @@ Rankings are split-aware (``splits``): when the store has a ``split`` column, ``
 ``summary``, ``group`` and ``compare``'s best values use the validation rows by default,
 ``split="all"`` every row, ``split=NAME`` that split. The result's notes say which split was
 used. A store opened here (no ``store=`` given) is this thread's shared one (``shared``).
+
+NaN and infinite values never rank: best values, groups and summaries use the finite values, and
+the notes name the runs with non-finite values, apart: those with no finite value (left out) and
+those that diverged after finite values.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from common.experiments.errors import (
 from common.experiments.read import QueryResult, Store
 from common.experiments.shared import shared_store
 from common.experiments.splits import split_filter, sweep_filter
-from common.experiments.sql import is_numeric, quote_ident, quote_str
+from common.experiments.sql import is_finite_sql, is_numeric, quote_ident, quote_str
 
 INDEX_COLUMNS = ("step", "epoch")
 
@@ -102,6 +106,31 @@ def _resolve_metric(store: Store, metric: str) -> str:
     return hit[0]
 
 
+def non_finite_notes(store: Store, metric: str, where: str = "true") -> tuple[str, ...]:
+    """Notes naming the runs whose ``metric`` is NaN or infinite on some rows (``where``):
+    those with no finite value at all (left out of a ranking) and those that diverged after
+    finite values (ranked on their finite values). Empty when every value is finite."""
+    q = f"CAST({quote_ident(metric)} AS DOUBLE)"
+    kind = f"CASE WHEN isnan({q}) THEN 'nan' WHEN {q} > 0 THEN 'inf' ELSE '-inf' END"
+    rows = store.execute(
+        f"SELECT experiment_name, count(*) FILTER (WHERE {is_finite_sql(q)}) AS finite, "
+        f"string_agg(DISTINCT {kind}, '/' ORDER BY {kind}) FILTER (WHERE NOT isfinite({q})) "
+        f"FROM experiments WHERE {q} IS NOT NULL AND {where} GROUP BY 1 "
+        f"HAVING count(*) FILTER (WHERE NOT isfinite({q})) > 0 ORDER BY 1"
+    ).rows
+    notes = []
+    for finite, what in ((False, "left out, no finite value"), (True, "diverged")):
+        runs = [f"{name} ({kinds})" for name, n, kinds in rows if bool(n) == finite]
+        if runs:
+            shown = ", ".join(runs[:10]) + (f" and {len(runs) - 10} more" if len(runs) > 10 else "")
+            tail = "" if not finite else "; ranked on their finite values"
+            notes.append(
+                f"{metric}: {len(runs)} run(s) {what} (NaN/inf values are never ranked{tail}): "
+                f"{shown}"
+            )
+    return tuple(notes)
+
+
 def list_experiments(
     storage_dir: str | os.PathLike[str] | None = None, *, store: Store | None = None
 ) -> QueryResult:
@@ -136,7 +165,9 @@ def summarize_experiments(
         except MetricDirectionError:
             continue
         q = quote_ident(metric)
-        select.append(f"{direction}({q}) FILTER (WHERE {where}) AS {quote_ident('best_' + metric)}")
+        best = quote_ident("best_" + metric)
+        select.append(f"{direction}({q}) FILTER (WHERE {where} AND {is_finite_sql(q)}) AS {best}")
+        notes += non_finite_notes(store, metric, where)
     select.append("max(saved_at) AS last_saved_at")
     result = store.execute(
         f"SELECT {', '.join(select)} FROM experiments GROUP BY experiment_name "
@@ -195,10 +226,10 @@ def best_experiments(
     result = store.execute(
         f"SELECT {', '.join(outer)} FROM (SELECT row_number() OVER (ORDER BY best {order}, "
         f"experiment_name) AS rank, * FROM (SELECT experiment_name, {', '.join(agg)} "
-        f"FROM experiments WHERE {q} IS NOT NULL AND {where} GROUP BY experiment_name)) "
+        f"FROM experiments WHERE {is_finite_sql(q)} AND {where} GROUP BY experiment_name)) "
         f"WHERE rank <= {top} ORDER BY rank"
     )
-    return result._replace(notes=notes)
+    return result._replace(notes=notes + non_finite_notes(store, column, where))
 
 
 def group_experiments(
@@ -258,11 +289,12 @@ def group_experiments(
         f"stddev_samp(best) AS {quote_ident('std_' + m)}, "
         f"min(best) AS {quote_ident('min_' + m)}, max(best) AS {quote_ident('max_' + m)} "
         f"FROM (SELECT experiment_name, {per_run}, {direction}({q}) AS best "
-        f"FROM experiments WHERE {q} IS NOT NULL AND {where} AND {in_sweep} "
+        f"FROM experiments WHERE {is_finite_sql(q)} AND {where} AND {in_sweep} "
         f"GROUP BY experiment_name) GROUP BY {', '.join(keys)} "
         f"ORDER BY {len(keys) + 2} {order}, {', '.join(keys)}"
     )
-    return result._replace(notes=notes + sweep_notes)
+    notes += sweep_notes + non_finite_notes(store, column, f"{where} AND {in_sweep}")
+    return result._replace(notes=notes)
 
 
 def check_experiments(store: Store, names: Sequence[str]) -> list[str]:
@@ -334,7 +366,8 @@ def compare_experiments(
             direction = metric_direction(metric)
         except MetricDirectionError:
             continue
-        select.append(f"{direction}({q}) FILTER (WHERE {where}) AS {quote_ident(metric + '_best')}")
+        best = quote_ident(metric + "_best")
+        select.append(f"{direction}({q}) FILTER (WHERE {where} AND {is_finite_sql(q)}) AS {best}")
     main = store.execute(
         f"SELECT {', '.join(select)} FROM experiments WHERE experiment_name IN ({in_list}) "
         "GROUP BY experiment_name"

@@ -39,32 +39,36 @@ def is_finite_sql(expression: str) -> str:
     return f"isfinite(CAST({expression} AS DOUBLE))"
 
 
-def non_finite_text(value: float) -> str:
+def show_non_finite(value: float) -> str:
     """How a NaN or an infinity is shown everywhere (CLI tables, dashboard): nan, inf, -inf."""
     if math.isnan(value):
         return "nan"
     return "inf" if value > 0 else "-inf"
 
 
-def json_value(value: Any, *, time_sep: str = "T") -> Any:
-    """A DuckDB value as JSON: NaN and infinities null, times ISO strings (date and time joined
-    by ``time_sep``), durations in seconds, bytes as hex, nested values element by element."""
+def json_value(value: Any, *, time_sep: str = "T", non_finite_text: bool = False) -> Any:
+    """A DuckDB value as JSON: times ISO strings (date and time joined by ``time_sep``),
+    durations in seconds, bytes as hex, nested values element by element; NaN and infinities
+    null, or with ``non_finite_text`` the text ``nan``, ``inf``, ``-inf`` (to show them)."""
     if value is None or isinstance(value, (bool, int, str)):
         return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
     if isinstance(value, decimal.Decimal):
-        return json_value(float(value))
+        value = float(value)
+    if isinstance(value, float):
+        if math.isfinite(value):
+            return value
+        return show_non_finite(value) if non_finite_text else None
     if isinstance(value, _dt.datetime):
         return value.isoformat(sep=time_sep)
     if isinstance(value, (_dt.date, _dt.time)):
         return value.isoformat()
     if isinstance(value, _dt.timedelta):
         return value.total_seconds()
+    options = {"time_sep": time_sep, "non_finite_text": non_finite_text}
     if isinstance(value, dict):
-        return {str(k): json_value(v, time_sep=time_sep) for k, v in value.items()}
+        return {str(k): json_value(v, **options) for k, v in value.items()}  # type: ignore[arg-type]
     if isinstance(value, (list, tuple)):
-        return [json_value(v, time_sep=time_sep) for v in value]
+        return [json_value(v, **options) for v in value]  # type: ignore[arg-type]
     if isinstance(value, (bytes, bytearray)):
         return value.hex()
     return str(value)

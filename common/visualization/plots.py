@@ -44,7 +44,7 @@ Rows = list[dict[str, Any]]
 
 
 def plot_training_curves(
-    experiments: str | Sequence[str],
+    experiments: str | Sequence[str] | Any,
     metrics: str | Sequence[str] = ("loss",),
     *,
     x: str = "step",
@@ -61,7 +61,8 @@ def plot_training_curves(
     (``train`` / ``val``), each split gets its own line style, unless ``split`` selects one.
 
     Args:
-        experiments: An experiment name or several names.
+        experiments: An experiment name or several names; or the rows themselves (a pandas
+            DataFrame, e.g. from ``query_experiments``), as ``data`` with every experiment in it.
         metrics: A metric column or several (e.g. ``("loss", "perplexity")``).
         x: The column on the x axis, ``"step"`` or ``"epoch"`` (any numeric column works).
         log_scale: Use a logarithmic y axis: ``True``, ``False``, or ``"auto"`` (per subplot,
@@ -81,6 +82,13 @@ def plot_training_curves(
         ExperimentStoreError: An unknown experiment or metric (the message lists what exists).
         ValueError: Bad arguments, or nothing to plot.
     """
+    if _is_table(experiments):
+        if data is not None:
+            raise ValueError(
+                "plot_training_curves got rows twice: pass experiment names first and the rows "
+                "as data=, or the rows alone"
+            )
+        data, experiments = experiments, _names_in(experiments)
     names = [experiments] if isinstance(experiments, str) else list(experiments)
     metric_list = [metrics] if isinstance(metrics, str) else list(metrics)
     if not names:
@@ -357,8 +365,19 @@ def _rows_from_store(
     ]
 
 
+def _is_table(value: Any) -> bool:
+    return hasattr(value, "to_dict") and hasattr(value, "columns")
+
+
+def _names_in(table: Any) -> list[str] | str:
+    """The experiment names in a DataFrame, in order of appearance (one label without them)."""
+    if "experiment_name" not in table.columns:
+        return "data"
+    return [str(n) for n in dict.fromkeys(table["experiment_name"]) if n is not None]
+
+
 def _rows_from_data(data: Any, names: list[str], metrics: list[str], x: str) -> Rows:
-    if hasattr(data, "to_dict") and hasattr(data, "columns"):
+    if _is_table(data):
         rows: Rows = data.to_dict("records")
     elif isinstance(data, Mapping):
         cols = {k: list(v) for k, v in data.items()}

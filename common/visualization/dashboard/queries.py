@@ -16,19 +16,24 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import duckdb
+
 from common.experiments import (
     ExperimentStoreError,
     QueryResult,
+    QueryTimeoutError,
     Store,
     check_readonly_sql,
     compare_experiments,
     curve_rows,
     default_split,
     metric_direction,
+    non_finite_notes,
     split_filter,
     split_values,
 )
-from common.experiments.sql import is_numeric, json_value, quote_ident, quote_str
+from common.experiments.read import run_stoppable
+from common.experiments.sql import is_finite_sql, is_numeric, json_value, quote_ident, quote_str
 
 NAME = "experiment_name"
 X_COLUMNS = ("step", "tokens_seen", "elapsed_s", "epoch")
@@ -51,7 +56,19 @@ ENVIRONMENT_KEYS = (
 MAX_PAGE = 500
 MAX_CURVE_RUNS = 200
 MAX_SQL_ROWS = 10_000
+QUERY_TIMEOUT_S = 10.0
+"""How long a query typed by the user (SQL box, runs filter) may run before it is stopped."""
+MEMORY_LIMIT = "2GB"
+"""DuckDB's memory limit for the dashboard's queries."""
 ALL_SPLITS = "all"
+
+
+NON_FINITE = ("nan", "inf", "-inf")
+
+
+def cell(value: Any) -> Any:
+    """A value as the page shows it: JSON, times with a space, NaN and infinities as text."""
+    return json_value(value, time_sep=" ", non_finite_text=True)
 
 
 class DashboardError(Exception):
@@ -71,26 +88,56 @@ def best_direction(metric: str) -> str | None:
 class Dashboard:
     """The dashboard's view of one store folder; thread-safe; ``poll`` follows new saves.
 
+    The runs table, curves, compare and run pages share one connection (``store``, under a
+    lock); each SQL-box query gets a connection of its own, so a slow one delays nothing else.
+    A query typed by the user (SQL box, runs filter) is stopped after ``query_timeout`` seconds;
+    every query's memory is bounded by ``memory_limit``.
+
     Args:
         storage_dir: the store folder (default: the assets' experiment store).
+        query_timeout: seconds a user's query may run (default ``QUERY_TIMEOUT_S``).
+        memory_limit: DuckDB's memory limit for the dashboard's queries.
 
     Raises:
         StoreNotFoundError: no store there.
     """
 
-    def __init__(self, storage_dir: str | os.PathLike[str] | None = None) -> None:
+    def __init__(
+        self,
+        storage_dir: str | os.PathLike[str] | None = None,
+        *,
+        query_timeout: float = QUERY_TIMEOUT_S,
+        memory_limit: str = MEMORY_LIMIT,
+    ) -> None:
         self._lock = threading.RLock()
-        self.store = Store(storage_dir, warn=False)
+        self.query_timeout = query_timeout
+        self.memory_limit = memory_limit
+        self.store = Store(storage_dir, warn=False, memory_limit=memory_limit)
         self.root: Path = self.store.root
         self.version = 1
         self._signature = self._snapshot_signature(self.store)
-        self._tables: dict[str, tuple[str, list[str]]] = {}
+        self._tables: dict[str, tuple[str, list[str], tuple[str, ...]]] = {}
         self._meta: dict[str, Any] | None = None
+        self._running: set[Store] = set()  # the SQL box's connections, to stop on close
+        self._running_lock = threading.Lock()
+        self._closed = False
 
     def close(self) -> None:
-        """Close the store connection."""
-        with self._lock:
-            self.store.close()
+        """Stop every running query and close the connections (returns within a second)."""
+        self._closed = True
+        self.interrupt()
+        if self._lock.acquire(timeout=1.0):  # else a stopped query is still unwinding
+            try:
+                self.store.close()
+            finally:
+                self._lock.release()
+
+    def interrupt(self) -> None:
+        """Stop every query running now (from any thread)."""
+        self.store.interrupt()
+        with self._running_lock:
+            for store in self._running:
+                store.interrupt()
 
     # ------------------------------------------------------------------ live updates
 
@@ -108,7 +155,7 @@ class Dashboard:
                 return False
             self._signature = signature
             self.version += 1
-            for table, _ in self._tables.values():
+            for table, _, _ in self._tables.values():
                 self.store.execute(f"DROP TABLE IF EXISTS {quote_ident(table)}")
             self._tables.clear()
             self._meta = None
@@ -164,8 +211,9 @@ class Dashboard:
 
     # ------------------------------------------------------------------ runs table
 
-    def runs_table(self, split: str | None = None) -> tuple[str, list[str]]:
-        """The temporary table holding the runs table for ``split``, and its columns."""
+    def runs_table(self, split: str | None = None) -> tuple[str, list[str], tuple[str, ...]]:
+        """The temporary table holding the runs table for ``split``, its columns, and notes
+        naming the runs whose metrics hold NaN or infinities (best values leave those out)."""
         with self._lock:
             meta = self.meta()
             split = split or meta["default_split"]
@@ -180,6 +228,7 @@ class Dashboard:
                 "count(*) AS rows",
                 f"max({order}) AS last_step" if "step" in names else None,
             ]
+            notes: tuple[str, ...] = ()
             for metric in meta["metrics"] + meta["x_columns"]:
                 if metric.lower() == "step":
                     continue
@@ -187,7 +236,9 @@ class Dashboard:
                 direction = best_direction(metric)
                 if direction is not None:
                     best = quote_ident("best_" + metric)
-                    select.append(f"{direction}({m}) FILTER (WHERE {where}) AS {best}")
+                    finite = f"{where} AND {is_finite_sql(m)}"
+                    select.append(f"{direction}({m}) FILTER (WHERE {finite}) AS {best}")
+                    notes += non_finite_notes(self.store, metric, where)
                 select.append(
                     f"arg_max({m}, {order}) FILTER (WHERE {m} IS NOT NULL AND {where}) "
                     f"AS {quote_ident('last_' + metric)}"
@@ -206,8 +257,8 @@ class Dashboard:
                 + f" FROM experiments GROUP BY {quote_ident(NAME)}"
             )
             columns = [r[0] for r in self.store.execute(f"DESCRIBE {quote_ident(table)}").rows]
-            self._tables[split] = (table, columns)
-            return table, columns
+            self._tables[split] = (table, columns, notes)
+            return self._tables[split]
 
     def runs(
         self,
@@ -238,7 +289,7 @@ class Dashboard:
         if offset < 0 or not 1 <= limit <= MAX_PAGE:
             raise DashboardError(f"a page has 1 to {MAX_PAGE} rows from offset >= 0")
         with self._lock:
-            table, available = self.runs_table(split)
+            table, available, notes = self.runs_table(split)
             shown = self._pick_columns(available, columns)
             sort_col = self._pick_columns(available, [sort])[-1] if sort else NAME
             conditions = []
@@ -263,7 +314,7 @@ class Dashboard:
             total = self._filter_query(count_sql, available).rows[0][0]
             return {
                 "columns": page.columns,
-                "rows": [[json_value(v) for v in row] for row in page.rows],
+                "rows": [[cell(v) for v in row] for row in page.rows],
                 "total": int(total),
                 "offset": offset,
                 "limit": limit,
@@ -271,6 +322,7 @@ class Dashboard:
                 "split": split or self.meta()["default_split"],
                 "sort": sort_col,
                 "descending": descending,
+                "notes": list(notes),
             }
 
     def all_runs(
@@ -278,7 +330,7 @@ class Dashboard:
     ) -> dict[str, Any]:
         """Every row of the runs table (or the named runs'), by name: the export's table."""
         with self._lock:
-            table, columns = self.runs_table(split)
+            table, columns, notes = self.runs_table(split)
             condition = "true" if names is None else f"{quote_ident(NAME)} IN (SELECT unnest(?))"
             result = self.store.execute(
                 f"SELECT * FROM {quote_ident(table)} WHERE {condition} ORDER BY 1",
@@ -286,8 +338,9 @@ class Dashboard:
             )
             return {
                 "columns": columns,
-                "rows": [[json_value(v) for v in row] for row in result.rows],
+                "rows": [[cell(v) for v in row] for row in result.rows],
                 "split": split or self.meta()["default_split"],
+                "notes": list(notes),
             }
 
     @staticmethod
@@ -309,12 +362,17 @@ class Dashboard:
     def _filter_query(self, sql: str, columns: Sequence[str]) -> QueryResult:
         """Run a runs-table query holding the user's filter, after the store's read-only
         check; a refusal is one message listing the columns a filter can use."""
-        import duckdb
-
         hint = "\nColumns of the runs table: " + ", ".join(columns)
         try:
             check_readonly_sql(self.store.con, sql)
-            return self.store.execute(sql)
+            return run_stoppable(
+                self.store.con, lambda: self.store.execute(sql), self.query_timeout
+            )
+        except QueryTimeoutError:
+            raise DashboardError(
+                f"the filter was stopped after {self.query_timeout:g} s, the dashboard's time "
+                "limit for a query (--query-timeout SECONDS when starting it)"
+            ) from None
         except ExperimentStoreError as exc:
             first = str(exc).split("\nAvailable tables:")[0]
             raise DashboardError(f"the filter was refused: {first}{hint}") from None
@@ -345,7 +403,7 @@ class Dashboard:
             split = "" if row[1] is None else str(row[1])
             series = runs[row[0]].setdefault(split, {c: [] for c in cols})
             for c, v in zip(cols, row[2:]):
-                series[c].append(json_value(v))
+                series[c].append(json_value(v, time_sep=" "))
         return {
             "runs": [{"name": n, "splits": runs[n]} for n in wanted],
             "x_columns": meta["x_columns"],
@@ -381,7 +439,7 @@ class Dashboard:
         differing = [c for c in result.columns if c in metadata]
         return {
             "columns": result.columns,
-            "rows": [[json_value(v) for v in row] for row in result.rows],
+            "rows": [[cell(v) for v in row] for row in result.rows],
             "differing": differing,
             "notes": list(result.notes),
         }
@@ -414,19 +472,15 @@ class Dashboard:
                     + ") ORDER BY 1 LIMIT 200",
                     [name],
                 )
-                samples = [
-                    {c: json_value(v) for c, v in zip(result.columns, row)} for row in result.rows
-                ]
+                samples = [{c: cell(v) for c, v in zip(result.columns, row)} for row in result.rows]
         config = {
-            k: json_value(v)
+            k: cell(v)
             for k, v in record.items()
             if k in meta["metadata"] and k not in ENVIRONMENT_KEYS and v is not None
         }
-        environment = {
-            k: json_value(record[k]) for k in ENVIRONMENT_KEYS if record.get(k) is not None
-        }
+        environment = {k: cell(record[k]) for k in ENVIRONMENT_KEYS if record.get(k) is not None}
         provenance = {
-            k: json_value(record.get(k))
+            k: cell(record.get(k))
             for k in ("git_commit", "git_dirty", "host", "first_saved_at", "last_saved_at", "rows")
         }
         return {
@@ -448,16 +502,30 @@ class Dashboard:
             DashboardError: the query writes, does not parse or fails.
         """
         started = time.perf_counter()
-        with self._lock:
-            try:
-                result = self.store.sql(sql)
-            except ExperimentStoreError as exc:
-                raise DashboardError(str(exc)) from None
-        rows = [[json_value(v) for v in row] for row in result.rows[:MAX_SQL_ROWS]]
+        if self._closed:
+            raise DashboardError("the dashboard is shutting down")
+        store = Store(self.root, warn=False, memory_limit=self.memory_limit)
+        with self._running_lock:
+            self._running.add(store)
+        try:
+            result = store.sql(sql, timeout=self.query_timeout, max_rows=MAX_SQL_ROWS)
+        except QueryTimeoutError:
+            raise DashboardError(
+                f"the query was stopped after {self.query_timeout:g} s, the dashboard's time "
+                "limit for a query (--query-timeout SECONDS when starting it)"
+            ) from None
+        except ExperimentStoreError as exc:
+            raise DashboardError(str(exc)) from None
+        finally:
+            with self._running_lock:
+                self._running.discard(store)
+            store.close()
+        rows = [[cell(v) for v in row] for row in result.rows[:MAX_SQL_ROWS]]
         return {
             "columns": result.columns,
             "rows": rows,
-            "total": len(result.rows),
+            "total": len(rows),
+            "more": len(result.rows) > MAX_SQL_ROWS,
             "chart": chart_hint(result.columns, rows),
             "seconds": round(time.perf_counter() - started, 4),
         }
@@ -473,7 +541,7 @@ def chart_hint(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> dict[st
         return None
 
     def numeric(i: int) -> bool:
-        values = [r[i] for r in rows if r[i] is not None]
+        values = [r[i] for r in rows if r[i] is not None and r[i] not in NON_FINITE]
         return bool(values) and all(
             isinstance(v, (int, float)) and not isinstance(v, bool) for v in values
         )
