@@ -6,10 +6,10 @@ tests and for shared machines); it is read on every call, so tests may set it at
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-ASSETS_ENV_VAR = "RESEARCH_ASSETS_DIR"
+from common import settings
+from common.settings import ASSETS_ENV_VAR  # noqa: F401 (the name users import from here)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -26,7 +26,7 @@ def _ensure(path: Path) -> Path:
 
 def get_assets_dir() -> Path:
     """The assets root: ``$RESEARCH_ASSETS_DIR`` if set, else ``<repo>/assets``."""
-    override = os.environ.get(ASSETS_ENV_VAR)
+    override = settings.assets_dir_override()
     return _ensure(Path(override).expanduser().resolve() if override else REPO_ROOT / "assets")
 
 
@@ -55,11 +55,6 @@ def get_checkpoints_dir() -> Path:
     return _ensure(get_outputs_dir() / "checkpoints")
 
 
-def get_plots_dir() -> Path:
-    """Figures written by scripts and tools: ``assets/outputs/plots``."""
-    return _ensure(get_outputs_dir() / "plots")
-
-
 def get_cache_dir() -> Path:
     """Derived data that can be rebuilt at any time (token files, trained tokenizers)."""
     return _ensure(get_assets_dir() / "cache")
@@ -71,6 +66,5 @@ ASSET_DIR_GETTERS = {
     "models": get_models_dir,
     "experiments": get_experiments_dir,
     "checkpoints": get_checkpoints_dir,
-    "plots": get_plots_dir,
     "cache": get_cache_dir,
 }

@@ -405,8 +405,8 @@ def test_readonly_guard_refuses_writes(filled: Path, tmp_path: Path, template: s
     before = files(filled)
     with pytest.raises(ReadOnlyViolation, match="not allowed|one statement"):
         store.query_experiments(sql, storage_dir=filled)
-    with store.connect(filled, read_only=True) as con, pytest.raises(ReadOnlyViolation):
-        store.run_readonly_sql(con, sql)
+    with store.Store(filled) as st, pytest.raises(ReadOnlyViolation):
+        st.sql(sql)
     assert files(filled) == before
     assert list(out.iterdir()) == []
 
@@ -460,7 +460,8 @@ def test_query_path_needs_no_pandas(filled: Path) -> None:
         "assert s.best_experiments('perplexity', 2, store=st).rows[0][1] == 'baseline'\n"
         "assert s.list_experiments(store=st).rows and s.summarize_experiments(store=st).rows\n"
         "assert s.compare_experiments(['wide', 'small'], store=st).rows\n"
-        "assert s.run_readonly_sql(con, 'SELECT 1').rows == [(1,)]\n"
+        "assert con.execute('SELECT count(*) FROM experiments').fetchone()[0] > 0\n"
+        "assert st.sql('SELECT 1').rows == [(1,)]\n"
         "bad = [m for m in ('pandas', 'pyarrow', 'numpy', 'torch') if m in sys.modules]\n"
         "assert not bad, bad\n"
     )

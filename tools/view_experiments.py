@@ -13,13 +13,13 @@ Examples (from the repository root)::
 The dashboard reads the store (never writes it) and follows it: runs that are training show up
 and their curves grow without reloading the page. It binds to 127.0.0.1 unless ``--host`` says
 otherwise. Exit status: 0 success (Ctrl-C stops the server); 2 a user mistake (missing store,
-bad SQL, unknown metric, port in use); 1 an internal error.
+bad SQL, unknown metric, port in use); 1 an internal error (``RESEARCH_DEBUG=1`` shows its
+traceback); 130 an export interrupted by Ctrl-C.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,20 +30,14 @@ except ImportError:  # run by a Python without the editable install: use this ch
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from common.utils.argtypes import (  # noqa: E402
-    OneLineParser,
     non_negative_float,
     non_negative_int,
     positive_int,
 )
+from common.utils.cli import OneLineParser, run_cli  # noqa: E402
 
-EXIT_USAGE = 2
-EXIT_INTERNAL = 1
+TOOL = "view_experiments"
 DEFAULT_PORT = 8765
-DEBUG_ENV = "VIEW_EXPERIMENTS_DEBUG"
-
-
-def _error(message: str) -> None:
-    print(f"view_experiments: error: {message}", file=sys.stderr)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -84,6 +78,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="how often the server looks for new saves (default 1)",
     )
+    parser.add_argument(
+        "--query-timeout",
+        type=non_negative_float,
+        default=10.0,
+        metavar="SECONDS",
+        help="stop a query from the SQL box or the runs filter after SECONDS (default 10)",
+    )
     export = parser.add_argument_group("static report")
     export.add_argument("--export", metavar="FILE.html", help="write a self-contained page")
     choose = export.add_mutually_exclusive_group()
@@ -110,6 +111,8 @@ def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         parser.error(f"--export writes an HTML page: give a .html name, not {args.export!r}")
     if args.best is None and (args.top is not None or args.mode is not None):
         parser.error("--top and --mode go with --best")
+    if args.query_timeout <= 0:
+        parser.error("--query-timeout must be more than 0 seconds")
     if args.refresh < 0.1:
         parser.error(f"--refresh must be at least 0.1 seconds, got {args.refresh:g}")
     if args.port > 65535:
@@ -121,27 +124,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     _check(parser, args)
-    try:
-        return _export(args) if args.export is not None else _serve(args)
-    except KeyboardInterrupt:
-        return 0
-    except Exception as exc:
-        from common.experiments import ExperimentStoreError
-        from common.visualization.dashboard.queries import DashboardError
+    from common.experiments import ExperimentStoreError
+    from common.visualization.dashboard.queries import DashboardError
 
-        if isinstance(exc, (ExperimentStoreError, DashboardError)):
-            _error(str(exc))
-            return EXIT_USAGE
-        if isinstance(exc, OSError):
-            _error(str(exc))
-            return EXIT_USAGE
-        if os.environ.get(DEBUG_ENV):
-            raise
-        _error(
-            f"unexpected {type(exc).__name__}: {exc} "
-            f"(set {DEBUG_ENV}=1 to see the traceback and report it)"
-        )
-        return EXIT_INTERNAL
+    return run_cli(
+        lambda: _export(args) if args.export is not None else _serve(args),
+        tool=TOOL,
+        user_errors=(ExperimentStoreError, DashboardError, OSError),
+    )
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -172,7 +162,13 @@ def _serve(args: argparse.Namespace) -> int:
     from common.visualization.dashboard.server import DashboardServer, is_loopback
 
     try:
-        server = DashboardServer(args.dir, args.host, args.port, refresh_s=args.refresh)
+        server = DashboardServer(
+            args.dir,
+            args.host,
+            args.port,
+            refresh_s=args.refresh,
+            query_timeout=args.query_timeout,
+        )
     except OSError as exc:
         if exc.errno is None:
             raise

@@ -42,10 +42,20 @@ after printing what it could answer and never calls such a store empty. ``check_
 the problems, ``repair_store`` moves damaged files into ``damaged/`` (never deletes them),
 converts values of the wrong type and converts the previous format (``legacy``).
 
-Reading (``read``, ``reports``). ``Store`` is one verified snapshot with DuckDB views
-(``experiments``, ``experiment_summary``, ``experiment_columns``) and the read-only SQL guard;
-the reports (list, summary, best, compare) are one function each, returning a ``QueryResult``
-(``.df()`` for pandas). Rankings use the validation rows by default when rows have a ``split``.
+Reading (``read``, ``shared``, ``splits``, ``reports``, ``curves``, ``sql``). ``Store`` is one
+verified snapshot with DuckDB views (``experiments``, ``experiment_summary``,
+``experiment_columns``) and the read-only SQL guard. ``shared_store`` keeps one ``Store`` per
+thread and folder and reuses it while a cheap listing of the folder is unchanged (files are
+immutable, so an unchanged listing means an unchanged snapshot); ``query_experiments`` and the
+reports called without ``store=`` use it. The reports (list, summary, best, group, compare) are
+one function each, returning a ``QueryResult`` (``.df()`` for pandas); rankings use the
+validation rows by default when rows have a ``split`` (``splits``, the one split rule); plots and
+the dashboard read curves through ``curve_rows``. ``sql`` holds the one copy of SQL quoting, the
+numeric column types and DuckDB values as JSON. Every module reads the store through these; the
+render of answers as text tables, CSV, JSON or Markdown is ``render``.
+
+Import route. ``common.experiments`` is the store's public API; ``common.utils`` is a short alias
+that re-exports every one of its public names (``from common.utils import save_experiment``).
 
 Durability. Each save's file is fsynced before it is renamed into place; the folder is fsynced
 after changes and merges but not after single saves (it would double their latency): a power cut
@@ -63,18 +73,30 @@ _EXPORTS = {
     "Store": ".read",
     "QueryResult": ".read",
     "connect": ".read",
-    "query_experiments": ".read",
-    "run_readonly_sql": ".read",
     "check_readonly_sql": ".read",
-    "experiment_names": ".read",
-    "metric_columns": ".read",
+    "query_experiments": ".shared",
+    "experiment_names": ".shared",
+    "metric_columns": ".shared",
+    "shared_store": ".shared",
     "list_experiments": ".reports",
     "summarize_experiments": ".reports",
     "best_experiments": ".reports",
     "compare_experiments": ".reports",
     "group_experiments": ".reports",
     "metric_direction": ".reports",
-    "VALIDATION_SPLITS": ".reports",
+    "check_experiments": ".reports",
+    "non_finite_notes": ".reports",
+    "VALIDATION_SPLITS": ".splits",
+    "split_column": ".splits",
+    "split_values": ".splits",
+    "default_split": ".splits",
+    "split_filter": ".splits",
+    "sweep_filter": ".splits",
+    "curve_rows": ".curves",
+    "quote_ident": ".sql",
+    "quote_str": ".sql",
+    "is_numeric": ".sql",
+    "json_value": ".sql",
     "compact_store": ".compaction",
     "CompactionReport": ".compaction",
     "check_store": ".repair",
@@ -96,6 +118,7 @@ _EXPORTS = {
     "MetricDirectionError": ".errors",
     "ReadOnlyViolation": ".errors",
     "QueryError": ".errors",
+    "QueryTimeoutError": ".errors",
     "DamagedStoreWarning": ".errors",
 }
 __all__ = sorted(_EXPORTS)

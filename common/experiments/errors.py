@@ -62,5 +62,9 @@ class QueryError(ExperimentStoreError):
     """DuckDB refused a query; the message has DuckDB's text plus the tables and columns."""
 
 
+class QueryTimeoutError(QueryError):
+    """A query ran past its time limit and was stopped."""
+
+
 class DamagedStoreWarning(UserWarning):
     """Some store files cannot be read; answers leave out the saves they hold."""

@@ -29,6 +29,7 @@ from common.experiments import layout
 from common.experiments.errors import (
     DamagedStoreWarning,
     QueryError,
+    QueryTimeoutError,
     ReadOnlyViolation,
 )
 from common.experiments.schema import (
@@ -41,6 +42,7 @@ from common.experiments.schema import (
     registry,
 )
 from common.experiments.snapshot import Snapshot, take_snapshot
+from common.experiments.sql import is_numeric, quote_ident, quote_str
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -74,16 +76,6 @@ def count(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] = ()) 
     return int(row[0])
 
 
-def quote_ident(name: str) -> str:
-    """A SQL identifier in double quotes."""
-    return '"' + name.replace('"', '""') + '"'
-
-
-def quote_str(value: str) -> str:
-    """A SQL string literal."""
-    return "'" + value.replace("'", "''") + "'"
-
-
 def rows_relation(snap: Snapshot, experiments: Sequence[str] | None = None) -> str | None:
     """SQL (a parenthesized subquery) over the visible rows, with the hidden save column;
     None when no file has rows. With ``experiments``, only files that hold them are read."""
@@ -108,21 +100,27 @@ def rows_relation(snap: Snapshot, experiments: Sequence[str] | None = None) -> s
     return "(" + " UNION ALL BY NAME ".join(selects) + ")"
 
 
-_DATABASES: dict[tuple[int, str | None], duckdb.DuckDBPyConnection] = {}
+_DATABASES: dict[tuple[int, str | None, str | None], duckdb.DuckDBPyConnection] = {}
 _DATABASES_LOCK = threading.Lock()
 
 
-def database(read_only_root: Path | None) -> duckdb.DuckDBPyConnection:
+def database(
+    read_only_root: Path | None, memory_limit: str | None = None
+) -> duckdb.DuckDBPyConnection:
     """A DuckDB instance shared by this process's connections (a cursor costs microseconds).
 
     A read-only instance, one per store, may touch no file outside the store, load no extension
-    and change no setting.
+    and change no setting. ``memory_limit`` (DuckDB's, e.g. ``"2GB"``) bounds what its queries
+    may hold; a query that needs more fails with an out-of-memory error.
     """
-    key = (os.getpid(), None if read_only_root is None else str(read_only_root))
+    key = (os.getpid(), None if read_only_root is None else str(read_only_root), memory_limit)
     with _DATABASES_LOCK:
         db = _DATABASES.get(key)
         if db is None:
             db = duckdb.connect(":memory:")
+            db.execute("SET parquet_metadata_cache = true")  # files are immutable
+            if memory_limit is not None:
+                db.execute(f"SET memory_limit = {quote_str(memory_limit)}")
             if read_only_root is not None:
                 db.execute(f"SET allowed_directories = [{quote_str(str(read_only_root) + os.sep)}]")
                 db.execute("SET enable_external_access = false")
@@ -139,6 +137,9 @@ _EMPTY_VIEW = (
     "CAST(NULL AS VARCHAR) AS host WHERE false"
 )
 _RETRIES = 30
+IN_MEMORY_LIMIT = 10_000_000
+"""At most this many values (rows x columns) are copied into memory by ``Store.keep_in_memory``."""
+_ROWS_TABLE = "_rx_rows"
 
 
 class Store:
@@ -150,6 +151,7 @@ class Store:
             configuration locked).
         warn: emit a ``DamagedStoreWarning`` per damaged file and per column holding values of
             the wrong type.
+        memory_limit: bound the memory of the queries (DuckDB's ``memory_limit``, e.g. "2GB").
 
     Raises:
         StoreNotFoundError: the folder does not exist or cannot be read.
@@ -161,13 +163,15 @@ class Store:
         *,
         read_only: bool = True,
         warn: bool = True,
+        memory_limit: str | None = None,
     ) -> None:
         self.root = layout.resolve_dir(storage_dir, create=False)
-        self.con = database(self.root if read_only else None).cursor()
+        self.con = database(self.root if read_only else None, memory_limit).cursor()
         self.warn = warn
         self.problems: list[str] = []
         self.wrong_types: dict[str, tuple[str, list[str]]] = {}
         self._columns: list[tuple[str, str, str]] | None = None
+        self.in_memory = False
         self.snapshot: Snapshot
         self._load()
 
@@ -207,9 +211,25 @@ class Store:
 
     # ------------------------------------------------------------------ views
 
+    def keep_in_memory(self) -> bool:
+        """Copy the snapshot's rows into an in-memory table that ``experiments`` then reads, so
+        later queries read no file; only when they hold at most ``IN_MEMORY_LIMIT`` values.
+        Returns whether the rows are in memory. ``refresh`` reads the files again."""
+        if not self.in_memory:
+            rows = sum(p.info.rows for p in self.snapshot.parts)
+            if rows * max(1, len(self.snapshot.columns())) > IN_MEMORY_LIMIT:
+                return False
+            self.execute(f"CREATE OR REPLACE TEMP TABLE {_ROWS_TABLE} AS FROM experiments")
+            self.con.execute(f"CREATE OR REPLACE TEMP VIEW experiments AS FROM {_ROWS_TABLE}")
+            self.in_memory = True
+        return True
+
     def _install(self) -> None:
         snap = self.snapshot
         self._columns = None
+        if self.in_memory:
+            self.con.execute(f"DROP TABLE IF EXISTS {_ROWS_TABLE}")
+            self.in_memory = False
         self.problems = [f"cannot read {d.describe()}" for d in snap.damaged]
         self.wrong_types = {}
         if snap.legacy:
@@ -339,25 +359,52 @@ class Store:
     def _vanished(self, exc: BaseException) -> bool:
         return vanished(self.snapshot, exc)
 
-    def sql(self, sql: str) -> QueryResult:
+    def sql(
+        self, sql: str, *, timeout: float | None = None, max_rows: int | None = None
+    ) -> QueryResult:
         """Run one read-only query (see ``check_readonly_sql``).
+
+        Args:
+            sql: the query.
+            timeout: stop it after this many seconds.
+            max_rows: fetch at most ``max_rows + 1`` rows (the one more tells that there are
+                more); the rest of the answer is never computed in full.
 
         Raises:
             ReadOnlyViolation: the statement could write or change something.
             QueryError: DuckDB refused the query; the message lists tables and columns.
+            QueryTimeoutError: the query ran past ``timeout``.
         """
-        return self._readonly(sql, _fetch_rows)
+        if max_rows is None:
+            return self._readonly(sql, _fetch_rows, timeout)
+        limit = max_rows + 1
+        return self._readonly(
+            sql,
+            lambda cur: QueryResult([d[0] for d in cur.description or ()], cur.fetchmany(limit)),
+            timeout,
+        )
 
-    def sql_df(self, sql: str) -> pd.DataFrame:
+    def sql_df(self, sql: str, *, timeout: float | None = None) -> pd.DataFrame:
         """``sql`` as a pandas DataFrame."""
-        return self._readonly(sql, lambda cur: cur.df())
+        return self._readonly(sql, lambda cur: cur.df(), timeout)
 
-    def _readonly(self, sql: str, consume: Callable[[duckdb.DuckDBPyConnection], R]) -> R:
+    def _readonly(
+        self,
+        sql: str,
+        consume: Callable[[duckdb.DuckDBPyConnection], R],
+        timeout: float | None = None,
+    ) -> R:
         check_readonly_sql(self.con, sql)
         try:
-            return self.execute(sql, None, consume)
+            return run_stoppable(self.con, lambda: self.execute(sql, None, consume), timeout)
+        except QueryTimeoutError:
+            raise
         except duckdb.Error as exc:
             raise QueryError(_query_error_message(self.con, exc)) from exc
+
+    def interrupt(self) -> None:
+        """Stop the query running on this store's connection (from any thread)."""
+        self.con.interrupt()
 
     def columns(self) -> list[tuple[str, str, str]]:
         """``(name, kind, type)`` of every column of ``experiments``."""
@@ -374,6 +421,45 @@ class Store:
     def metric_columns(self) -> list[str]:
         """Numeric result columns, in column order."""
         return [n for n, kind, t in self.columns() if kind == "result" and is_numeric(t)]
+
+
+def run_stoppable(con: duckdb.DuckDBPyConnection, run: Callable[[], R], timeout: float | None) -> R:
+    """``run()`` (queries on ``con``) on a worker thread, so that it can be stopped: after
+    ``timeout`` seconds (None: never) by interrupting ``con``, and by Ctrl-C (DuckDB itself does
+    not notice signals while it computes). In the main thread Ctrl-C interrupts the query and
+    raises ``KeyboardInterrupt`` within a second.
+
+    Raises:
+        QueryTimeoutError: the time limit stopped it.
+    """
+    box: dict[str, Any] = {}
+    done = threading.Event()
+
+    def work() -> None:
+        try:
+            box["value"] = run()
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller below
+            box["error"] = exc
+        finally:
+            done.set()
+
+    threading.Thread(target=work, name="store-query", daemon=True).start()
+    try:
+        stopped = not done.wait(timeout)
+        if stopped:
+            con.interrupt()
+            done.wait()
+    except KeyboardInterrupt:
+        con.interrupt()
+        done.wait(1.0)
+        raise
+    if "error" in box:
+        if stopped and isinstance(box["error"], duckdb.Error):
+            raise QueryTimeoutError(
+                f"the query was stopped after {timeout:g} s, its time limit"
+            ) from None
+        raise box["error"]
+    return box["value"]
 
 
 def vanished(snap: Snapshot, exc: BaseException) -> bool:
@@ -406,17 +492,6 @@ def _kind_of(types: dict[str, str], key: str) -> str | None:
         if name.lower() == key:
             return kind
     return None
-
-
-_NUMERIC_TYPES = {
-    "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
-    "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE",
-}  # fmt: skip
-
-
-def is_numeric(column_type: str) -> bool:
-    """Whether a DuckDB column type is a number."""
-    return column_type in _NUMERIC_TYPES or column_type.startswith("DECIMAL")
 
 
 def _fetch_rows(cur: duckdb.DuckDBPyConnection) -> QueryResult:
@@ -468,7 +543,8 @@ def _query_error_message(con: duckdb.DuckDBPyConnection, exc: BaseException) -> 
             r[0]
             for r in con.execute(
                 "SELECT view_name FROM duckdb_views() WHERE NOT internal "
-                "UNION ALL SELECT table_name FROM duckdb_tables() ORDER BY 1"
+                f"UNION ALL SELECT table_name FROM duckdb_tables() WHERE table_name <> "
+                f"{quote_str(_ROWS_TABLE)} ORDER BY 1"
             ).fetchall()
         ]
         lines.append("Available tables: " + ", ".join(names))
@@ -495,57 +571,3 @@ def connect(
         StoreNotFoundError: the folder does not exist or cannot be read.
     """
     return Store(storage_dir, read_only=read_only).con
-
-
-def run_readonly_sql(con: duckdb.DuckDBPyConnection, sql: str) -> QueryResult:
-    """Run one read-only query on a connection from ``connect``.
-
-    Raises:
-        ReadOnlyViolation: the statement could write or change something.
-        QueryError: DuckDB refused the query.
-    """
-    check_readonly_sql(con, sql)
-    try:
-        return _fetch_rows(con.execute(sql))
-    except duckdb.Error as exc:
-        raise QueryError(_query_error_message(con, exc)) from exc
-
-
-def query_experiments(
-    sql: str, *, storage_dir: str | os.PathLike[str] | None = None
-) -> pd.DataFrame:
-    """Run one read-only SQL query over the store and return a DataFrame.
-
-    Raises:
-        ReadOnlyViolation: the statement could write or change something.
-        QueryError: DuckDB refused the query.
-        StoreNotFoundError: no store at ``storage_dir``.
-    """
-    with Store(storage_dir) as store:
-        return store.sql_df(sql)
-
-
-def experiment_names(
-    con: duckdb.DuckDBPyConnection | None = None,
-    *,
-    storage_dir: str | os.PathLike[str] | None = None,
-) -> list[str]:
-    """Names of the experiments in the store, sorted; ``[]`` for an empty store."""
-    if con is not None:
-        rows = con.execute("SELECT DISTINCT experiment_name FROM experiments ORDER BY 1")
-        return [r[0] for r in rows.fetchall()]
-    with Store(storage_dir) as store:
-        return store.experiment_names()
-
-
-def metric_columns(
-    con: duckdb.DuckDBPyConnection | None = None,
-    *,
-    storage_dir: str | os.PathLike[str] | None = None,
-) -> list[str]:
-    """Numeric result columns of the store (not metadata or provenance), in column order."""
-    if con is not None:
-        rows = con.execute("SELECT column_name, kind, column_type FROM experiment_columns")
-        return [n for n, kind, t in rows.fetchall() if kind == "result" and is_numeric(t)]
-    with Store(storage_dir) as store:
-        return store.metric_columns()

@@ -1,10 +1,14 @@
 """Reports: list, summary, best, group and compare, one function each, each a ``QueryResult``
 (``.columns``, ``.rows``, ``.notes``, ``.df()``).
 
-Rankings are split-aware: when the store has a ``split`` column, ``best`` and ``summary`` (and
-``compare``'s best values) use the validation rows by default (the first of
-``VALIDATION_SPLITS`` present; rows without a split count too), ``split="all"`` uses every row,
-``split=NAME`` that split. The result's notes say which split was used.
+Rankings are split-aware (``splits``): when the store has a ``split`` column, ``best``,
+``summary``, ``group`` and ``compare``'s best values use the validation rows by default,
+``split="all"`` every row, ``split=NAME`` that split. The result's notes say which split was
+used. A store opened here (no ``store=`` given) is this thread's shared one (``shared``).
+
+NaN and infinite values never rank: best values, groups and summaries use the finite values, and
+the notes name the runs with non-finite values, apart: those with no finite value (left out) and
+those that diverged after finite values.
 """
 
 from __future__ import annotations
@@ -19,12 +23,12 @@ from common.experiments.errors import (
     MetricDirectionError,
     UnknownExperimentError,
     UnknownMetricError,
-    UnknownSplitError,
 )
-from common.experiments.read import QueryResult, Store, is_numeric, quote_ident, quote_str
+from common.experiments.read import QueryResult, Store
+from common.experiments.shared import shared_store
+from common.experiments.splits import split_filter, sweep_filter
+from common.experiments.sql import is_finite_sql, is_numeric, quote_ident, quote_str
 
-VALIDATION_SPLITS = ("val", "validation", "valid", "eval", "dev")
-"""Split names taken as validation rows, in order of preference."""
 INDEX_COLUMNS = ("step", "epoch")
 
 # Metric direction by name: whole names and name tokens (split on anything not a letter or digit).
@@ -81,37 +85,8 @@ def _is_quality(metric: str) -> bool:
     return lower not in _NOT_QUALITY and not (tokens & _NOT_QUALITY)
 
 
-def _open(store: Store | None, storage_dir: str | os.PathLike[str] | None) -> tuple[Store, bool]:
-    return (store, False) if store is not None else (Store(storage_dir), True)
-
-
-def _split_filter(store: Store, split: str | None) -> tuple[str, tuple[str, ...]]:
-    """SQL condition choosing the rows a ranking uses, and the note saying which."""
-    present = {n.lower(): n for n, _, _ in store.columns()}
-    if "split" not in present:
-        if split not in (None, "all"):
-            raise UnknownSplitError(f"split {split!r} was asked for, but no row has a split")
-        return "true", ()
-    col = quote_ident(present["split"])
-    splits = [
-        r[0]
-        for r in store.execute(
-            f"SELECT DISTINCT {col} FROM experiments WHERE {col} IS NOT NULL ORDER BY 1"
-        ).rows
-    ]
-    listing = ", ".join(str(s) for s in splits) or "(none)"
-    if split == "all":
-        return "true", (f"split: all rows ({listing})",)
-    if split is None:
-        chosen = next((s for s in VALIDATION_SPLITS if s in splits), None)
-        if chosen is None:
-            return "true", (f"split: all rows (no validation split among: {listing})",)
-        return f"({col} = {quote_str(chosen)} OR {col} IS NULL)", (
-            f"split: {chosen} (default; --split NAME or all to choose; splits: {listing})",
-        )
-    if split not in splits:
-        raise UnknownSplitError(f"no rows with split {split!r}; the splits are: {listing}")
-    return f"{col} = {quote_str(split)}", (f"split: {split}",)
+def _open(store: Store | None, storage_dir: str | os.PathLike[str] | None) -> Store:
+    return store if store is not None else shared_store(storage_dir)
 
 
 def _resolve_metric(store: Store, metric: str) -> str:
@@ -131,20 +106,41 @@ def _resolve_metric(store: Store, metric: str) -> str:
     return hit[0]
 
 
+def non_finite_notes(store: Store, metric: str, where: str = "true") -> tuple[str, ...]:
+    """Notes naming the runs whose ``metric`` is NaN or infinite on some rows (``where``):
+    those with no finite value at all (left out of a ranking) and those that diverged after
+    finite values (ranked on their finite values). Empty when every value is finite."""
+    q = f"CAST({quote_ident(metric)} AS DOUBLE)"
+    kind = f"CASE WHEN isnan({q}) THEN 'nan' WHEN {q} > 0 THEN 'inf' ELSE '-inf' END"
+    rows = store.execute(
+        f"SELECT experiment_name, count(*) FILTER (WHERE {is_finite_sql(q)}) AS finite, "
+        f"string_agg(DISTINCT {kind}, '/' ORDER BY {kind}) FILTER (WHERE NOT isfinite({q})) "
+        f"FROM experiments WHERE {q} IS NOT NULL AND {where} GROUP BY 1 "
+        f"HAVING count(*) FILTER (WHERE NOT isfinite({q})) > 0 ORDER BY 1"
+    ).rows
+    notes = []
+    for finite, what in ((False, "left out, no finite value"), (True, "diverged")):
+        runs = [f"{name} ({kinds})" for name, n, kinds in rows if bool(n) == finite]
+        if runs:
+            shown = ", ".join(runs[:10]) + (f" and {len(runs) - 10} more" if len(runs) > 10 else "")
+            tail = "" if not finite else "; ranked on their finite values"
+            notes.append(
+                f"{metric}: {len(runs)} run(s) {what} (NaN/inf values are never ranked{tail}): "
+                f"{shown}"
+            )
+    return tuple(notes)
+
+
 def list_experiments(
     storage_dir: str | os.PathLike[str] | None = None, *, store: Store | None = None
 ) -> QueryResult:
     """One row per experiment: ``experiment_name, rows, first_saved_at, last_saved_at``."""
-    store, own = _open(store, storage_dir)
-    try:
-        return store.execute(
-            "SELECT experiment_name, count(*) AS rows, min(saved_at) AS first_saved_at, "
-            "max(saved_at) AS last_saved_at FROM experiments GROUP BY experiment_name "
-            "ORDER BY experiment_name"
-        )
-    finally:
-        if own:
-            store.close()
+    store = _open(store, storage_dir)
+    return store.execute(
+        "SELECT experiment_name, count(*) AS rows, min(saved_at) AS first_saved_at, "
+        "max(saved_at) AS last_saved_at FROM experiments GROUP BY experiment_name "
+        "ORDER BY experiment_name"
+    )
 
 
 def summarize_experiments(
@@ -155,33 +151,29 @@ def summarize_experiments(
 ) -> QueryResult:
     """One row per experiment: rows, last step, the best value of each quality metric whose
     direction is known from its name (on the chosen split), and the last save time."""
-    store, own = _open(store, storage_dir)
-    try:
-        where, notes = _split_filter(store, split)
-        names = {n.lower() for n in store.metric_columns()}
-        select = ["experiment_name", "count(*) AS rows"]
-        if "step" in names:
-            select.append('max("step") AS last_step')
-        for metric in store.metric_columns():
-            if metric.lower() in INDEX_COLUMNS or not _is_quality(metric):
-                continue
-            try:
-                direction = metric_direction(metric)
-            except MetricDirectionError:
-                continue
-            q = quote_ident(metric)
-            select.append(
-                f"{direction}({q}) FILTER (WHERE {where}) AS {quote_ident('best_' + metric)}"
-            )
-        select.append("max(saved_at) AS last_saved_at")
-        result = store.execute(
-            f"SELECT {', '.join(select)} FROM experiments GROUP BY experiment_name "
-            "ORDER BY experiment_name"
-        )
-        return result._replace(notes=notes)
-    finally:
-        if own:
-            store.close()
+    store = _open(store, storage_dir)
+    where, notes = split_filter(store, split)
+    names = {n.lower() for n in store.metric_columns()}
+    select = ["experiment_name", "count(*) AS rows"]
+    if "step" in names:
+        select.append('max("step") AS last_step')
+    for metric in store.metric_columns():
+        if metric.lower() in INDEX_COLUMNS or not _is_quality(metric):
+            continue
+        try:
+            direction = metric_direction(metric)
+        except MetricDirectionError:
+            continue
+        q = quote_ident(metric)
+        best = quote_ident("best_" + metric)
+        select.append(f"{direction}({q}) FILTER (WHERE {where} AND {is_finite_sql(q)}) AS {best}")
+        notes += non_finite_notes(store, metric, where)
+    select.append("max(saved_at) AS last_saved_at")
+    result = store.execute(
+        f"SELECT {', '.join(select)} FROM experiments GROUP BY experiment_name "
+        "ORDER BY experiment_name"
+    )
+    return result._replace(notes=notes)
 
 
 def best_experiments(
@@ -215,53 +207,29 @@ def best_experiments(
         raise ValueError(f"top must be a positive integer, got {top!r}")
     if mode is not None and mode not in ("min", "max"):
         raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
-    store, own = _open(store, storage_dir)
-    try:
-        column = _resolve_metric(store, metric)
-        direction = mode or metric_direction(column)
-        where, notes = _split_filter(store, split)
-        in_sweep, sweep_notes = _sweep_filter(store, sweep)
-        where, notes = f"{where} AND {in_sweep}", notes + sweep_notes
-        q = quote_ident(column)
-        present = {n.lower(): n for n, _, _ in store.columns()}
-        extra = [present[c] for c in INDEX_COLUMNS if c in present and c != column.lower()]
-        arg = "arg_min" if direction == "min" else "arg_max"
-        agg = [f"{direction}({q}) AS best"]
-        agg += [f"{arg}({quote_ident(c)}, {q}) AS {quote_ident(c)}" for c in extra]
-        agg.append(f"count({q}) AS n")
-        order = "ASC" if direction == "min" else "DESC"
-        outer = ["rank", "experiment_name", f"best AS {q}"] + [quote_ident(c) for c in extra]
-        outer.append("n AS rows")
-        result = store.execute(
-            f"SELECT {', '.join(outer)} FROM (SELECT row_number() OVER (ORDER BY best {order}, "
-            f"experiment_name) AS rank, * FROM (SELECT experiment_name, {', '.join(agg)} "
-            f"FROM experiments WHERE {q} IS NOT NULL AND {where} GROUP BY experiment_name)) "
-            f"WHERE rank <= {top} ORDER BY rank"
-        )
-        return result._replace(notes=notes)
-    finally:
-        if own:
-            store.close()
-
-
-def _sweep_filter(store: Store, sweep: str | None) -> tuple[str, tuple[str, ...]]:
-    """SQL condition keeping the rows of one sweep, and the note saying so."""
-    if sweep is None:
-        return "true", ()
+    store = _open(store, storage_dir)
+    column = _resolve_metric(store, metric)
+    direction = mode or metric_direction(column)
+    where, notes = split_filter(store, split)
+    in_sweep, sweep_notes = sweep_filter(store, sweep)
+    where, notes = f"{where} AND {in_sweep}", notes + sweep_notes
+    q = quote_ident(column)
     present = {n.lower(): n for n, _, _ in store.columns()}
-    sweeps: list[Any] = []
-    if "sweep" in present:
-        col = quote_ident(present["sweep"])
-        sweeps = [
-            r[0]
-            for r in store.execute(
-                f"SELECT DISTINCT {col} FROM experiments WHERE {col} IS NOT NULL ORDER BY 1"
-            ).rows
-        ]
-    if sweep not in sweeps:
-        listing = ", ".join(map(str, sweeps)) if sweeps else "none (no row has a sweep)"
-        raise UnknownExperimentError(f"no rows of sweep {sweep!r}; the sweeps are: {listing}")
-    return f"{quote_ident(present['sweep'])} = {quote_str(sweep)}", (f"sweep: {sweep}",)
+    extra = [present[c] for c in INDEX_COLUMNS if c in present and c != column.lower()]
+    arg = "arg_min" if direction == "min" else "arg_max"
+    agg = [f"{direction}({q}) AS best"]
+    agg += [f"{arg}({quote_ident(c)}, {q}) AS {quote_ident(c)}" for c in extra]
+    agg.append(f"count({q}) AS n")
+    order = "ASC" if direction == "min" else "DESC"
+    outer = ["rank", "experiment_name", f"best AS {q}"] + [quote_ident(c) for c in extra]
+    outer.append("n AS rows")
+    result = store.execute(
+        f"SELECT {', '.join(outer)} FROM (SELECT row_number() OVER (ORDER BY best {order}, "
+        f"experiment_name) AS rank, * FROM (SELECT experiment_name, {', '.join(agg)} "
+        f"FROM experiments WHERE {is_finite_sql(q)} AND {where} GROUP BY experiment_name)) "
+        f"WHERE rank <= {top} ORDER BY rank"
+    )
+    return result._replace(notes=notes + non_finite_notes(store, column, where))
 
 
 def group_experiments(
@@ -298,38 +266,35 @@ def group_experiments(
         raise ValueError("group_by needs at least one column")
     if mode is not None and mode not in ("min", "max"):
         raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
-    store, own = _open(store, storage_dir)
-    try:
-        column = _resolve_metric(store, metric)
-        direction = mode or metric_direction(column)
-        present = {n.lower(): n for n, _, _ in store.columns()}
-        keys = []
-        for key in dict.fromkeys(group_by):
-            if key.lower() not in present:
-                close = difflib.get_close_matches(key, list(present.values()), n=3, cutoff=0.5)
-                hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-                raise UnknownMetricError(f"unknown column {key!r} to group by.{hint}")
-            keys.append(quote_ident(present[key.lower()]))
-        where, notes = _split_filter(store, split)
-        in_sweep, sweep_notes = _sweep_filter(store, sweep)
-        q = quote_ident(column)
-        m = column
-        per_run = ", ".join(f"min({k}) AS {k}" for k in keys)
-        order = "ASC" if direction == "min" else "DESC"
-        result = store.execute(
-            f"SELECT {', '.join(keys)}, count(*) AS runs, "
-            f"avg(best) AS {quote_ident('mean_' + m)}, "
-            f"stddev_samp(best) AS {quote_ident('std_' + m)}, "
-            f"min(best) AS {quote_ident('min_' + m)}, max(best) AS {quote_ident('max_' + m)} "
-            f"FROM (SELECT experiment_name, {per_run}, {direction}({q}) AS best "
-            f"FROM experiments WHERE {q} IS NOT NULL AND {where} AND {in_sweep} "
-            f"GROUP BY experiment_name) GROUP BY {', '.join(keys)} "
-            f"ORDER BY {len(keys) + 2} {order}, {', '.join(keys)}"
-        )
-        return result._replace(notes=notes + sweep_notes)
-    finally:
-        if own:
-            store.close()
+    store = _open(store, storage_dir)
+    column = _resolve_metric(store, metric)
+    direction = mode or metric_direction(column)
+    present = {n.lower(): n for n, _, _ in store.columns()}
+    keys = []
+    for key in dict.fromkeys(group_by):
+        if key.lower() not in present:
+            close = difflib.get_close_matches(key, list(present.values()), n=3, cutoff=0.5)
+            hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+            raise UnknownMetricError(f"unknown column {key!r} to group by.{hint}")
+        keys.append(quote_ident(present[key.lower()]))
+    where, notes = split_filter(store, split)
+    in_sweep, sweep_notes = sweep_filter(store, sweep)
+    q = quote_ident(column)
+    m = column
+    per_run = ", ".join(f"min({k}) AS {k}" for k in keys)
+    order = "ASC" if direction == "min" else "DESC"
+    result = store.execute(
+        f"SELECT {', '.join(keys)}, count(*) AS runs, "
+        f"avg(best) AS {quote_ident('mean_' + m)}, "
+        f"stddev_samp(best) AS {quote_ident('std_' + m)}, "
+        f"min(best) AS {quote_ident('min_' + m)}, max(best) AS {quote_ident('max_' + m)} "
+        f"FROM (SELECT experiment_name, {per_run}, {direction}({q}) AS best "
+        f"FROM experiments WHERE {is_finite_sql(q)} AND {where} AND {in_sweep} "
+        f"GROUP BY experiment_name) GROUP BY {', '.join(keys)} "
+        f"ORDER BY {len(keys) + 2} {order}, {', '.join(keys)}"
+    )
+    notes += sweep_notes + non_finite_notes(store, column, f"{where} AND {in_sweep}")
+    return result._replace(notes=notes)
 
 
 def check_experiments(store: Store, names: Sequence[str]) -> list[str]:
@@ -370,61 +335,56 @@ def compare_experiments(
     Raises:
         UnknownExperimentError, UnknownMetricError, UnknownSplitError.
     """
-    store, own = _open(store, storage_dir)
-    try:
-        wanted = check_experiments(store, names)
-        where, notes = _split_filter(store, split)
-        in_list = ", ".join(quote_str(n) for n in wanted)
-        present = {n.lower(): (n, kind) for n, kind, _ in store.columns()}
-        if metrics is None:
-            candidates = [m for m in store.metric_columns() if m.lower() not in INDEX_COLUMNS]
-            chosen = []
-            if candidates:
-                counts = store.execute(
-                    "SELECT "
-                    + ", ".join(f"count({quote_ident(m)})" for m in candidates)
-                    + f" FROM experiments WHERE experiment_name IN ({in_list})"
-                ).rows[0]
-                chosen = [m for m, c in zip(candidates, counts) if c]
-        else:
-            chosen = [_resolve_metric(store, m) for m in dict.fromkeys(metrics)]
-        order_col = '"step"' if "step" in present else "saved_at"
-        select = ["experiment_name", "count(*) AS rows"]
-        if "step" in present:
-            select.append('max("step") AS last_step')
-        for metric in chosen:
-            q = quote_ident(metric)
-            select.append(
-                f"arg_max({q}, {order_col}) FILTER (WHERE {q} IS NOT NULL AND {where}) "
-                f"AS {quote_ident(metric + '_last')}"
-            )
-            try:
-                direction = metric_direction(metric)
-            except MetricDirectionError:
-                continue
-            select.append(
-                f"{direction}({q}) FILTER (WHERE {where}) AS {quote_ident(metric + '_best')}"
-            )
-        main = store.execute(
-            f"SELECT {', '.join(select)} FROM experiments WHERE experiment_name IN ({in_list}) "
-            "GROUP BY experiment_name"
+    store = _open(store, storage_dir)
+    wanted = check_experiments(store, names)
+    where, notes = split_filter(store, split)
+    in_list = ", ".join(quote_str(n) for n in wanted)
+    present = {n.lower(): (n, kind) for n, kind, _ in store.columns()}
+    if metrics is None:
+        candidates = [m for m in store.metric_columns() if m.lower() not in INDEX_COLUMNS]
+        chosen = []
+        if candidates:
+            counts = store.execute(
+                "SELECT "
+                + ", ".join(f"count({quote_ident(m)})" for m in candidates)
+                + f" FROM experiments WHERE experiment_name IN ({in_list})"
+            ).rows[0]
+            chosen = [m for m, c in zip(candidates, counts) if c]
+    else:
+        chosen = [_resolve_metric(store, m) for m in dict.fromkeys(metrics)]
+    order_col = '"step"' if "step" in present else "saved_at"
+    select = ["experiment_name", "count(*) AS rows"]
+    if "step" in present:
+        select.append('max("step") AS last_step')
+    for metric in chosen:
+        q = quote_ident(metric)
+        select.append(
+            f"arg_max({q}, {order_col}) FILTER (WHERE {q} IS NOT NULL AND {where}) "
+            f"AS {quote_ident(metric + '_last')}"
         )
-        by_name = {row[0]: row for row in main.rows}
-        meta_cols = [n for n, kind in present.values() if kind == "metadata"]
-        differing: list[str] = []
-        meta_rows: dict[str, tuple[Any, ...]] = {}
-        if meta_cols and len(wanted) > 1:
-            summary = store.execute(
-                f"SELECT experiment_name, {', '.join(quote_ident(c) for c in meta_cols)} "
-                f"FROM experiment_summary WHERE experiment_name IN ({in_list})"
-            )
-            meta_rows = {row[0]: row[1:] for row in summary.rows}
-            for i, col in enumerate(meta_cols):
-                if len({repr(meta_rows[n][i]) for n in wanted}) > 1:
-                    differing.append(col)
-        idx = [meta_cols.index(c) for c in differing]
-        rows = [tuple(by_name[n]) + tuple(meta_rows[n][i] for i in idx) for n in wanted]
-        return QueryResult(main.columns + differing, rows, notes)
-    finally:
-        if own:
-            store.close()
+        try:
+            direction = metric_direction(metric)
+        except MetricDirectionError:
+            continue
+        best = quote_ident(metric + "_best")
+        select.append(f"{direction}({q}) FILTER (WHERE {where} AND {is_finite_sql(q)}) AS {best}")
+    main = store.execute(
+        f"SELECT {', '.join(select)} FROM experiments WHERE experiment_name IN ({in_list}) "
+        "GROUP BY experiment_name"
+    )
+    by_name = {row[0]: row for row in main.rows}
+    meta_cols = [n for n, kind in present.values() if kind == "metadata"]
+    differing: list[str] = []
+    meta_rows: dict[str, tuple[Any, ...]] = {}
+    if meta_cols and len(wanted) > 1:
+        summary = store.execute(
+            f"SELECT experiment_name, {', '.join(quote_ident(c) for c in meta_cols)} "
+            f"FROM experiment_summary WHERE experiment_name IN ({in_list})"
+        )
+        meta_rows = {row[0]: row[1:] for row in summary.rows}
+        for i, col in enumerate(meta_cols):
+            if len({repr(meta_rows[n][i]) for n in wanted}) > 1:
+                differing.append(col)
+    idx = [meta_cols.index(c) for c in differing]
+    rows = [tuple(by_name[n]) + tuple(meta_rows[n][i] for i in idx) for n in wanted]
+    return QueryResult(main.columns + differing, rows, notes)

@@ -1,38 +1,20 @@
-"""Experiment storage (Parquet + DuckDB), checkpoints, configuration and logging helpers."""
+"""Configuration, provenance, and a short alias for the experiment store.
 
+``common.utils`` re-exports every public name of ``common.experiments`` (the experiment store:
+``save_experiment``, ``query_experiments``, the reports, ``Store``, the errors, ...), so
+``from common.utils import save_experiment`` and ``from common.experiments import
+save_experiment`` are the same thing; the store's own modules and ``common/`` use
+``common.experiments``. Besides: the training configuration (``Config``, ``load_config``, ...
+from ``config``) and ``git_info`` (``provenance``). Submodules: ``atomic`` (atomic file writes),
+``argtypes`` and ``cli`` (the command-line convention).
+"""
+
+from common import experiments as _experiments
 from common._lazy import lazy_exports
 
 _EXPORTS = {
-    # experiment store (common.experiments)
-    "save_experiment": "common.experiments",
-    "query_experiments": "common.experiments",
-    "connect": "common.experiments",
-    "list_experiments": "common.experiments",
-    "summarize_experiments": "common.experiments",
-    "best_experiments": "common.experiments",
-    "compare_experiments": "common.experiments",
-    "group_experiments": "common.experiments",
-    "compact_store": "common.experiments",
-    "check_store": "common.experiments",
-    "repair_store": "common.experiments",
-    "delete_experiment": "common.experiments",
-    "rename_experiment": "common.experiments",
-    "rewind_experiment": "common.experiments",
-    "validate_experiment_name": "common.experiments",
-    "ExperimentStoreError": "common.experiments",
-    "FLATTEN_SEPARATOR": "common.experiments",
-    "UnknownMetricError": "common.experiments",
-    "UnknownExperimentError": "common.experiments",
-    "ReadOnlyViolation": "common.experiments",
-    "QueryError": "common.experiments",
-    "StoreNotFoundError": "common.experiments",
-    "StoreWriteError": "common.experiments",
-    "SchemaError": "common.experiments",
-    "InvalidExperimentNameError": "common.experiments",
-    "QueryResult": "common.experiments",
-    "run_readonly_sql": "common.experiments",
-    "experiment_names": "common.experiments",
-    "metric_columns": "common.experiments",
+    # the experiment store: every public name of common.experiments
+    **{name: "common.experiments" for name in _experiments.__all__},
     # configuration
     "Config": ".config",
     "ModelConfig": ".config",

@@ -44,7 +44,7 @@ Rows = list[dict[str, Any]]
 
 
 def plot_training_curves(
-    experiments: str | Sequence[str],
+    experiments: str | Sequence[str] | Any,
     metrics: str | Sequence[str] = ("loss",),
     *,
     x: str = "step",
@@ -61,7 +61,8 @@ def plot_training_curves(
     (``train`` / ``val``), each split gets its own line style, unless ``split`` selects one.
 
     Args:
-        experiments: An experiment name or several names.
+        experiments: An experiment name or several names; or the rows themselves (a pandas
+            DataFrame, e.g. from ``query_experiments``), as ``data`` with every experiment in it.
         metrics: A metric column or several (e.g. ``("loss", "perplexity")``).
         x: The column on the x axis, ``"step"`` or ``"epoch"`` (any numeric column works).
         log_scale: Use a logarithmic y axis: ``True``, ``False``, or ``"auto"`` (per subplot,
@@ -81,6 +82,13 @@ def plot_training_curves(
         ExperimentStoreError: An unknown experiment or metric (the message lists what exists).
         ValueError: Bad arguments, or nothing to plot.
     """
+    if _is_table(experiments):
+        if data is not None:
+            raise ValueError(
+                "plot_training_curves got rows twice: pass experiment names first and the rows "
+                "as data=, or the rows alone"
+            )
+        data, experiments = experiments, _names_in(experiments)
     names = [experiments] if isinstance(experiments, str) else list(experiments)
     metric_list = [metrics] if isinstance(metrics, str) else list(metrics)
     if not names:
@@ -282,9 +290,13 @@ def plot_group_curves(
         ExperimentStoreError: an unknown metric, column or sweep.
         ValueError: nothing to plot.
     """
-    from common.experiments.errors import UnknownMetricError
-    from common.experiments.read import Store, quote_ident
-    from common.experiments.reports import _split_filter, _sweep_filter
+    from common.experiments import (
+        Store,
+        UnknownMetricError,
+        quote_ident,
+        split_filter,
+        sweep_filter,
+    )
 
     keys = [group_by] if isinstance(group_by, str) else list(group_by)
     with Store(storage_dir) as store:
@@ -292,8 +304,8 @@ def plot_group_curves(
         for col in [metric, x, *keys]:
             if col.lower() not in present:
                 raise UnknownMetricError(f"unknown column {col!r} in the store")
-        where, _ = _split_filter(store, split)
-        in_sweep, _ = _sweep_filter(store, sweep)
+        where, _ = split_filter(store, split)
+        in_sweep, _ = sweep_filter(store, sweep)
         cols = [quote_ident(present[c.lower()]) for c in (*keys, x, metric)]
         raw = store.execute(
             f"SELECT experiment_name, {', '.join(cols)} FROM experiments WHERE {cols[-1]} IS NOT "
@@ -339,39 +351,33 @@ def _rows_from_store(
     need_split: bool,
     storage_dir: str | Path | None,
 ) -> Rows:
-    from common.experiments.errors import UnknownMetricError
-    from common.experiments.read import Store, quote_ident
-    from common.experiments.reports import check_experiments
+    from common.experiments import Store, curve_rows, split_column
 
     with Store(storage_dir) as store:
-        check_experiments(store, names)
-        by_lower = {n.lower(): n for n, _, _ in store.columns()}
-        resolved = []
-        for col in [x, *metrics]:
-            if col.lower() not in by_lower:
-                known = ", ".join(store.metric_columns()) or "(none)"
-                raise UnknownMetricError(f"unknown metric {col!r}; metrics in the store: {known}")
-            resolved.append(by_lower[col.lower()])
-        # callers' spelling -> stored column (the store matches names case-insensitively)
-        select = {"experiment_name": "experiment_name"}
-        select.update(zip([x, *metrics], resolved))
-        has_split = "split" in by_lower
-        if has_split:
-            select["split"] = by_lower["split"]
-        placeholders = ", ".join("?" for _ in names)
-        raw = store.execute(
-            f"SELECT {', '.join(quote_ident(c) for c in select.values())} FROM experiments "
-            f"WHERE experiment_name IN ({placeholders})",
-            names,
-        ).rows
+        result = curve_rows(store, names, [x, *metrics], x=x)
+        has_split = split_column(store) is not None
     if need_split and not has_split:
         raise ValueError("split was given but the stored rows have no 'split' column")
-    keys = list(select)
-    return [dict(zip(keys, r)) for r in raw]
+    keys = result.columns if has_split else [c for c in result.columns if c != "split"]
+    return [
+        dict(zip(result.columns, r)) if has_split else dict(zip(keys, (r[0], *r[2:])))
+        for r in result.rows
+    ]
+
+
+def _is_table(value: Any) -> bool:
+    return hasattr(value, "to_dict") and hasattr(value, "columns")
+
+
+def _names_in(table: Any) -> list[str] | str:
+    """The experiment names in a DataFrame, in order of appearance (one label without them)."""
+    if "experiment_name" not in table.columns:
+        return "data"
+    return [str(n) for n in dict.fromkeys(table["experiment_name"]) if n is not None]
 
 
 def _rows_from_data(data: Any, names: list[str], metrics: list[str], x: str) -> Rows:
-    if hasattr(data, "to_dict") and hasattr(data, "columns"):
+    if _is_table(data):
         rows: Rows = data.to_dict("records")
     elif isinstance(data, Mapping):
         cols = {k: list(v) for k, v in data.items()}
@@ -401,8 +407,12 @@ def _best_values(
     split: str | None,
     storage_dir: str | Path | None,
 ) -> tuple[list[str], list[float], str, str]:
-    from common.experiments.read import Store
-    from common.experiments.reports import best_experiments, check_experiments, metric_direction
+    from common.experiments import (
+        Store,
+        best_experiments,
+        check_experiments,
+        metric_direction,
+    )
 
     with Store(storage_dir) as store:
         known = store.experiment_names()

@@ -40,6 +40,18 @@ def _script(text: str) -> str:
     return text.replace("</", "<\\/")
 
 
+_JSON_IN_SCRIPT = str.maketrans(
+    {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+)
+
+
+def json_in_script(value: Any) -> str:
+    """``value`` as JSON that can sit inside an HTML <script> element whatever its strings hold
+    (no ``<``, ``>``, ``&`` or line separators: the HTML parser sees no tag or comment)."""
+    text = json.dumps(value, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
+    return text.translate(_JSON_IN_SCRIPT)
+
+
 def export_report(
     path: str | os.PathLike[str],
     storage_dir: str | os.PathLike[str] | None = None,
@@ -123,18 +135,11 @@ def export_report(
         f"<style>\n{static_text('app.css')}\n</style>\n"
         f"<script>{_script(static_text('plotly.min.js'))}</script>"
     )
-    payload = json.dumps(bundle, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
     tail = (
-        f"<script>window.DASHBOARD_STATIC = {_script(payload)};</script>\n"
+        f"<script>window.DASHBOARD_STATIC = {json_in_script(bundle)};</script>\n"
         f"<script>{_script(static_text('app.js'))}</script>"
     )
     html = html.replace("<!--HEAD-->", head).replace("<!--SCRIPTS-->", tail)
     out = Path(path)
     atomic_write_text(out, html)
     return ExportSummary(out, out.stat().st_size, len(rows), len(curve_names))
-
-
-def _restriction(sql: str | None, best: str | None, top: int) -> str | None:
-    if sql is not None:
-        return f"--sql {sql}"
-    return f"--best {best} --top {top}" if best is not None else None

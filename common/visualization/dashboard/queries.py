@@ -8,10 +8,7 @@ table on the store's read-only connection; sorting, filtering and paging then qu
 
 from __future__ import annotations
 
-import datetime as _dt
-import decimal
 import hashlib
-import math
 import os
 import threading
 import time
@@ -19,14 +16,24 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import duckdb
+
 from common.experiments import (
-    VALIDATION_SPLITS,
+    ExperimentStoreError,
     QueryResult,
+    QueryTimeoutError,
     Store,
     check_readonly_sql,
     compare_experiments,
+    curve_rows,
+    default_split,
     metric_direction,
+    non_finite_notes,
+    split_filter,
+    split_values,
 )
+from common.experiments.read import run_stoppable
+from common.experiments.sql import is_finite_sql, is_numeric, json_value, quote_ident, quote_str
 
 NAME = "experiment_name"
 X_COLUMNS = ("step", "tokens_seen", "elapsed_s", "epoch")
@@ -49,49 +56,23 @@ ENVIRONMENT_KEYS = (
 MAX_PAGE = 500
 MAX_CURVE_RUNS = 200
 MAX_SQL_ROWS = 10_000
+QUERY_TIMEOUT_S = 10.0
+"""How long a query typed by the user (SQL box, runs filter) may run before it is stopped."""
+MEMORY_LIMIT = "2GB"
+"""DuckDB's memory limit for the dashboard's queries."""
 ALL_SPLITS = "all"
+
+
+NON_FINITE = ("nan", "inf", "-inf")
+
+
+def cell(value: Any) -> Any:
+    """A value as the page shows it: JSON, times with a space, NaN and infinities as text."""
+    return json_value(value, time_sep=" ", non_finite_text=True)
 
 
 class DashboardError(Exception):
     """A request the dashboard cannot answer (bad SQL, unknown run or column): one message."""
-
-
-def q(name: str) -> str:
-    """A SQL identifier in double quotes."""
-    return '"' + name.replace('"', '""') + '"'
-
-
-def lit(value: str) -> str:
-    """A SQL string literal."""
-    return "'" + value.replace("'", "''") + "'"
-
-
-def jsonable(value: Any) -> Any:
-    """A DuckDB value as JSON: NaN and infinities become null, times ISO strings."""
-    if value is None or isinstance(value, (bool, int, str)):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, decimal.Decimal):
-        return jsonable(float(value))
-    if isinstance(value, (_dt.datetime, _dt.date, _dt.time)):
-        return value.isoformat(sep=" ") if isinstance(value, _dt.datetime) else value.isoformat()
-    if isinstance(value, _dt.timedelta):
-        return value.total_seconds()
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (bytes, bytearray)):
-        return value.hex()
-    return str(value)
-
-
-def _is_number(column_type: str) -> bool:
-    return column_type in {
-        "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
-        "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE",
-    } or column_type.startswith("DECIMAL")  # fmt: skip
 
 
 def best_direction(metric: str) -> str | None:
@@ -107,26 +88,56 @@ def best_direction(metric: str) -> str | None:
 class Dashboard:
     """The dashboard's view of one store folder; thread-safe; ``poll`` follows new saves.
 
+    The runs table, curves, compare and run pages share one connection (``store``, under a
+    lock); each SQL-box query gets a connection of its own, so a slow one delays nothing else.
+    A query typed by the user (SQL box, runs filter) is stopped after ``query_timeout`` seconds;
+    every query's memory is bounded by ``memory_limit``.
+
     Args:
         storage_dir: the store folder (default: the assets' experiment store).
+        query_timeout: seconds a user's query may run (default ``QUERY_TIMEOUT_S``).
+        memory_limit: DuckDB's memory limit for the dashboard's queries.
 
     Raises:
         StoreNotFoundError: no store there.
     """
 
-    def __init__(self, storage_dir: str | os.PathLike[str] | None = None) -> None:
+    def __init__(
+        self,
+        storage_dir: str | os.PathLike[str] | None = None,
+        *,
+        query_timeout: float = QUERY_TIMEOUT_S,
+        memory_limit: str = MEMORY_LIMIT,
+    ) -> None:
         self._lock = threading.RLock()
-        self.store = Store(storage_dir, warn=False)
+        self.query_timeout = query_timeout
+        self.memory_limit = memory_limit
+        self.store = Store(storage_dir, warn=False, memory_limit=memory_limit)
         self.root: Path = self.store.root
         self.version = 1
         self._signature = self._snapshot_signature(self.store)
-        self._tables: dict[str, tuple[str, list[str]]] = {}
+        self._tables: dict[str, tuple[str, list[str], tuple[str, ...]]] = {}
         self._meta: dict[str, Any] | None = None
+        self._running: set[Store] = set()  # the SQL box's connections, to stop on close
+        self._running_lock = threading.Lock()
+        self._closed = False
 
     def close(self) -> None:
-        """Close the store connection."""
-        with self._lock:
-            self.store.close()
+        """Stop every running query and close the connections (returns within a second)."""
+        self._closed = True
+        self.interrupt()
+        if self._lock.acquire(timeout=1.0):  # else a stopped query is still unwinding
+            try:
+                self.store.close()
+            finally:
+                self._lock.release()
+
+    def interrupt(self) -> None:
+        """Stop every query running now (from any thread)."""
+        self.store.interrupt()
+        with self._running_lock:
+            for store in self._running:
+                store.interrupt()
 
     # ------------------------------------------------------------------ live updates
 
@@ -144,8 +155,8 @@ class Dashboard:
                 return False
             self._signature = signature
             self.version += 1
-            for table, _ in self._tables.values():
-                self.store.execute(f"DROP TABLE IF EXISTS {q(table)}")
+            for table, _, _ in self._tables.values():
+                self.store.execute(f"DROP TABLE IF EXISTS {quote_ident(table)}")
             self._tables.clear()
             self._meta = None
             return True
@@ -167,19 +178,13 @@ class Dashboard:
     def _build_meta(self) -> dict[str, Any]:
         columns = self.store.columns()
         names = {n.lower(): n for n, _, _ in columns}
-        splits: list[str] = []
-        if "split" in names:
-            rows = self.store.execute(
-                f"SELECT DISTINCT {q(names['split'])} FROM experiments "
-                f"WHERE {q(names['split'])} IS NOT NULL ORDER BY 1"
-            ).rows
-            splits = [str(r[0]) for r in rows]
-        default = next((s for s in VALIDATION_SPLITS if s in splits), ALL_SPLITS)
-        numeric_results = [n for n, kind, t in columns if kind == "result" and _is_number(t)]
+        splits = [str(s) for s in split_values(self.store)]
+        default = default_split(splits) or ALL_SPLITS
+        numeric_results = [n for n, kind, t in columns if kind == "result" and is_numeric(t)]
         x_columns = [names[x] for x in X_COLUMNS if x in names and names[x] in numeric_results]
         metrics = [m for m in numeric_results if m not in x_columns]
         text_results = [
-            n for n, kind, t in columns if kind == "result" and not _is_number(t) and n != "split"
+            n for n, kind, t in columns if kind == "result" and not is_numeric(t) and n != "split"
         ]
         return {
             "store": str(self.root),
@@ -194,22 +199,21 @@ class Dashboard:
         }
 
     def _split_condition(self, split: str | None) -> str:
+        """The store's split rule (``split_filter``): the default split takes rows without a
+        split too."""
         meta = self.meta()
-        col = meta["split_column"]
         split = split or meta["default_split"]
-        if col is None or split == ALL_SPLITS:
-            return "true"
-        if split not in meta["splits"]:
-            listing = ", ".join(meta["splits"]) or "(none)"
-            raise DashboardError(f"no rows with split {split!r}; the splits are: {listing}")
-        if split == meta["default_split"]:  # rows without a split count as validation rows
-            return f"({q(col)} = {lit(split)} OR {q(col)} IS NULL)"
-        return f"{q(col)} = {lit(split)}"
+        try:
+            where, _ = split_filter(self.store, None if split == meta["default_split"] else split)
+        except ExperimentStoreError as exc:
+            raise DashboardError(str(exc)) from None
+        return where
 
     # ------------------------------------------------------------------ runs table
 
-    def runs_table(self, split: str | None = None) -> tuple[str, list[str]]:
-        """The temporary table holding the runs table for ``split``, and its columns."""
+    def runs_table(self, split: str | None = None) -> tuple[str, list[str], tuple[str, ...]]:
+        """The temporary table holding the runs table for ``split``, its columns, and notes
+        naming the runs whose metrics hold NaN or infinities (best values leave those out)."""
         with self._lock:
             meta = self.meta()
             split = split or meta["default_split"]
@@ -218,41 +222,43 @@ class Dashboard:
                 return cached
             where = self._split_condition(split)
             names = {n.lower(): n for n, _, _ in self.store.columns()}
-            order = q(names["step"]) if "step" in names else "saved_at"
+            order = quote_ident(names["step"]) if "step" in names else "saved_at"
             select = [
-                f"{q(NAME)}",
+                f"{quote_ident(NAME)}",
                 "count(*) AS rows",
                 f"max({order}) AS last_step" if "step" in names else None,
             ]
+            notes: tuple[str, ...] = ()
             for metric in meta["metrics"] + meta["x_columns"]:
                 if metric.lower() == "step":
                     continue
-                m = q(metric)
+                m = quote_ident(metric)
                 direction = best_direction(metric)
                 if direction is not None:
-                    select.append(
-                        f"{direction}({m}) FILTER (WHERE {where}) AS {q('best_' + metric)}"
-                    )
+                    best = quote_ident("best_" + metric)
+                    finite = f"{where} AND {is_finite_sql(m)}"
+                    select.append(f"{direction}({m}) FILTER (WHERE {finite}) AS {best}")
+                    notes += non_finite_notes(self.store, metric, where)
                 select.append(
                     f"arg_max({m}, {order}) FILTER (WHERE {m} IS NOT NULL AND {where}) "
-                    f"AS {q('last_' + metric)}"
+                    f"AS {quote_ident('last_' + metric)}"
                 )
             select.append("min(saved_at) AS first_saved_at")
             select.append("max(saved_at) AS last_saved_at")
             latest = [
-                f"max_by({q(c)}, saved_at) FILTER (WHERE {q(c)} IS NOT NULL) AS {q(c)}"
-                for c in [*PROVENANCE, *meta["metadata"]]
+                f"max_by({c}, saved_at) FILTER (WHERE {c} IS NOT NULL) AS {c}"
+                for c in map(quote_ident, [*PROVENANCE, *meta["metadata"]])
             ]
             digest = hashlib.sha1(f"{split}/{self.version}".encode()).hexdigest()[:12]
             table = f"dashboard_runs_{digest}"
             self.store.execute(
-                f"CREATE OR REPLACE TEMP TABLE {q(table)} AS SELECT "
+                f"CREATE OR REPLACE TEMP TABLE {quote_ident(table)} AS SELECT "
                 + ", ".join(s for s in [*select, *latest] if s)
-                + f" FROM experiments GROUP BY {q(NAME)}"
+                + f" FROM experiments GROUP BY {quote_ident(NAME)}"
             )
-            columns = [r[0] for r in self.store.execute(f"DESCRIBE {q(table)}").rows]
-            self._tables[split] = (table, columns)
-            return table, columns
+            columns = [r[0] for r in self.store.execute(f"DESCRIBE {quote_ident(table)}").rows]
+            self._tables[split] = (table, columns, notes)
+            return self._tables[split]
 
     def runs(
         self,
@@ -283,7 +289,7 @@ class Dashboard:
         if offset < 0 or not 1 <= limit <= MAX_PAGE:
             raise DashboardError(f"a page has 1 to {MAX_PAGE} rows from offset >= 0")
         with self._lock:
-            table, available = self.runs_table(split)
+            table, available, notes = self.runs_table(split)
             shown = self._pick_columns(available, columns)
             sort_col = self._pick_columns(available, [sort])[-1] if sort else NAME
             conditions = []
@@ -291,13 +297,16 @@ class Dashboard:
                 conditions.append(f"(\n{where}\n)")
             if names is not None:
                 conditions.append(
-                    f"{q(NAME)} IN ({', '.join(lit(n) for n in names)})" if names else "false"
+                    f"{quote_ident(NAME)} IN ({', '.join(quote_str(n) for n in names)})"
+                    if names
+                    else "false"
                 )
             condition = " AND ".join(conditions) or "true"
-            body = f"FROM {q(table)} WHERE {condition}"
-            order = f"{q(sort_col)} {'DESC' if descending else 'ASC'} NULLS LAST, {q(NAME)}"
+            body = f"FROM {quote_ident(table)} WHERE {condition}"
+            direction = "DESC" if descending else "ASC"
+            order = f"{quote_ident(sort_col)} {direction} NULLS LAST, {quote_ident(NAME)}"
             page_sql = (
-                f"SELECT {', '.join(q(c) for c in shown)} {body} ORDER BY {order} "
+                f"SELECT {', '.join(quote_ident(c) for c in shown)} {body} ORDER BY {order} "
                 f"LIMIT {int(limit)} OFFSET {int(offset)}"
             )
             count_sql = f"SELECT count(*) {body}"
@@ -305,7 +314,7 @@ class Dashboard:
             total = self._filter_query(count_sql, available).rows[0][0]
             return {
                 "columns": page.columns,
-                "rows": [[jsonable(v) for v in row] for row in page.rows],
+                "rows": [[cell(v) for v in row] for row in page.rows],
                 "total": int(total),
                 "offset": offset,
                 "limit": limit,
@@ -313,6 +322,7 @@ class Dashboard:
                 "split": split or self.meta()["default_split"],
                 "sort": sort_col,
                 "descending": descending,
+                "notes": list(notes),
             }
 
     def all_runs(
@@ -320,16 +330,17 @@ class Dashboard:
     ) -> dict[str, Any]:
         """Every row of the runs table (or the named runs'), by name: the export's table."""
         with self._lock:
-            table, columns = self.runs_table(split)
-            condition = "true" if names is None else f"{q(NAME)} IN (SELECT unnest(?))"
+            table, columns, notes = self.runs_table(split)
+            condition = "true" if names is None else f"{quote_ident(NAME)} IN (SELECT unnest(?))"
             result = self.store.execute(
-                f"SELECT * FROM {q(table)} WHERE {condition} ORDER BY {q(NAME)}",
+                f"SELECT * FROM {quote_ident(table)} WHERE {condition} ORDER BY 1",
                 None if names is None else [list(names)],
             )
             return {
                 "columns": columns,
-                "rows": [[jsonable(v) for v in row] for row in result.rows],
+                "rows": [[cell(v) for v in row] for row in result.rows],
                 "split": split or self.meta()["default_split"],
+                "notes": list(notes),
             }
 
     @staticmethod
@@ -351,14 +362,17 @@ class Dashboard:
     def _filter_query(self, sql: str, columns: Sequence[str]) -> QueryResult:
         """Run a runs-table query holding the user's filter, after the store's read-only
         check; a refusal is one message listing the columns a filter can use."""
-        import duckdb
-
-        from common.experiments import ExperimentStoreError
-
         hint = "\nColumns of the runs table: " + ", ".join(columns)
         try:
             check_readonly_sql(self.store.con, sql)
-            return self.store.execute(sql)
+            return run_stoppable(
+                self.store.con, lambda: self.store.execute(sql), self.query_timeout
+            )
+        except QueryTimeoutError:
+            raise DashboardError(
+                f"the filter was stopped after {self.query_timeout:g} s, the dashboard's time "
+                "limit for a query (--query-timeout SECONDS when starting it)"
+            ) from None
         except ExperimentStoreError as exc:
             first = str(exc).split("\nAvailable tables:")[0]
             raise DashboardError(f"the filter was refused: {first}{hint}") from None
@@ -381,21 +395,15 @@ class Dashboard:
         with self._lock:
             meta = self.meta()
             self._check_names(wanted)
-            split_col = meta["split_column"]
             cols = [*meta["x_columns"], *meta["metrics"]]
-            split_sql = f"coalesce(CAST({q(split_col)} AS VARCHAR), '')" if split_col else "''"
-            order = [q(c) for c in meta["x_columns"][:1]] or ["saved_at"]
-            result = self.store.execute(
-                f"SELECT {q(NAME)}, {split_sql} AS split_, "
-                + ", ".join(q(c) for c in cols)
-                + f" FROM experiments WHERE {q(NAME)} IN ({', '.join(lit(n) for n in wanted)}) "
-                + f"ORDER BY {q(NAME)}, split_, {', '.join(order)}"
-            )
+            x = meta["x_columns"][0] if meta["x_columns"] else None
+            result = curve_rows(self.store, wanted, cols, x=x)
         runs: dict[str, dict[str, dict[str, list[Any]]]] = {n: {} for n in wanted}
         for row in result.rows:
-            series = runs[row[0]].setdefault(row[1], {c: [] for c in cols})
+            split = "" if row[1] is None else str(row[1])
+            series = runs[row[0]].setdefault(split, {c: [] for c in cols})
             for c, v in zip(cols, row[2:]):
-                series[c].append(jsonable(v))
+                series[c].append(json_value(v, time_sep=" "))
         return {
             "runs": [{"name": n, "splits": runs[n]} for n in wanted],
             "x_columns": meta["x_columns"],
@@ -417,8 +425,6 @@ class Dashboard:
         Raises:
             DashboardError: unknown run or split.
         """
-        from common.experiments import ExperimentStoreError
-
         wanted = list(dict.fromkeys(names))
         if len(wanted) < 2:
             raise DashboardError("pick at least two runs to compare")
@@ -433,7 +439,7 @@ class Dashboard:
         differing = [c for c in result.columns if c in metadata]
         return {
             "columns": result.columns,
-            "rows": [[jsonable(v) for v in row] for row in result.rows],
+            "rows": [[cell(v) for v in row] for row in result.rows],
             "differing": differing,
             "notes": list(result.notes),
         }
@@ -451,7 +457,7 @@ class Dashboard:
             meta = self.meta()
             self._check_names([name])
             summary = self.store.execute(
-                f"SELECT * FROM experiment_summary WHERE {q(NAME)} = ?", [name]
+                f"SELECT * FROM experiment_summary WHERE {quote_ident(NAME)} = ?", [name]
             )
             record = dict(zip(summary.columns, summary.rows[0]))
             samples: list[dict[str, Any]] = []
@@ -460,25 +466,21 @@ class Dashboard:
                 keep = [c for c in ("step", meta["split_column"]) if c and c in present]
                 text = meta["text_columns"]
                 result = self.store.execute(
-                    f"SELECT {', '.join(q(c) for c in [*keep, *text])} FROM experiments "
-                    f"WHERE {q(NAME)} = ? AND ("
-                    + " OR ".join(f"{q(c)} IS NOT NULL" for c in text)
+                    f"SELECT {', '.join(quote_ident(c) for c in [*keep, *text])} FROM experiments "
+                    f"WHERE {quote_ident(NAME)} = ? AND ("
+                    + " OR ".join(f"{quote_ident(c)} IS NOT NULL" for c in text)
                     + ") ORDER BY 1 LIMIT 200",
                     [name],
                 )
-                samples = [
-                    {c: jsonable(v) for c, v in zip(result.columns, row)} for row in result.rows
-                ]
+                samples = [{c: cell(v) for c, v in zip(result.columns, row)} for row in result.rows]
         config = {
-            k: jsonable(v)
+            k: cell(v)
             for k, v in record.items()
             if k in meta["metadata"] and k not in ENVIRONMENT_KEYS and v is not None
         }
-        environment = {
-            k: jsonable(record[k]) for k in ENVIRONMENT_KEYS if record.get(k) is not None
-        }
+        environment = {k: cell(record[k]) for k in ENVIRONMENT_KEYS if record.get(k) is not None}
         provenance = {
-            k: jsonable(record.get(k))
+            k: cell(record.get(k))
             for k in ("git_commit", "git_dirty", "host", "first_saved_at", "last_saved_at", "rows")
         }
         return {
@@ -499,19 +501,31 @@ class Dashboard:
         Raises:
             DashboardError: the query writes, does not parse or fails.
         """
-        from common.experiments import ExperimentStoreError
-
         started = time.perf_counter()
-        with self._lock:
-            try:
-                result = self.store.sql(sql)
-            except ExperimentStoreError as exc:
-                raise DashboardError(str(exc)) from None
-        rows = [[jsonable(v) for v in row] for row in result.rows[:MAX_SQL_ROWS]]
+        if self._closed:
+            raise DashboardError("the dashboard is shutting down")
+        store = Store(self.root, warn=False, memory_limit=self.memory_limit)
+        with self._running_lock:
+            self._running.add(store)
+        try:
+            result = store.sql(sql, timeout=self.query_timeout, max_rows=MAX_SQL_ROWS)
+        except QueryTimeoutError:
+            raise DashboardError(
+                f"the query was stopped after {self.query_timeout:g} s, the dashboard's time "
+                "limit for a query (--query-timeout SECONDS when starting it)"
+            ) from None
+        except ExperimentStoreError as exc:
+            raise DashboardError(str(exc)) from None
+        finally:
+            with self._running_lock:
+                self._running.discard(store)
+            store.close()
+        rows = [[cell(v) for v in row] for row in result.rows[:MAX_SQL_ROWS]]
         return {
             "columns": result.columns,
             "rows": rows,
-            "total": len(result.rows),
+            "total": len(rows),
+            "more": len(result.rows) > MAX_SQL_ROWS,
             "chart": chart_hint(result.columns, rows),
             "seconds": round(time.perf_counter() - started, 4),
         }
@@ -527,7 +541,7 @@ def chart_hint(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> dict[st
         return None
 
     def numeric(i: int) -> bool:
-        values = [r[i] for r in rows if r[i] is not None]
+        values = [r[i] for r in rows if r[i] is not None and r[i] not in NON_FINITE]
         return bool(values) and all(
             isinstance(v, (int, float)) and not isinstance(v, bool) for v in values
         )

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from common.visualization.dashboard.queries import Dashboard, DashboardError
+from common.visualization.dashboard.queries import QUERY_TIMEOUT_S, Dashboard, DashboardError
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 STATIC_TYPES = {
@@ -119,7 +119,9 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class DashboardServer(ThreadingHTTPServer):
-    """The dashboard on ``host:port`` (port 0: any free one) over the store in ``storage_dir``.
+    """The dashboard on ``host:port`` (port 0: any free one) over the store in ``storage_dir``;
+    a user's query is stopped after ``query_timeout`` seconds. ``server_close`` stops running
+    queries and returns within about a second, whatever the requests are doing.
 
     Raises:
         StoreNotFoundError: no store there.
@@ -135,8 +137,9 @@ class DashboardServer(ThreadingHTTPServer):
         port: int = 0,
         *,
         refresh_s: float = 1.0,
+        query_timeout: float = QUERY_TIMEOUT_S,
     ) -> None:
-        self.data = Dashboard(storage_dir)
+        self.data = Dashboard(storage_dir, query_timeout=query_timeout)
         self.refresh_s = refresh_s
         self._assets: dict[str, bytes] = {}
         self._stop = threading.Event()
@@ -174,11 +177,12 @@ class DashboardServer(ThreadingHTTPServer):
         super().serve_forever(poll_interval)
 
     def server_close(self) -> None:
-        """Stop following the store, close the socket and the store connection."""
+        """Stop following the store, stop running queries, close the socket and the store."""
         self._stop.set()
+        self.data.interrupt()
         super().server_close()
         if self._poller.is_alive():
-            self._poller.join(timeout=10)
+            self._poller.join(timeout=1)
         self.data.close()
 
     def _follow(self) -> None:

@@ -102,7 +102,7 @@
       return {
         columns: shown, all_columns: all, total: rows.length, offset, limit,
         rows: rows.slice(offset, offset + limit).map((r) => cols.map((i) => r[i])),
-        split: table.split, sort, descending: p.desc === "1",
+        split: table.split, sort, descending: p.desc === "1", notes: table.notes || [],
       };
     },
     curves(p) {
@@ -213,6 +213,7 @@
     $("page-info").textContent = page.total
       ? `${page.offset + 1}\u2013${last} of ${page.total}` : "no runs";
     $("page-info").dataset.total = page.total;
+    $("runs-notes").textContent = (page.notes || []).join("\n");
     $("prev").disabled = page.offset === 0;
     $("next").disabled = last >= page.total;
     renderColumnChooser(page.all_columns);
@@ -526,7 +527,8 @@
 
   function renderSql(result) {
     const shown = result.rows.slice(0, 1000);
-    $("sql-info").textContent = `${result.total} row(s)` + (result.total > shown.length ? `, first ${shown.length} shown` : "")
+    $("sql-info").textContent = `${result.total} row(s)` + (result.more ? " (more not fetched)" : "")
+      + (result.total > shown.length ? `, first ${shown.length} shown` : "")
       + (result.seconds !== undefined ? ` in ${result.seconds} s` : "");
     const table = $("sql-table");
     table.replaceChildren(
