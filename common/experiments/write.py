@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from common.experiments import layout
+from common.experiments.column_types import mixed_columns
 from common.experiments.compaction import after_save
 from common.experiments.errors import (
     ExperimentExistsError,
@@ -233,14 +234,16 @@ def rewrite(
     infos = [p.info for p in snap.parts if name in p.info.exps]
     result_cols = union_names([i.result_cols for i in infos])
     meta_cols = union_names([i.meta_cols for i in infos])
+    types = {r[0]: kind_of_sql_type(r[1]) for r in described}
     footer = {
         "saves": [op_id],
         "dead": sorted(saves),
         "exps": [new_name or name] if kept else [],
-        "types": {r[0]: kind_of_sql_type(r[1]) for r in described},
+        "types": types,
         "result_cols": result_cols,
         "meta_cols": meta_cols,
         "rows": kept,
+        "mixed": mixed_columns([p for p in snap.parts if name in p.info.exps], types, kept),
     }
     layout.write_query(
         root,
