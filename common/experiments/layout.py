@@ -6,7 +6,8 @@ Layout of a store folder::
     saves/<id>.<crc>.op.parquet     a save that supersedes named earlier saves (overwrite, delete,
                                     rename, rewind, repair); it may hold no rows
     merged/<n>-<id>.<crc>.parquet   many saves merged by compaction (immutable); n = saves held
-    schema/<column>.json            each column's type (see ``schema``)
+    schema/<column>.json            each column's type, a cache of the files' (see ``schema``)
+    names/<name>-<hash>.json        which experiment owns each name (see ``claims``)
     tmp/                            files being written, named after their host and process
     damaged/                        files moved aside by ``repair_store`` (never deleted)
 

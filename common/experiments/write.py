@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from common.experiments import layout
+from common.experiments import claims, layout
 from common.experiments.column_types import mixed_columns
 from common.experiments.compaction import after_save
 from common.experiments.errors import (
@@ -129,6 +129,7 @@ def save_experiment(
         "rows": n_rows,
     }
     data = _encode(stored, layout.kv_json(footer))
+    claims.ensure_claimed(root, name)
     suffix = ".op.parquet" if dead else ".parquet"
     path = layout.write_bytes(root, layout.SAVES, save_id, data, suffix, sync_dir=bool(dead))
 
@@ -258,6 +259,11 @@ def rewrite(
     return total - kept
 
 
+def has_rows(root: Path, name: str) -> bool:
+    """Whether experiment ``name`` has visible rows now (a fresh snapshot)."""
+    return bool(on_fresh_snapshot(root, lambda snap: visible_saves(snap, name)))
+
+
 def rewrite_fresh(root: Path, name: str, **options: Any) -> int:
     """``rewrite`` on a fresh snapshot, again on a new one when a compaction removed a file."""
     return on_fresh_snapshot(root, lambda snap: rewrite(root, snap, name, **options))
@@ -288,13 +294,14 @@ def delete_experiment(
 
     def check(snap: Snapshot) -> None:
         for name in wanted:
-            if not visible_saves(snap, name):
+            if not visible_saves(snap, name) and claims.owner_of(root, name) is None:
                 raise _unknown(snap, name)
 
     on_fresh_snapshot(root, check)
     total = 0
     for name in wanted:
-        total += rewrite_fresh(root, name, where="false")
+        with claims.taking(root, name, has_rows=lambda n: has_rows(root, n)):
+            total += rewrite_fresh(root, name, where="false")
     after_save(root)
     return total
 
@@ -307,9 +314,13 @@ def rename_experiment(
     Returns:
         The number of rows renamed.
 
+    Of several changes that claim ``new`` at once (renames, a new run, a first save) exactly
+    one wins, decided by the name claims (``claims``), on one machine or on a shared folder.
+
     Raises:
         UnknownExperimentError: ``old`` has no rows.
-        ExperimentExistsError: ``new`` already has rows.
+        ExperimentExistsError: another experiment owns ``new`` (nothing is changed).
+        ExperimentBusyError: another process is renaming or deleting ``old``.
         StoreWriteError: the store cannot be written.
     """
     validate_experiment_name(old)
@@ -323,14 +334,30 @@ def rename_experiment(
             raise _unknown(snap, old)
         if visible_saves(snap, new):
             raise ExperimentExistsError(
-                f"cannot rename {old!r} to {new!r}: an experiment named {new!r} exists; delete "
-                "or rename it first"
+                f"an experiment named {new!r} exists; delete or rename it first"
             )
         before = _row_count(snap, old)
         rewrite(root, snap, old, new_name=new)
         return before
 
-    renamed = on_fresh_snapshot(root, change)
+    def rows(name: str) -> bool:
+        return has_rows(root, name)
+
+    def known(snap: Snapshot) -> None:
+        if not visible_saves(snap, old):
+            raise _unknown(snap, old)
+
+    on_fresh_snapshot(root, known)  # for the message; the claims below decide
+    try:
+        with claims.taking(root, old, has_rows=rows) as identity:
+            claims.claim(root, new, identity, has_rows=rows)
+            try:
+                renamed = on_fresh_snapshot(root, change)
+            except BaseException:
+                claims.release(root, new, identity)
+                raise
+    except ExperimentExistsError as exc:
+        raise ExperimentExistsError(f"cannot rename {old!r} to {new!r}: {exc}") from None
     after_save(root)
     return renamed
 
