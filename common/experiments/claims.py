@@ -2,7 +2,8 @@
 
 ``names/<name>`` (a quoted name plus a hash of its exact spelling) is the claim of one
 experiment on its name: a small JSON file holding the experiment's identity (``id``, a random
-token, or the owner a new run gives). A claim is created only with an exclusive ``os.link`` (the
+token that stays with the experiment through renames: tags and notes hang on it) and the owner
+that claimed it (a new run's id), if any. A claim is created only with an exclusive ``os.link`` (the
 first creator wins, on one machine and on a shared folder) and taken away only with an
 ``os.rename`` into ``tmp/`` (exactly one taker wins):
 
@@ -21,13 +22,13 @@ with rows and no claim is claimed the first time a change needs it. No clock tak
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
 import json
 import os
 import urllib.parse
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 from common.experiments import layout
 from common.experiments.errors import (
@@ -50,28 +51,58 @@ def claim_file(root: Path, name: str) -> Path:
     return root / NAMES / f"{quoted}-{digest}.json"
 
 
+class Claim(NamedTuple):
+    """One experiment's claim on its name: its identity (random, kept through renames; tags
+    and notes hang on it) and the owner that claimed it (a run's id), if any."""
+
+    id: str
+    owner: str | None = None
+
+
+def claim_of(root: Path, name: str) -> Claim | None:
+    """The claim on ``name`` now, or None when there is none."""
+    return _read(claim_file(root, name))
+
+
 def owner_of(root: Path, name: str) -> str | None:
-    """The identity that owns ``name`` now, or None when no claim exists."""
-    return _identity(claim_file(root, name))
+    """The owner (a run's id) or else the identity that holds ``name`` now; None: no claim."""
+    held = claim_of(root, name)
+    return None if held is None else held.owner or held.id
 
 
-def _identity(path: Path) -> str | None:
+def all_claims(root: Path) -> Iterator[tuple[str, Claim]]:
+    """``(name, claim)`` for every readable claim of the store."""
+    try:
+        files = sorted(os.listdir(root / NAMES))
+    except OSError:
+        return
+    for file in files:
+        try:
+            doc = json.loads((root / NAMES / file).read_bytes())
+            owner = doc.get("owner")
+            yield str(doc["name"]), Claim(str(doc["id"]), None if owner is None else str(owner))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            continue
+
+
+def _read(path: Path) -> Claim | None:
     try:
         doc = json.loads(path.read_bytes())
-        return str(doc["id"])
+        owner = doc.get("owner")
+        return Claim(str(doc["id"]), None if owner is None else str(owner))
     except FileNotFoundError:
         return None
-    except (OSError, ValueError, KeyError, TypeError):
-        return "(unreadable claim)"
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return Claim("(unreadable claim)")
 
 
-def _link(root: Path, name: str, identity: str) -> bool:
-    """Create ``name``'s claim for ``identity`` unless one exists; True when this call made it.
+def _link(root: Path, name: str, held: Claim) -> bool:
+    """Create ``name``'s claim unless one exists; True when this call made it.
 
     Raises:
         StoreWriteError: the claim cannot be written.
     """
-    doc = {"name": name, "id": identity, "host": hostname(), "pid": os.getpid()}
+    doc = {"name": name, "id": held.id, "owner": held.owner, "host": hostname()}
     tmp = layout.tmp_path(root, ".claim")
     try:
         try:
@@ -102,7 +133,7 @@ def ensure_claimed(root: Path, name: str) -> None:
         StoreWriteError: the claim cannot be written.
     """
     if not claim_file(root, name).exists():
-        _link(root, name, layout.new_id())
+        _link(root, name, Claim(layout.new_id()))
 
 
 def claim_experiment(
@@ -123,35 +154,70 @@ def claim_experiment(
     from common.experiments.write import has_rows
 
     validate_experiment_name(name)
+    if not isinstance(owner, str) or not owner:
+        raise ValueError("owner must be a non-empty string (e.g. the run's id)")
     root = layout.resolve_dir(storage_dir, create=True)
-    claim(root, name, owner, has_rows=lambda n: has_rows(root, n))
+    claim(root, name, Claim(layout.new_id(), owner), has_rows=lambda n: has_rows(root, n))
 
 
-def claim(root: Path, name: str, identity: str, *, has_rows: HasRows) -> None:
-    """Claim ``name`` for ``identity``: exactly one of several claimers wins.
+def claim(root: Path, name: str, wanted: Claim, *, has_rows: HasRows) -> None:
+    """Claim ``name`` for ``wanted``: exactly one of several claimers wins. A claim held by the
+    same owner counts as won.
 
     Raises:
-        ExperimentExistsError: another identity owns it, or it has rows without a claim (a store
-            written before claims existed).
+        ExperimentExistsError: another experiment holds it, or it has rows without a claim (a
+            store written before claims existed).
     """
-    if not _link(root, name, identity):
-        holder = owner_of(root, name)
-        if holder == identity:
+    for _ in range(10):
+        if _link(root, name, wanted):
+            if has_rows(name):
+                release(root, name, wanted)
+                raise _exists(name, True)
             return
-        if holder is None:  # released meanwhile: try once more
-            return claim(root, name, identity, has_rows=has_rows)
+        holder = claim_of(root, name)
+        if holder is None:  # released meanwhile: try again
+            continue
+        if wanted.owner is not None and holder.owner == wanted.owner:
+            return
         raise _exists(name, has_rows(name))
-    if has_rows(name):
-        release(root, name, identity)
-        raise _exists(name, True)
+    raise ExperimentBusyError(f"the claim on {name!r} kept changing; try again")
 
 
-def release(root: Path, name: str, identity: str) -> None:
-    """Remove ``name``'s claim if ``identity`` owns it (a rename or delete that failed)."""
+def release(root: Path, name: str, held: Claim) -> None:
+    """Remove ``name``'s claim if it is ``held`` (a change that failed lets go of it)."""
     path = claim_file(root, name)
-    if _identity(path) == identity:
+    if _read(path) == held:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
+
+
+def identity_of(root: Path, name: str, *, has_rows: HasRows) -> Claim:
+    """The claim of experiment ``name``, made now if it has rows and none (an older store).
+
+    Raises:
+        UnknownExperimentError: ``name`` has neither a claim nor rows.
+        ExperimentBusyError: another process is renaming or deleting ``name``.
+    """
+    for _ in range(10):
+        held = claim_of(root, name)
+        if held is not None:
+            return held
+        _claim_missing(root, name, has_rows)
+    raise ExperimentBusyError(f"experiment {name!r} kept changing; try again")
+
+
+def _claim_missing(root: Path, name: str, has_rows: HasRows) -> None:
+    """``name`` has no claim: another change holds it, it was never made (an older store), or
+    there is no such experiment. Looked at in this order: a change publishes before it lets go
+    of the claim it holds."""
+    if _busy(root, name):
+        raise ExperimentBusyError(
+            f"experiment {name!r} is being renamed or deleted by another process; try again "
+            "when it has finished"
+        )
+    if not has_rows(name):
+        raise UnknownExperimentError(f"unknown experiment {name!r}")
+    _link(root, name, Claim(layout.new_id()))
 
 
 def _exists(name: str, rows: bool) -> ExperimentExistsError:
@@ -198,8 +264,8 @@ def _busy(root: Path, name: str) -> bool:
 
 
 @contextlib.contextmanager
-def taking(root: Path, name: str, *, has_rows: HasRows) -> Iterator[str]:
-    """Take experiment ``name``'s claim for a rename or delete; yields its identity.
+def taking(root: Path, name: str, *, has_rows: HasRows) -> Iterator[Claim]:
+    """Take experiment ``name``'s claim for a rename or delete; yields it.
 
     On success of the block the claim is released (the name is free); on failure it is put
     back. Of several concurrent takers exactly one gets the claim.
@@ -214,26 +280,14 @@ def taking(root: Path, name: str, *, has_rows: HasRows) -> Iterator[str]:
             os.rename(claim_file(root, name), held)
             break
         except FileNotFoundError:
-            pass
+            _claim_missing(root, name, has_rows)
         except OSError as exc:
-            if exc.errno == errno.ENOENT:
-                continue
             raise layout.write_error(root, exc) from exc
-        # no claim: another change holds it, it was never made (an older store), or no such
-        # experiment. Look in this order: a change publishes before it lets go of the claim.
-        if _busy(root, name):
-            raise ExperimentBusyError(
-                f"experiment {name!r} is being renamed or deleted by another process; try again "
-                "when it has finished"
-            )
-        if not has_rows(name):
-            raise UnknownExperimentError(f"unknown experiment {name!r}")
-        _link(root, name, layout.new_id())
     else:
         raise ExperimentBusyError(f"experiment {name!r} kept changing; try again")
-    identity = _identity(held) or layout.new_id()
+    taken = _read(held) or Claim(layout.new_id())
     try:
-        yield identity
+        yield taken
     except BaseException:
         with contextlib.suppress(OSError):
             os.replace(held, claim_file(root, name))

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from common.experiments import claims, layout
+from common.experiments.annotations import forget_annotations, record_annotated_name
 from common.experiments.column_types import mixed_columns
 from common.experiments.compaction import after_save
 from common.experiments.errors import (
@@ -300,8 +301,9 @@ def delete_experiment(
     on_fresh_snapshot(root, check)
     total = 0
     for name in wanted:
-        with claims.taking(root, name, has_rows=lambda n: has_rows(root, n)):
+        with claims.taking(root, name, has_rows=lambda n: has_rows(root, n)) as held:
             total += rewrite_fresh(root, name, where="false")
+        forget_annotations(root, held.id)
     after_save(root)
     return total
 
@@ -349,15 +351,16 @@ def rename_experiment(
 
     on_fresh_snapshot(root, known)  # for the message; the claims below decide
     try:
-        with claims.taking(root, old, has_rows=rows) as identity:
-            claims.claim(root, new, identity, has_rows=rows)
+        with claims.taking(root, old, has_rows=rows) as held:
+            claims.claim(root, new, held, has_rows=rows)
             try:
                 renamed = on_fresh_snapshot(root, change)
             except BaseException:
-                claims.release(root, new, identity)
+                claims.release(root, new, held)
                 raise
     except ExperimentExistsError as exc:
         raise ExperimentExistsError(f"cannot rename {old!r} to {new!r}: {exc}") from None
+    record_annotated_name(root, held.id, new)
     after_save(root)
     return renamed
 
