@@ -154,3 +154,44 @@ def test_int_and_float_saves_agree_after_the_schema_is_gone(tmp_path: Path, rows
     store.save_experiment("a", {"step": [1, 2], "loss": [0.5, 0.25]}, storage_dir=root)
     shutil.rmtree(root / "schema")
     assert save_in_new_process(root, "b", {"step": [1, 2], "loss": rows}) == "saved"
+
+
+def poison(root: Path, name: str, value: str) -> None:
+    """A save holding text in ``loss`` that bypasses the type check, as an older version of the
+    store (or a hand-made file) would leave it."""
+    from common.experiments import layout
+    from common.experiments.schema import Column
+    from common.experiments.write import _encode
+
+    save_id = layout.new_id()
+    cols = [
+        Column("experiment_name", "text", "text", [name]),
+        Column("step", "number", "int", [1]),
+        Column("loss", "text", "text", [value]),
+        Column("_rx_save", "text", "text", [save_id]),
+    ]
+    footer = {
+        "saves": [save_id],
+        "exps": [name],
+        "types": {c.name: c.kind for c in cols},
+        "result_cols": ["step", "loss"],
+        "meta_cols": [],
+        "rows": 1,
+    }
+    layout.write_bytes(root, "saves", save_id, _encode(cols, layout.kv_json(footer)), sync_dir=True)
+
+
+def test_a_merge_of_mixed_types_still_counts_as_the_majority_type(tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    numeric_store(root)
+    poison(root, "bad", "n/a")
+    store.compact_store(root)  # one merged file: loss stored as text, holding mostly numbers
+    shutil.rmtree(root / "schema")
+    schema._REGISTRIES.clear()
+    assert save_in_new_process(root, "late", {"step": 1, "loss": "high"}).startswith("refused:")
+    assert save_in_new_process(root, "late", {"step": 1, "loss": 0.1}) == "saved"
+    report = store.repair_store(root)
+    assert report.retyped == {"bad": ["loss"]}
+    store.compact_store(root)
+    assert set(loss_types(root).values()) == {"DOUBLE"}
+    assert store.check_store(root).ok

@@ -22,6 +22,7 @@ with rows and no claim is claimed the first time a change needs it. No clock tak
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -46,9 +47,13 @@ HasRows = Callable[[str], bool]
 
 def claim_file(root: Path, name: str) -> Path:
     """The claim file of experiment ``name`` (exact spelling; safe on case-insensitive disks)."""
+    return root / NAMES / _file_name(name)
+
+
+@functools.lru_cache(maxsize=4096)
+def _file_name(name: str) -> str:
     quoted = urllib.parse.quote(name, safe="")[:80]
-    digest = hashlib.sha256(name.encode()).hexdigest()[:16]
-    return root / NAMES / f"{quoted}-{digest}.json"
+    return f"{quoted}-{hashlib.sha256(name.encode()).hexdigest()[:16]}.json"
 
 
 class Claim(NamedTuple):
