@@ -18,6 +18,7 @@ import pytest
 
 import common.experiments as store
 from common.experiments import claims
+from common.experiments.annotations import experiment_annotations, tag_experiment
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -214,7 +215,29 @@ def test_a_rename_whose_taker_died_does_not_block_the_name(tmp_path: Path) -> No
     )
     pid = int(dead.stdout)
     held = root / "tmp" / f"{claims.layout.safe_host()}.{pid}.0000{claims._taken_pattern('e0')}"
+    tag_experiment("e0", "kept", storage_dir=root)
     os.rename(claims.claim_file(root, "e0"), held)  # as a rename killed mid-way leaves it
     assert store.rename_experiment("e0", "Z", storage_dir=root) == 2
     assert rows_of(root) == {"Z": before["e0"], "e1": before["e1"]}
     assert not held.exists()
+    assert experiment_annotations(root)["Z"].tags == ["kept"]  # the claim came back whole
+
+
+def test_a_rename_that_died_after_publishing_leaves_the_name_free(tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    before = two_experiments(root)
+    store.rename_experiment("e0", "Z", storage_dir=root)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        text=True,
+        capture_output=True,
+        check=True,
+    )
+    held = root / "tmp" / f"{claims.layout.safe_host()}.{dead.stdout.strip()}.0000"
+    held = held.with_name(held.name + claims._taken_pattern("e0"))
+    held.write_text(json.dumps({"name": "e0", "id": "gone"}))
+    with pytest.raises(store.UnknownExperimentError):
+        store.rename_experiment("e0", "W", storage_dir=root)
+    assert claims.claim_of(root, "e0") is None
+    store.rename_experiment("e1", "e0", storage_dir=root)
+    assert rows_of(root) == {"Z": before["e0"], "e0": before["e1"]}

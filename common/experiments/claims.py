@@ -162,12 +162,13 @@ def claim_experiment(
     if not isinstance(owner, str) or not owner:
         raise ValueError("owner must be a non-empty string (e.g. the run's id)")
     root = layout.resolve_dir(storage_dir, create=True)
-    claim(root, name, Claim(layout.new_id(), owner), has_rows=lambda n: has_rows(root, n))
+    wanted = Claim(layout.new_id(), owner)
+    claim(root, name, wanted, has_rows=lambda n: has_rows(root, n), rejoin=True)
 
 
-def claim(root: Path, name: str, wanted: Claim, *, has_rows: HasRows) -> None:
-    """Claim ``name`` for ``wanted``: exactly one of several claimers wins. A claim held by the
-    same owner counts as won.
+def claim(root: Path, name: str, wanted: Claim, *, has_rows: HasRows, rejoin: bool = False) -> None:
+    """Claim ``name`` for ``wanted``: exactly one of several claimers wins. With ``rejoin``, a
+    claim the same owner holds counts as won (a run claiming its name again).
 
     Raises:
         ExperimentExistsError: another experiment holds it, or it has rows without a claim (a
@@ -182,7 +183,7 @@ def claim(root: Path, name: str, wanted: Claim, *, has_rows: HasRows) -> None:
         holder = claim_of(root, name)
         if holder is None:  # released meanwhile: try again
             continue
-        if wanted.owner is not None and holder.owner == wanted.owner:
+        if rejoin and wanted.owner is not None and holder.owner == wanted.owner:
             return
         raise _exists(name, has_rows(name))
     raise ExperimentBusyError(f"the claim on {name!r} kept changing; try again")
@@ -215,12 +216,20 @@ def _claim_missing(root: Path, name: str, has_rows: HasRows) -> None:
     """``name`` has no claim: another change holds it, it was never made (an older store), or
     there is no such experiment. Looked at in this order: a change publishes before it lets go
     of the claim it holds."""
-    if _busy(root, name):
+    busy, dead = _held_elsewhere(root, name)
+    if busy:
         raise ExperimentBusyError(
             f"experiment {name!r} is being renamed or deleted by another process; try again "
             "when it has finished"
         )
-    if not has_rows(name):
+    rows = has_rows(name)
+    for path in dead:  # a taker died: its change was published (no rows) or never happened
+        with contextlib.suppress(OSError):
+            if rows:
+                os.link(path, claim_file(root, name))  # the claim back, with its identity
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+    if not rows:
         raise UnknownExperimentError(f"unknown experiment {name!r}")
     _link(root, name, Claim(layout.new_id()))
 
@@ -243,29 +252,28 @@ def _taken_pattern(name: str) -> str:
     return ".taken-" + hashlib.sha256(name.encode()).hexdigest()[:16]
 
 
-def _busy(root: Path, name: str) -> bool:
-    """Whether a live rename or delete holds ``name``'s claim (one held by a dead process of this
-    host is dropped)."""
+def _held_elsewhere(root: Path, name: str) -> tuple[bool, list[str]]:
+    """Whether a live rename or delete holds ``name``'s claim, and the claims that dead takers
+    (processes of this host that are gone) left under ``tmp/``."""
     suffix = _taken_pattern(name)
     try:
         entries = [e for e in os.scandir(root / layout.TMP) if e.name.endswith(suffix)]
     except OSError:
-        return False
+        return False, []
+    dead = []
     for entry in entries:
         owner = layout.tmp_owner(entry.name)
-        alive = True
-        if owner is not None and owner[0] == layout.safe_host():
-            try:
-                os.kill(owner[1], 0)
-            except ProcessLookupError:
-                alive = False
-            except OSError:
-                pass
-        if alive:
-            return True
-        with contextlib.suppress(OSError):  # its taker died (whether or not its change was
-            os.unlink(entry.path)  # published, the rows now say whether the name is in use)
-    return False
+        if owner is None or owner[0] != layout.safe_host():
+            return True, []  # another host's: only it can tell
+        try:
+            os.kill(owner[1], 0)
+        except ProcessLookupError:
+            dead.append(entry.path)
+            continue
+        except OSError:
+            pass
+        return True, []
+    return False, dead
 
 
 @contextlib.contextmanager

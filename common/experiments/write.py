@@ -302,8 +302,10 @@ def delete_experiment(
     total = 0
     for name in wanted:
         with claims.taking(root, name, has_rows=lambda n: has_rows(root, n)) as held:
-            total += rewrite_fresh(root, name, where="false")
-        forget_annotations(root, held.id)
+            removed = rewrite_fresh(root, name, where="false")
+        if removed:  # (a claim without rows may share its identity with a live experiment)
+            forget_annotations(root, held.id)
+        total += removed
     after_save(root)
     return total
 
