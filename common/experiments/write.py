@@ -275,7 +275,9 @@ def delete_experiment(
 ) -> int:
     """Delete experiments: their rows stop being visible at once, compaction drops them for good.
 
-    Saves made after the delete (by anyone) stay visible.
+    Saves made after the delete (by anyone) stay visible. The name becomes free, and the
+    experiment's tags and note are gone. A name claimed by a run that never stored a row is
+    freed (0 rows).
 
     Args:
         names: one experiment name or several.
@@ -285,7 +287,8 @@ def delete_experiment(
         The number of rows deleted.
 
     Raises:
-        UnknownExperimentError: a name has no rows (nothing is deleted then).
+        UnknownExperimentError: a name has neither rows nor a claim (nothing is deleted then).
+        ExperimentBusyError: another process is renaming or deleting it.
         StoreWriteError: the store cannot be written.
     """
     wanted = [names] if isinstance(names, str) else list(dict.fromkeys(names))
