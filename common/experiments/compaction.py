@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from common.experiments import layout
+from common.experiments.column_types import mixed_columns
 from common.experiments.errors import DamagedStoreWarning
 from common.experiments.layout import FileInfo
 from common.experiments.read import database, quote_ident, rows_relation
@@ -95,14 +96,16 @@ def _merge(root: Path, snap: Snapshot, inputs: list[FileInfo]) -> FileInfo:
     described = con.execute(f"DESCRIBE {select}").fetchall()
     row = con.execute(f"SELECT count(*) FROM ({select})").fetchone()
     assert row is not None
+    types = {r[0]: kind_of_sql_type(r[1]) for r in described}
     footer = {
         "saves": sorted(saves),
         "dead": sorted(snap.dead),
         "exps": sorted({e for p in parts for e in p.info.exps}),
-        "types": {r[0]: kind_of_sql_type(r[1]) for r in described},
+        "types": types,
         "result_cols": union_names([p.info.result_cols for p in parts]),
         "meta_cols": union_names([p.info.meta_cols for p in parts]),
         "rows": int(row[0]),
+        "mixed": mixed_columns(parts, types, int(row[0])),
     }
     stem = f"{len(saves):09d}-{layout.new_id()}"
     path = layout.write_query(root, layout.MERGED, stem, con, select, footer)

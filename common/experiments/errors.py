@@ -43,7 +43,11 @@ class UnknownExperimentError(ExperimentStoreError, KeyError):
 
 
 class ExperimentExistsError(ExperimentStoreError, ValueError):
-    """A rename onto a name that already has rows."""
+    """A name that another experiment owns (a rename onto it, a new run under it)."""
+
+
+class ExperimentBusyError(ExperimentStoreError):
+    """Another process is renaming or deleting the experiment right now."""
 
 
 class UnknownSplitError(ExperimentStoreError, ValueError):

@@ -6,7 +6,8 @@ Layout of a store folder::
     saves/<id>.<crc>.op.parquet     a save that supersedes named earlier saves (overwrite, delete,
                                     rename, rewind, repair); it may hold no rows
     merged/<n>-<id>.<crc>.parquet   many saves merged by compaction (immutable); n = saves held
-    schema/<column>.json            each column's type (see ``schema``)
+    schema/<column>.json            each column's type, a cache of the files' (see ``schema``)
+    names/<name>-<hash>.json        which experiment owns each name (see ``claims``)
     tmp/                            files being written, named after their host and process
     damaged/                        files moved aside by ``repair_store`` (never deleted)
 
@@ -89,6 +90,9 @@ class FileInfo:
     result_cols: tuple[str, ...]
     meta_cols: tuple[str, ...]
     rows: int
+    mixed: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)
+    """Columns whose rows came from files that disagreed on the column's type (so the column
+    is stored as text here): logical type -> rows of that type among the inputs."""
 
     @property
     def name(self) -> str:
@@ -174,12 +178,49 @@ def read_file(folder: str, path: str) -> FileInfo:
         raise BadFile(f"cannot be read ({exc.strerror or exc})") from exc
     if f"{zlib.crc32(data):08x}" != crc:
         raise BadFile("its content does not match its checksum (damaged)")
-    meta = footer_meta(data)
+    info = _info(path, kind, len(data), footer_meta(data))
+    if len(info.saves) != n_saves and kind == "merged":
+        raise BadFile("its metadata does not match its name")
+    if kind != "merged" and info.saves != {name[:16]}:
+        raise BadFile("its metadata does not match its name")
+    return info
+
+
+def read_footer(folder: str, path: str) -> FileInfo:
+    """What a store file's footer says, reading only the footer (its checksum is not checked:
+    this serves questions the footers answer, such as each column's stored type).
+
+    Raises:
+        FileNotFoundError: it vanished (a compaction deleted it).
+        BadFile: a foreign name, or no readable footer.
+    """
+    parsed = parse_name(folder, os.path.basename(path))
+    if parsed is None:
+        raise BadFile("not a store file name")
     try:
-        info = FileInfo(
+        with open(path, "rb") as fh:
+            size = fh.seek(0, os.SEEK_END)
+            if size < 12:
+                raise BadFile("not a complete Parquet file (truncated?)")
+            fh.seek(size - 8)
+            footer_len = int.from_bytes(fh.read(4), "little")
+            if footer_len + 12 > size:
+                raise BadFile("its Parquet footer is damaged")
+            fh.seek(size - footer_len - 8)
+            tail = fh.read(footer_len + 8)
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise BadFile(f"cannot be read ({exc.strerror or exc})") from exc
+    return _info(path, parsed[0], size, footer_meta(_MAGIC + tail))
+
+
+def _info(path: str, kind: str, size: int, meta: dict[str, Any]) -> FileInfo:
+    try:
+        return FileInfo(
             path=path,
             kind=kind,
-            size=len(data),
+            size=size,
             saves=frozenset(meta["saves"]),
             dead=frozenset(meta.get("dead", ())),
             exps=tuple(meta["exps"]),
@@ -187,14 +228,10 @@ def read_file(folder: str, path: str) -> FileInfo:
             result_cols=tuple(meta.get("result_cols", ())),
             meta_cols=tuple(meta.get("meta_cols", ())),
             rows=int(meta["rows"]),
+            mixed={str(k): dict(v) for k, v in meta.get("mixed", {}).items()},
         )
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise BadFile(f"its store metadata is incomplete ({exc})") from exc
-    if len(info.saves) != n_saves and kind == "merged":
-        raise BadFile("its metadata does not match its name")
-    if kind != "merged" and info.saves != {name[:16]}:
-        raise BadFile("its metadata does not match its name")
-    return info
 
 
 def describe_holdings(folder: str, path: str) -> str:

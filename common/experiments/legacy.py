@@ -18,13 +18,7 @@ from typing import Any
 
 from common.experiments import layout
 from common.experiments.read import count, database, quote_ident, quote_str
-from common.experiments.schema import (
-    FIXED_TYPES,
-    Column,
-    kind_of_sql_type,
-    logical_of_kind,
-    registry,
-)
+from common.experiments.schema import FIXED_TYPES, kind_of_sql_type, logical_of_kind
 
 _OLD_PREFIX = b'{"format":"research-experiments/1"'
 LEGACY = "legacy"
@@ -78,14 +72,21 @@ def convert_legacy(root: Path) -> tuple[int, list[str]]:
             markers[exp] = max(markers.get(exp, -1), int(t))
     taken: set[str] = set()
     selects = []
+    votes: dict[str, Counter[str]] = {}  # column -> logical type -> rows, as the old files hold
     for _, path, meta in files:
         mine = sorted(set(meta["saves"]) - taken)
         taken |= set(meta["saves"])
         if mine:
             in_list = ", ".join(quote_str(s) for s in mine)
-            selects.append(
+            select = (
                 f"SELECT * FROM read_parquet({quote_str(str(path))}) WHERE _rx_save IN ({in_list})"
             )
+            selects.append(select)
+            n = count(con, f"SELECT count(*) FROM ({select})")
+            for name, typ, *_ in con.execute(f"DESCRIBE {select}").fetchall():
+                if name.lower() not in FIXED_TYPES:
+                    logical = logical_of_kind(kind_of_sql_type(typ))
+                    votes.setdefault(name, Counter())[logical] += n
     kept = 0
     if selects:
         body = " UNION ALL BY NAME ".join(selects)
@@ -99,7 +100,6 @@ def convert_legacy(root: Path) -> tuple[int, list[str]]:
         rows_sql = f"SELECT * REPLACE ({quote_str(op_id)} AS _rx_save) FROM ({body}) WHERE {where}"
         described = con.execute(f"DESCRIBE {rows_sql}").fetchall()
         kept = count(con, f"SELECT count(*) FROM ({rows_sql})")
-        _register_majority(root, files, registry(root))
         exps = [
             r[0]
             for r in con.execute(f"SELECT DISTINCT experiment_name FROM ({rows_sql})").fetchall()
@@ -109,11 +109,18 @@ def convert_legacy(root: Path) -> tuple[int, list[str]]:
             for c in meta.get("meta_cols", ()):
                 meta_cols.setdefault(c.lower(), c)
         stored = [r[0] for r in described if r[0].lower() not in FIXED_TYPES]
+        types = {r[0]: kind_of_sql_type(r[1]) for r in described}
+        mixed = {  # columns the old files disagree on, stored as text here
+            col: {t: max(1, round(n * kept / sum(c.values()))) for t, n in sorted(c.items())}
+            for col, c in votes.items()
+            if len(c) > 1 and types.get(col) == "text" and kept
+        }
         footer = {
             "saves": [op_id],
             "dead": [],
             "exps": sorted(exps),
-            "types": {r[0]: kind_of_sql_type(r[1]) for r in described},
+            "types": types,
+            "mixed": mixed,
             "result_cols": [c for c in stored if c.lower() not in meta_cols],
             "meta_cols": [c for c in stored if c.lower() in meta_cols],
             "rows": kept,
@@ -125,25 +132,3 @@ def convert_legacy(root: Path) -> tuple[int, list[str]]:
     for name in names:
         shutil.move(str(root / name), str(root / LEGACY / name))
     return kept, unreadable
-
-
-def _register_majority(root: Path, files: list[Any], reg: Any) -> None:
-    """Register each column's most common logical type among the old files (first on ties)."""
-    con = database(None).cursor()
-    votes: dict[str, Counter[str]] = {}
-    spelling: dict[str, str] = {}
-    first_exp: dict[str, str] = {}
-    for _, path, meta in files:
-        described = con.execute(f"DESCRIBE SELECT * FROM read_parquet({quote_str(str(path))})")
-        for name, typ, *_ in described.fetchall():
-            key = name.lower()
-            if key in FIXED_TYPES:
-                continue
-            votes.setdefault(key, Counter())[logical_of_kind(kind_of_sql_type(typ))] += 1
-            spelling.setdefault(key, name)
-            first_exp.setdefault(key, (meta.get("exps") or ["(converted)"])[0])
-    for key, counter in votes.items():
-        if reg.get(key) is not None:
-            continue
-        logical = counter.most_common(1)[0][0]
-        reg.register(first_exp[key], [Column(spelling[key], logical, logical, [])])

@@ -9,7 +9,7 @@ import shutil
 from common.experiments import layout
 from common.experiments.legacy import convert_legacy
 from common.experiments.read import Store
-from common.experiments.schema import SQL_TYPES
+from common.experiments.schema import SCHEMA_FOLDER, SQL_TYPES, entry_name, registry
 from common.experiments.snapshot import take_snapshot
 from common.experiments.write import rewrite_fresh
 
@@ -37,8 +37,15 @@ def check_store(storage_dir: str | os.PathLike[str] | None = None) -> StoreCheck
     """
     with Store(storage_dir, warn=False) as store:
         snap = store.snapshot
+        problems = store.problems + [
+            f"schema entry {SCHEMA_FOLDER}/{entry_name(entry.column)} says column "
+            f"{entry.column!r} holds {entry.logical} values, but the stored files hold "
+            f"{found.logical} values; restore it from the data with: "
+            "python tools/query_experiments.py --repair"
+            for entry, found in registry(store.root).disagreements()
+        ]
         return StoreCheck(
-            str(store.root), len(snap.files) + len(snap.damaged), snap.damaged, store.problems
+            str(store.root), len(snap.files) + len(snap.damaged), snap.damaged, problems
         )
 
 
@@ -51,6 +58,7 @@ class RepairReport:
     remaining: list[str]
     converted_rows: int = 0  # rows taken over from files of the previous format
     unreadable_legacy: list[str] = dataclasses.field(default_factory=list)
+    schema_restored: list[str] = dataclasses.field(default_factory=list)  # "column (old -> new)"
 
 
 def repair_store(storage_dir: str | os.PathLike[str] | None = None) -> RepairReport:
@@ -59,9 +67,12 @@ def repair_store(storage_dir: str | os.PathLike[str] | None = None) -> RepairRep
     - Files of the previous format are converted (see ``legacy``) and moved into ``legacy/``.
     - Damaged files are moved into ``damaged/`` (never deleted), so that queries stop warning;
       the saves they held are gone unless another copy exists.
+    - Schema entries (``schema/``) that are missing or disagree with the stored files are
+      restored from the files' types; data is never converted to follow an entry.
     - Experiments holding values of the wrong type in a column (text in a number column, ...)
-      are rewritten with those values converted to the column's type; values that cannot be
-      converted become NULL. The superseded rows stay on disk until the next compaction.
+      are rewritten with those values converted to the column's type (the type most of its
+      stored rows have); values that cannot be converted become NULL. The superseded rows stay
+      on disk until the next compaction.
     """
     root = layout.resolve_dir(storage_dir, create=False)
     converted, unreadable = convert_legacy(root)
@@ -73,6 +84,10 @@ def repair_store(storage_dir: str | os.PathLike[str] | None = None) -> RepairRep
             aside = root / layout.DAMAGED / os.path.basename(bad.path)
             shutil.move(bad.path, aside)
             moved.append(str(aside))
+    restored = [
+        f"{found.column} ({old.logical if old else 'missing'} -> {found.logical})"
+        for old, found in registry(root).restore()
+    ]
     retyped: dict[str, list[str]] = {}
     with Store(root, warn=False) as store:
         by_exp: dict[str, dict[str, str]] = {}
@@ -82,4 +97,4 @@ def repair_store(storage_dir: str | os.PathLike[str] | None = None) -> RepairRep
         for exp, casts in sorted(by_exp.items()):
             rewrite_fresh(root, exp, casts=casts)
             retyped[exp] = sorted(casts)
-    return RepairReport(moved, retyped, check_store(root).problems, converted, unreadable)
+    return RepairReport(moved, retyped, check_store(root).problems, converted, unreadable, restored)

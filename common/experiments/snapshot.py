@@ -157,6 +157,13 @@ def _snapshot_once(root: Path) -> Snapshot:
                 singles.append(got)
     merged.sort(key=lambda t: (t[0], t[1]))
     files = [m[2] for m in merged] + singles
+    dead, parts = _serve(files)
+    return Snapshot(root, files, parts, dead, damaged, legacy)
+
+
+def _serve(files: list[FileInfo]) -> tuple[frozenset[str], list[Part]]:
+    """The superseded saves, and the parts that serve every other save once (``files`` ranked:
+    merged first, more saves first, then single saves)."""
     dead: set[str] = set()
     for info in files:
         dead |= info.dead
@@ -165,7 +172,41 @@ def _snapshot_once(root: Path) -> Snapshot:
     for info in files:
         mine = info.saves - taken - dead
         if mine:
-            skip = info.saves - mine
-            parts.append(Part(info, frozenset(skip)))
+            parts.append(Part(info, frozenset(info.saves - mine)))
         taken |= info.saves
-    return Snapshot(root, files, parts, frozenset(dead), damaged, legacy)
+    return frozenset(dead), parts
+
+
+_FOOTERS: dict[tuple[str, int, int], FileInfo] = {}
+
+
+def footer_parts(root: Path) -> list[Part]:
+    """The parts a snapshot would read, decided from the files' footers alone (no checksum is
+    verified and no data is read): what the stored files say, e.g. each column's type.
+
+    Files that vanish meanwhile, or whose footer cannot be read, are left out.
+    """
+    ranked: list[tuple[int, int, str, FileInfo]] = []
+    for folder in (layout.MERGED, layout.SAVES):
+        for name in _list(root, folder):
+            path = str(root / folder / name)
+            try:
+                st = os.stat(path)
+            except OSError:
+                continue
+            key = (path, st.st_size, st.st_mtime_ns)
+            with _CACHE_LOCK:
+                info = _CACHE.get(key) or _FOOTERS.get(key)
+            if info is None:
+                try:
+                    info = layout.read_footer(folder, path)
+                except (OSError, layout.BadFile):
+                    continue
+                with _CACHE_LOCK:
+                    if len(_FOOTERS) > _CACHE_LIMIT:
+                        _FOOTERS.clear()
+                    _FOOTERS[key] = info
+            merged = info.kind == "merged"
+            ranked.append((0 if merged else 1, -len(info.saves) if merged else 0, name, info))
+    ranked.sort(key=lambda t: t[:3])
+    return _serve([t[3] for t in ranked])[1]

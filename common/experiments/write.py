@@ -17,7 +17,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from common.experiments import layout
+from common.experiments import claims, layout
+from common.experiments.annotations import forget_annotations, record_annotated_name
+from common.experiments.column_types import mixed_columns
 from common.experiments.compaction import after_save
 from common.experiments.errors import (
     ExperimentExistsError,
@@ -128,6 +130,7 @@ def save_experiment(
         "rows": n_rows,
     }
     data = _encode(stored, layout.kv_json(footer))
+    claims.ensure_claimed(root, name)
     suffix = ".op.parquet" if dead else ".parquet"
     path = layout.write_bytes(root, layout.SAVES, save_id, data, suffix, sync_dir=bool(dead))
 
@@ -233,14 +236,16 @@ def rewrite(
     infos = [p.info for p in snap.parts if name in p.info.exps]
     result_cols = union_names([i.result_cols for i in infos])
     meta_cols = union_names([i.meta_cols for i in infos])
+    types = {r[0]: kind_of_sql_type(r[1]) for r in described}
     footer = {
         "saves": [op_id],
         "dead": sorted(saves),
         "exps": [new_name or name] if kept else [],
-        "types": {r[0]: kind_of_sql_type(r[1]) for r in described},
+        "types": types,
         "result_cols": result_cols,
         "meta_cols": meta_cols,
         "rows": kept,
+        "mixed": mixed_columns([p for p in snap.parts if name in p.info.exps], types, kept),
     }
     layout.write_query(
         root,
@@ -255,6 +260,11 @@ def rewrite(
     return total - kept
 
 
+def has_rows(root: Path, name: str) -> bool:
+    """Whether experiment ``name`` has visible rows now (a fresh snapshot)."""
+    return bool(on_fresh_snapshot(root, lambda snap: visible_saves(snap, name)))
+
+
 def rewrite_fresh(root: Path, name: str, **options: Any) -> int:
     """``rewrite`` on a fresh snapshot, again on a new one when a compaction removed a file."""
     return on_fresh_snapshot(root, lambda snap: rewrite(root, snap, name, **options))
@@ -265,7 +275,9 @@ def delete_experiment(
 ) -> int:
     """Delete experiments: their rows stop being visible at once, compaction drops them for good.
 
-    Saves made after the delete (by anyone) stay visible.
+    Saves made after the delete (by anyone) stay visible. The name becomes free, and the
+    experiment's tags and note are gone. A name claimed by a run that never stored a row is
+    freed (0 rows).
 
     Args:
         names: one experiment name or several.
@@ -275,7 +287,8 @@ def delete_experiment(
         The number of rows deleted.
 
     Raises:
-        UnknownExperimentError: a name has no rows (nothing is deleted then).
+        UnknownExperimentError: a name has neither rows nor a claim (nothing is deleted then).
+        ExperimentBusyError: another process is renaming or deleting it.
         StoreWriteError: the store cannot be written.
     """
     wanted = [names] if isinstance(names, str) else list(dict.fromkeys(names))
@@ -285,13 +298,17 @@ def delete_experiment(
 
     def check(snap: Snapshot) -> None:
         for name in wanted:
-            if not visible_saves(snap, name):
+            if not visible_saves(snap, name) and claims.owner_of(root, name) is None:
                 raise _unknown(snap, name)
 
     on_fresh_snapshot(root, check)
     total = 0
     for name in wanted:
-        total += rewrite_fresh(root, name, where="false")
+        with claims.taking(root, name, has_rows=lambda n: has_rows(root, n)) as held:
+            removed = rewrite_fresh(root, name, where="false")
+        if removed:  # (a claim without rows may share its identity with a live experiment)
+            forget_annotations(root, held.id)
+        total += removed
     after_save(root)
     return total
 
@@ -304,9 +321,13 @@ def rename_experiment(
     Returns:
         The number of rows renamed.
 
+    Of several changes that claim ``new`` at once (renames, a new run, a first save) exactly
+    one wins, decided by the name claims (``claims``), on one machine or on a shared folder.
+
     Raises:
         UnknownExperimentError: ``old`` has no rows.
-        ExperimentExistsError: ``new`` already has rows.
+        ExperimentExistsError: another experiment owns ``new`` (nothing is changed).
+        ExperimentBusyError: another process is renaming or deleting ``old``.
         StoreWriteError: the store cannot be written.
     """
     validate_experiment_name(old)
@@ -320,14 +341,31 @@ def rename_experiment(
             raise _unknown(snap, old)
         if visible_saves(snap, new):
             raise ExperimentExistsError(
-                f"cannot rename {old!r} to {new!r}: an experiment named {new!r} exists; delete "
-                "or rename it first"
+                f"an experiment named {new!r} exists; delete or rename it first"
             )
         before = _row_count(snap, old)
         rewrite(root, snap, old, new_name=new)
         return before
 
-    renamed = on_fresh_snapshot(root, change)
+    def rows(name: str) -> bool:
+        return has_rows(root, name)
+
+    def known(snap: Snapshot) -> None:
+        if not visible_saves(snap, old):
+            raise _unknown(snap, old)
+
+    on_fresh_snapshot(root, known)  # for the message; the claims below decide
+    try:
+        with claims.taking(root, old, has_rows=rows) as held:
+            claims.claim(root, new, held, has_rows=rows)
+            try:
+                renamed = on_fresh_snapshot(root, change)
+            except BaseException:
+                claims.release(root, new, held)
+                raise
+    except ExperimentExistsError as exc:
+        raise ExperimentExistsError(f"cannot rename {old!r} to {new!r}: {exc}") from None
+    record_annotated_name(root, held.id, new)
     after_save(root)
     return renamed
 
