@@ -86,7 +86,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--seeds", type=int, default=1)
-    parser.add_argument("--tinystories", type=Path, default=ROOT.parent / "shared/data/tinystories")
+    slices = [up / "shared/data/tinystories" for up in (ROOT.parent, ROOT.parent.parent)]
+    default = next((p for p in slices if p.is_dir()), slices[0])
+    parser.add_argument("--tinystories", type=Path, default=default)
     parser.add_argument(
         "--out", type=Path, default=ROOT / "benchmarks/results/synthetic_corpus.json"
     )
@@ -104,17 +106,43 @@ def main() -> None:
     per_story = sum(len(s.text.encode()) for s in sample) / len(sample)
     stories = int(train_bytes / per_story)
     results: dict[str, dict[str, list[float]]] = {"synthetic": {}, "tinystories": {}}
+    floor = corpus_floor_bits_per_byte(sample)
     start = time.time()
-    for corpus in results:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    report: dict = {}
+    for seed in range(args.seeds):  # seed outermost: each finished seed is a complete comparison
         for cfg, overrides in CONFIGS.items():
-            for seed in range(args.seeds):
+            for corpus in results:
                 settings = COMMON + corpus_settings(corpus, args.tinystories, stories) + overrides
                 bpb = train(
-                    settings, args.steps, 1337 + seed, f"bench-corpus-{corpus}-{cfg}-{seed}"
+                    settings, args.steps, 1337 + seed, f"bench-corpus-{stamp}-{corpus}-{cfg}-{seed}"
                 )
                 results[corpus].setdefault(cfg, []).append(bpb)
                 print(f"{corpus:12s} {cfg:10s} seed {seed}: {bpb:.4f} bits/byte "
                       f"({time.time() - start:.0f}s)", flush=True)  # fmt: skip
+        report = summarize(results, seed + 1)
+        report.update({
+            "command": "python benchmarks/bench_synthetic_corpus.py " + " ".join(sys.argv[1:]),
+            "steps": args.steps, "seeds_requested": args.seeds, "synthetic_train_stories": stories,
+            "synthetic_difficulty": DEFAULT_DIFFICULTY, "synthetic_floor_bits_per_byte": floor,
+            "common_settings": COMMON, "configs": CONFIGS, "wall_s": time.time() - start,
+        })  # fmt: skip
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(report, indent=2) + "\n")
+    mean, effects = report["mean_bits_per_byte"], report["effects"]
+    print(f"\n{'config':10s} {'synthetic':>10s} {'tinystories':>12s} {'effect syn':>11s} "
+          f"{'effect real':>12s} {'ratio':>6s}")  # fmt: skip
+    for n in CONFIGS:
+        e = effects.get(n)
+        tail = (f" {e['synthetic']:+11.1%} {e['tinystories']:+12.1%} {e['ratio']:6.1f}"
+                if e and e["ratio"] is not None else "")  # fmt: skip
+        print(f"{n:10s} {mean['synthetic'][n]:10.4f} {mean['tinystories'][n]:12.4f}{tail}")
+    print(f"Spearman {report['spearman']:.2f}; synthetic floor {floor:.3f} bits/byte; "
+          f"wrote {args.out}")  # fmt: skip
+
+
+def summarize(results: dict[str, dict[str, list[float]]], seeds_done: int) -> dict:
+    """Means over seeds, the Spearman correlation of the two orderings, effects and ratios."""
     mean = {c: {k: sum(v) / len(v) for k, v in r.items()} for c, r in results.items()}
     names = list(CONFIGS)
     rho = spearman([mean["synthetic"][n] for n in names], [mean["tinystories"][n] for n in names])
@@ -123,25 +151,8 @@ def main() -> None:
         syn = mean["synthetic"][n] / mean["synthetic"]["base"] - 1
         real = mean["tinystories"][n] / mean["tinystories"]["base"] - 1
         effects[n] = {"synthetic": syn, "tinystories": real, "ratio": syn / real if real else None}
-    floor = corpus_floor_bits_per_byte(sample)
-    report = {
-        "command": "python benchmarks/bench_synthetic_corpus.py " + " ".join(sys.argv[1:]),
-        "steps": args.steps, "seeds": args.seeds, "synthetic_train_stories": stories,
-        "synthetic_difficulty": DEFAULT_DIFFICULTY, "synthetic_floor_bits_per_byte": floor,
-        "common_settings": COMMON, "configs": CONFIGS, "bits_per_byte": results,
-        "mean_bits_per_byte": mean, "spearman": rho, "effects": effects,
-        "wall_s": time.time() - start,
-    }  # fmt: skip
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"\n{'config':10s} {'synthetic':>10s} {'tinystories':>12s} {'effect syn':>11s} "
-          f"{'effect real':>12s} {'ratio':>6s}")  # fmt: skip
-    for n in names:
-        e = effects.get(n)
-        tail = (f" {e['synthetic']:+11.1%} {e['tinystories']:+12.1%} {e['ratio']:6.1f}"
-                if e and e["ratio"] is not None else "")  # fmt: skip
-        print(f"{n:10s} {mean['synthetic'][n]:10.4f} {mean['tinystories'][n]:12.4f}{tail}")
-    print(f"Spearman {rho:.2f}; synthetic floor {floor:.3f} bits/byte; wrote {args.out}")
+    return {"seeds_done": seeds_done, "bits_per_byte": results, "mean_bits_per_byte": mean,
+            "spearman": rho, "effects": effects}  # fmt: skip
 
 
 if __name__ == "__main__":
