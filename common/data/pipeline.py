@@ -174,7 +174,7 @@ def _synthetic_splits(cfg: DataConfig) -> tuple[_Split, _Split, str]:
 
     def val_docs() -> Iterator[str]:
         seen = set(train_docs())
-        rng, kept = random.Random(_val_seed(seed)), []
+        rng, kept = random.Random(_val_seed(seed)), list[WrittenStory]()
         while len(kept) < n_val:
             story = write_story(rng, difficulty)
             if story.text not in seen:
