@@ -47,7 +47,9 @@ def vary_words(s: Story, sentence: str) -> str:
 def detail(s: Story) -> str:
     """One sentence of detail; a creature seen earlier may come back."""
     h, d = s.hero, s.draws
-    kinds = ["sky", "smell", "sound", "feeling", "creature", "count", "meet", "clock"]
+    kinds = ["sky", "smell", "sound", "feeling", "creature", "count", "meet"]
+    if s.hour < 10:
+        kinds.append("clock")
     if s.creature is not None and not s.creature_back:
         kinds.append("again")
     if s.collection is None:
@@ -72,10 +74,13 @@ def detail(s: Story) -> str:
         s.taken.add(name)
         return h.f("{Name} met {x} the {k}, who was {doing}.", x=name, k=d.pick(ANIMALS),
                    doing=d.pick(PASSERS_BY))  # fmt: skip
-    if kind == "clock":
+    if kind == "clock":  # the clock only moves forward within a story
+        hours = ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+                 "eleven", "twelve")  # fmt: skip
+        s.hour = d.pick(range(s.hour + 1, 12))
         return d.pick(("It was {n} o'clock.", "The clock said {n} o'clock.")).format(
-            n=d.pick(("one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
-                      "ten", "eleven", "twelve")))  # fmt: skip
+            n=hours[s.hour]
+        )
     if kind == "collection":
         n, things = d.pick(range(3, 21)), d.pick(COLLECTIONS)
         s.collection = (n, things)

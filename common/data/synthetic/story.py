@@ -15,10 +15,12 @@ from common.data.synthetic.words import (
     COLORS,
     ELDER_PRON,
     ELDERS,
+    EXCLAIM_ADVERBS,
     FOODS,
     OBJECTS,
     OPENERS,
     PLACES,
+    QUESTION_ADVERBS,
     SPEECH_ADVERBS,
     TIMES,
     TRAITS,
@@ -47,6 +49,7 @@ class Story:
         self.creature: tuple[str, tuple[str, ...], str, str] | None = None
         self.creature_back = False
         self.collection: tuple[int, str] | None = None
+        self.hour = -1  # index of the last hour a clock showed
 
     # ---------------------------------------------------------- drawn when first used
     @property
@@ -154,19 +157,24 @@ class Story:
 
     def say(self, char: Char, line: str) -> str:
         """A line of dialogue with a speech verb; questions are asked, exclamations shouted."""
+        adverbs: tuple[str, ...]
         if line.endswith("?"):
             verb = self.draws.pick(("asked", "wondered"), (2, 1))
+            adverbs = QUESTION_ADVERBS
         elif line.endswith("!"):
             verb = self.c("shouted", "cried", "said")
+            adverbs = EXCLAIM_ADVERBS
         else:
             verb = self.draws.pick(("said", "whispered", "replied"), (2, 1, 1))
-        if self.chance(0.7 * self.difficulty):
-            verb += " " + self.c(*SPEECH_ADVERBS)
+            adverbs = SPEECH_ADVERBS
+        adverb = " " + self.c(*adverbs) if self.chance(0.7 * self.difficulty) else ""
         if self.chance(0.5):
             if line.endswith("."):
                 line = line[:-1] + ","
+            if adverb:
+                return f'"{line}" {char.name} {verb}{adverb}.'
             return f'"{line}" {verb} {char.name}.'
-        return f'{char.name} {verb}, "{line}"'
+        return f'{char.name} {verb}{adverb}, "{line}"'
 
     def intro(self) -> None:
         h = self.hero

@@ -365,9 +365,11 @@ OPENERS = (
     "By then,", "In no time,", "At first,", "Meanwhile,", "Once more,",
 )  # fmt: skip
 SPEECH_ADVERBS = (
-    "softly", "loudly", "happily", "sadly", "quietly", "slowly", "quickly", "proudly", "gently",
-    "kindly", "bravely", "shyly", "firmly", "sweetly", "nervously", "calmly",
+    "softly", "happily", "sadly", "quietly", "slowly", "gently", "kindly", "shyly", "firmly",
+    "sweetly", "nervously", "calmly",
 )  # fmt: skip
+EXCLAIM_ADVERBS = ("loudly", "happily", "proudly", "bravely", "excitedly", "quickly", "angrily")
+QUESTION_ADVERBS = ("softly", "quietly", "nervously", "shyly", "slowly", "curiously", "gently")
 FEELINGS = (
     "happy", "sad", "scared", "excited", "worried", "surprised", "angry", "calm", "tired",
     "proud", "lonely", "hopeful", "confused", "grateful", "nervous", "glad",
@@ -380,8 +382,8 @@ FEELING_WAYS = (
     "{His} face looked {feeling}.",
 )
 SKIES = (
-    "blue and clear", "full of white clouds", "gray and heavy", "pink and orange",
-    "bright and warm", "pale and quiet", "dark and windy", "soft and golden",
+    "blue", "full of white clouds", "gray", "pink and orange", "pale", "soft and golden",
+    "full of birds", "very big",
 )  # fmt: skip
 SMELLS = (
     "fresh rain", "warm bread", "wet grass", "pine trees", "sweet flowers", "the sea",
@@ -430,7 +432,6 @@ SYNONYMS = (
     ("scared", "afraid", "frightened"),
     ("sad", "unhappy", "gloomy"),
     ("friend", "pal", "buddy"),
-    ("good", "nice", "fine"),
     ("pretty", "lovely"),
 )
 THINGS_TO_COUNT = (
