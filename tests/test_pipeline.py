@@ -180,3 +180,46 @@ def test_context_longer_than_the_validation_text_is_a_data_error() -> None:
     cfg = small_synthetic(synthetic_val_stories=1)
     with pytest.raises(DataError, match="validation split has"):
         prepare_data(cfg, context_length=4096, batch_size=1, seed=0)
+
+
+def test_synthetic_data_carries_its_floor_in_the_sidecar_and_on_the_prepared_data(
+    isolated_assets: Path,
+) -> None:
+    import random
+
+    from common.data.pipeline import _val_seed
+    from common.data.synthetic import corpus_floor_bits_per_byte, write_story
+
+    cfg = small_synthetic(synthetic_difficulty=0.5)
+    data = prepare_data(cfg, 32, 4, seed=0)
+    assert data.floor_bits_per_byte is not None
+    # recomputed from the generator: the validation stories are the first 8 of their seed stream
+    # that are not training stories (at this size none collide)
+    rng = random.Random(_val_seed(1234))
+    val = [write_story(rng, 0.5) for _ in range(8)]
+    expected = corpus_floor_bits_per_byte(val)
+    assert data.floor_bits_per_byte == pytest.approx(expected, rel=1e-9)
+    source = data.val_file.meta["source"]  # type: ignore[union-attr]
+    assert source["floor_bits_per_byte"] == pytest.approx(expected, rel=1e-9)
+    assert source["difficulty"] == 0.5
+    train_floor = data.train_file.floor_bits_per_byte  # type: ignore[union-attr]
+    assert train_floor is not None and abs(train_floor - expected) < 0.3 * expected
+    reopened = prepare_data(cfg, 32, 4, seed=0)  # from the cache: the same facts
+    assert reopened.floor_bits_per_byte == data.floor_bits_per_byte
+    harder = prepare_data(small_synthetic(synthetic_difficulty=1.0), 32, 4, seed=0)
+    assert harder.floor_bits_per_byte > data.floor_bits_per_byte  # type: ignore[operator]
+    assert harder.val_file.path != data.val_file.path  # type: ignore[union-attr]
+
+
+def test_text_sources_have_no_floor_and_a_bad_difficulty_is_a_data_error(tmp_path: Path) -> None:
+    docs = generate_stories(40, seed=3)
+    (tmp_path / "a.txt").write_text(EOT.join(docs))
+    data = prepare_data(
+        DataConfig(source="text", train_files=[str(tmp_path / "a.txt")], vocab_size=300),
+        16,
+        2,
+        seed=0,
+    )
+    assert data.floor_bits_per_byte is None and data.val_file.floor_bits_per_byte is None  # type: ignore
+    with pytest.raises(DataError, match="synthetic_difficulty"):
+        prepare_data(small_synthetic(synthetic_difficulty=1.5), 16, 2, seed=0)

@@ -37,6 +37,10 @@ _EXPORTS = {
     "generate_story": ".synthetic",
     "generate_stories": ".synthetic",
     "generate_corpus": ".synthetic",
+    "write_story": ".synthetic",
+    "replay_story": ".synthetic",
+    "WrittenStory": ".synthetic",
+    "corpus_floor_bits_per_byte": ".synthetic",
     # token files and loaders
     "TokenFile": ".token_dataset",
     "build_token_file": ".token_dataset",

@@ -2,10 +2,13 @@
 
 Sources (``data.source``):
 
-- ``"synthetic"``: the embedded story generator (:mod:`common.data.synthetic`);
-  ``synthetic_train_stories`` from seed ``synthetic_seed`` and ``synthetic_val_stories`` from a
-  separate seed stream derived from it (any validation story that also occurs in the training
-  stories is dropped, so the splits are disjoint).
+- ``"synthetic"``: the embedded story generator (:mod:`common.data.synthetic`) at
+  ``synthetic_difficulty``; ``synthetic_train_stories`` from seed ``synthetic_seed`` and
+  ``synthetic_val_stories`` from a separate seed stream derived from it (any validation story
+  that also occurs in the training stories is dropped, so the splits are disjoint). The
+  generator knows each story's probability, so each token file's sidecar records the split's
+  entropy (``source.entropy_bits``, ``source.floor_bits_per_byte``: what a perfect model scores)
+  and :attr:`PreparedData.floor_bits_per_byte` is the validation split's.
 - ``"dataset"``: a data set saved by ``download_dataset`` under ``assets/datasets/<dataset>``
   (``datasets.load_from_disk``), ``text_column`` of ``train_split`` / ``val_split``. Without a
   validation split the last 1% of the training documents (at most 10,000, or
@@ -33,11 +36,11 @@ import random
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from common.data.synthetic import generate_story
+from common.data.synthetic import WrittenStory, write_story
 from common.data.token_dataset import (
     RandomWindowLoader,
     SequentialLoader,
@@ -84,6 +87,8 @@ class PreparedData:
         val_text_sample: the text of the first validation document (for prompts and logs).
         train_file: the training token file.
         val_file: the validation token file.
+        floor_bits_per_byte: the validation split's entropy in bits per byte (the score of a
+            perfect model) for the synthetic source; None for other sources.
     """
 
     tokenizer: Tokenizer
@@ -95,6 +100,7 @@ class PreparedData:
     val_text_sample: str
     train_file: TokenFile | None = None
     val_file: TokenFile | None = None
+    floor_bits_per_byte: float | None = None
 
     def unigram_baseline(self) -> dict[str, float | None]:
         """Validation loss (nats/token) and bits per byte of a unigram model of the train split."""
@@ -113,6 +119,7 @@ class _Split:
     documents: Callable[[], Iterable[str]]
     num_documents: int | None
     label: str
+    facts: dict[str, Any] = field(default_factory=dict)  # filled while documents are read
 
     @property
     def key(self) -> str:
@@ -125,10 +132,19 @@ def _digest(*parts: Any) -> str:
 
 
 def _generator_version() -> str:
-    """Hash of the story generator's source: editing the generator invalidates the caches."""
+    """Hash of the story generator's sources: editing the generator invalidates the caches."""
     import common.data.synthetic as synthetic
 
-    return _digest(Path(synthetic.__file__).read_bytes())[:12]
+    folder = Path(synthetic.__file__).parent
+    return _digest(*(p.read_bytes() for p in sorted(folder.glob("*.py"))))[:12]
+
+
+def _record_entropy(facts: dict[str, Any], stories: list[WrittenStory]) -> None:
+    """Store a split's entropy (total bits, bits per byte with one EOT after each story)."""
+    bits = sum(story.bits for story in stories)
+    num_bytes = sum(len(story.text.encode("utf-8")) + len(EOT.encode("utf-8")) for story in stories)
+    facts["entropy_bits"] = bits
+    facts["floor_bits_per_byte"] = bits / num_bytes
 
 
 def _val_seed(seed: int) -> int:
@@ -136,35 +152,43 @@ def _val_seed(seed: int) -> int:
 
 
 def _synthetic_splits(cfg: DataConfig) -> tuple[_Split, _Split, str]:
-    seed, n_train, n_val = (
+    seed, n_train, n_val, difficulty = (
         cfg.synthetic_seed,
         cfg.synthetic_train_stories,
         cfg.synthetic_val_stories,
+        cfg.synthetic_difficulty,
     )
     if n_train < 1 or n_val < 1:
         raise DataError("data.synthetic_train_stories and data.synthetic_val_stories must be >= 1")
+    if not 0.0 <= difficulty <= 1.0:
+        raise DataError(f"data.synthetic_difficulty must be between 0 and 1, got {difficulty}")
     version = _generator_version()
-    generated: list[str] = []  # the training stories, generated once per call when needed
+    generated: list[WrittenStory] = []  # the training stories, generated once per call
 
     def train_docs() -> list[str]:
         if not generated:
             rng = random.Random(seed)
-            generated.extend(generate_story(rng) for _ in range(n_train))
-        return generated
+            generated.extend(write_story(rng, difficulty) for _ in range(n_train))
+            _record_entropy(train.facts, generated)
+        return [story.text for story in generated]
 
     def val_docs() -> Iterator[str]:
-        train = set(train_docs())
-        rng, produced = random.Random(_val_seed(seed)), 0
-        while produced < n_val:
-            story = generate_story(rng)
-            if story not in train:
-                produced += 1
-                yield story
+        seen = set(train_docs())
+        rng, kept = random.Random(_val_seed(seed)), list[WrittenStory]()
+        while len(kept) < n_val:
+            story = write_story(rng, difficulty)
+            if story.text not in seen:
+                kept.append(story)
+                yield story.text
+        _record_entropy(val.facts, kept)
 
-    common = {"generator": version, "seed": seed}
+    common = {"generator": version, "seed": seed, "difficulty": difficulty}
     train = _Split("synthetic-train", {**common, "stories": n_train}, train_docs, n_train, "train")
     val = _Split("synthetic-val", {**common, "stories": n_val}, val_docs, n_val, "val")
-    return train, val, f"synthetic stories (seed {seed}, {n_train} train / {n_val} val)"
+    what = (
+        f"synthetic stories (seed {seed}, difficulty {difficulty:g}, {n_train} train / {n_val} val)"
+    )
+    return train, val, what
 
 
 def _dataset_folder(name: str) -> Path:
@@ -365,6 +389,7 @@ def _token_file(
 ) -> TokenFile:
     folder = get_cache_dir() / "tokens" / f"{split.key}-{tokenizer.fingerprint[:12]}"
     path = folder / "tokens.bin"
+    split.facts.update({"split": split.label, **split.params})
     found = TokenFile.open_if_valid(path, tokenizer.fingerprint)
     if found is not None:
         return found
@@ -377,7 +402,7 @@ def _token_file(
         num_documents=split.num_documents,
         num_workers=cfg.num_workers or None,
         description=description,
-        metadata={"split": split.label, **split.params},
+        metadata=split.facts,
     )
 
 
@@ -451,4 +476,5 @@ def prepare_data(
         val_text_sample=_first_document(val_file, tokenizer, _SAMPLE_CHARS),
         train_file=train_file,
         val_file=val_file,
+        floor_bits_per_byte=val_file.floor_bits_per_byte,
     )

@@ -115,6 +115,15 @@ class TokenFile:
         return int(self.meta["num_bytes"])
 
     @property
+    def floor_bits_per_byte(self) -> float | None:
+        """Entropy of the text in bits per byte when its source knows it (the synthetic corpus:
+        ``source.entropy_bits`` over ``num_bytes``), else None."""
+        bits = self.meta.get("source", {}).get("entropy_bits")
+        if bits is None or not self.num_bytes:
+            return None
+        return float(bits) / self.num_bytes
+
+    @property
     def num_documents(self) -> int:
         return int(self.meta["num_documents"])
 

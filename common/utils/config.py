@@ -63,6 +63,7 @@ class DataConfig:
     synthetic_train_stories: int = 20000
     synthetic_val_stories: int = 500
     synthetic_seed: int = 1234
+    synthetic_difficulty: float = 1.0
     tokenizer: str = "bpe"
     vocab_size: int = 4096
     num_workers: int = 0
@@ -353,6 +354,12 @@ def validate_config(config: Config) -> Config:
 
     _check(d.vocab_size >= 1, "data.vocab_size", ">= 1", d.vocab_size)
     _check(d.num_workers >= 0, "data.num_workers", ">= 0", d.num_workers)
+    _check(
+        0.0 <= d.synthetic_difficulty <= 1.0,
+        "data.synthetic_difficulty",
+        "between 0 and 1",
+        d.synthetic_difficulty,
+    )
     for name in ("synthetic_train_stories", "synthetic_val_stories"):
         _check(getattr(d, name) >= 1, f"data.{name}", ">= 1", getattr(d, name))
     for name in ("max_train_documents", "max_val_documents"):

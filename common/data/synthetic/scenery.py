@@ -1,0 +1,113 @@
+"""Details between plot sentences: the sky, smells, sounds, feelings, and creatures met on the
+way that come back later. How many there are is what the difficulty knob turns."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from common.data.synthetic.characters import NAMES, a
+from common.data.synthetic.words import (
+    ANIMALS,
+    COLLECTIONS,
+    CREATURES,
+    FEELING_WAYS,
+    FEELINGS,
+    PASSERS_BY,
+    SKIES,
+    SMELLS,
+    SOUNDS,
+    SYNONYMS,
+    THINGS_TO_COUNT,
+)
+
+if TYPE_CHECKING:
+    from common.data.synthetic.story import Story
+
+_GROUP_OF = {word: group for group in SYNONYMS for word in group}
+_SYNONYM_RE = re.compile(r"\b(" + "|".join(sorted(_GROUP_OF, key=len, reverse=True)) + r")\b")
+
+
+def vary_words(s: Story, sentence: str) -> str:
+    """Each interchangeable word drawn again from its group (the first member is favoured less
+    as the difficulty grows)."""
+    d = s.difficulty
+    if d <= 0:
+        return sentence
+
+    def swap(match: re.Match[str]) -> str:
+        group = _GROUP_OF[match.group(0)]
+        k = len(group)
+        weights = [1.0 - d * (k - 1) / k] + [d / k] * (k - 1)
+        return s.draws.pick(group, weights)
+
+    return _SYNONYM_RE.sub(swap, sentence)
+
+
+def detail(s: Story) -> str:
+    """One sentence of detail; a creature seen earlier may come back."""
+    h, d = s.hero, s.draws
+    kinds = ["sky", "smell", "sound", "feeling", "creature", "count", "meet"]
+    if s.hour < 10:
+        kinds.append("clock")
+    if s.creature is not None and not s.creature_back:
+        kinds.append("again")
+    if s.collection is None:
+        kinds.append("collection")
+    elif s.collection[0] > 1:
+        kinds.append("give")
+    kind = d.pick(tuple(kinds))
+    if kind == "sky":
+        return "The sky was " + d.pick(SKIES) + "."
+    if kind == "smell":
+        return h.f(d.pick(("The air smelled of {x}.", "{Name} could smell {x}.")), x=d.pick(SMELLS))
+    if kind == "sound":
+        first = d.pick(SOUNDS)
+        second = d.pick(tuple(x for x in SOUNDS if x != first))
+        return h.f("{Name} could hear {x} and {y}.", x=first, y=second)
+    if kind == "count":
+        n = d.pick(range(2, 100))
+        return h.f(d.pick(("{Name} counted {n} {x}.", "{He} could see {n} {x}.")), n=str(n),
+                   x=d.pick(THINGS_TO_COUNT))  # fmt: skip
+    if kind == "meet":
+        name = d.pick(tuple(sorted(NAMES - s.taken)))
+        s.taken.add(name)
+        return h.f("{Name} met {x} the {k}, who was {doing}.", x=name, k=d.pick(ANIMALS),
+                   doing=d.pick(PASSERS_BY))  # fmt: skip
+    if kind == "clock":  # the clock only moves forward within a story
+        hours = ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+                 "eleven", "twelve")  # fmt: skip
+        s.hour = d.pick(range(s.hour + 1, 12))
+        return d.pick(("It was {n} o'clock.", "The clock said {n} o'clock.")).format(
+            n=hours[s.hour]
+        )
+    if kind == "collection":
+        n, things = d.pick(range(3, 21)), d.pick(COLLECTIONS)
+        s.collection = (n, things)
+        return h.f("{Name} had {n} {x} in {his} pocket.", n=str(n), x=things)
+    if kind == "give":
+        assert s.collection is not None
+        n, things = s.collection
+        k = d.pick(range(1, n))
+        s.collection = (n - k, things)
+        return h.f(
+            "{He} gave {k} of {his} {x} to {his} {elder}. Now {he} had {left} {x}.",
+            k=str(k), x=things, elder=s.elder, left=str(n - k),
+        )  # fmt: skip
+    if kind == "feeling":
+        return h.f(d.pick(FEELING_WAYS), feeling=d.pick(FEELINGS))
+    if kind == "creature":
+        noun, adjectives, doing, _ = d.pick(CREATURES)
+        adj = d.pick(adjectives)
+        s.creature, s.creature_back = (noun, adjectives, doing, _), False
+        return h.f(
+            d.pick(
+                ("{Name} saw {x} {doing}.", "There was {x} {doing}.", "Nearby, {x} was {doing}.")
+            ),
+            x=a(adj + " " + noun),
+            doing=doing,
+        )
+    assert s.creature is not None
+    noun, _, _, back = s.creature
+    s.creature_back = True
+    return h.f("The " + noun + " " + back + ".")
