@@ -18,10 +18,16 @@ and reports median step time, tokens per second, peak memory, and on CUDA the MF
 ``configs/tinystories.yaml`` (its model, batch and dtype, default ``kernels: auto``).
 
 Method:
-    * Every (variant, round) runs in a fresh subprocess; variants are interleaved round by round
-      (order rotated) so that a change in machine load affects all of them alike. Each worker
-      runs ``--warmup`` steps, then ``--steps`` timed steps; the reported step time is the median
-      over all timed steps of all rounds (wall clock; process CPU time is reported beside it).
+    * Every (variant, round) runs in a fresh subprocess; in each round the variants run back to
+      back, in the given order in even rounds and reversed in odd ones (``benchmarks/_paired.py``).
+      Each worker runs ``--warmup`` steps, then ``--steps`` timed steps, and reports its median
+      step time, wall clock and its own process CPU time.
+    * Comparisons (the time targets) are the median over rounds of the per-round ratio of the two
+      variants' step times (``paired``: A and B measured in the same round, so a change of
+      machine load between rounds cancels), for wall and for CPU time. On CPU the time target
+      is decided on the paired CPU-time ratio (on a shared machine the wall clock also counts
+      the waits for a busy core), on CUDA on the paired wall ratio (the GPU does the work).
+      The per-variant step time, tokens/s and MFU are medians over all timed steps of all rounds.
     * CPU peak memory: a separate subprocess per variant with glibc forced to serve every
       allocation of 64 KiB or more by ``mmap`` (``MALLOC_MMAP_THRESHOLD_=65536``), so that freed
       tensors leave the resident set at once and the resident set follows the live tensor bytes.
@@ -69,6 +75,13 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _paired  # noqa: E402
+
+from common import device as gpu  # noqa: E402
+
 VARIANTS = ("handwritten", "handwritten_triton", "twin", "twin_compile", "hf_llama_sdpa")
 DEFAULT_VARIANTS = {
     "cpu": ("handwritten", "twin", "twin_compile"),
@@ -195,8 +208,7 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
     )
 
     def sync() -> None:
-        if cuda:
-            torch.cuda.synchronize()
+        gpu.synchronize(device)
 
     def step() -> float:
         with autocast:
@@ -220,8 +232,8 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
     for _ in range(args.steps):
         if measure:
             if cuda:
-                torch.cuda.reset_peak_memory_stats()
-                base = torch.cuda.memory_allocated()
+                gpu.reset_peak_memory(device)
+                base = gpu.memory_allocated_mb(device) or 0.0
             else:
                 _reset_peak_rss()
                 base = _proc_status("VmRSS")
@@ -233,7 +245,7 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
         cpus.append(time.process_time() - c0)
         if measure:
             if cuda:
-                peaks.append((torch.cuda.max_memory_allocated() - base) / 2**20)
+                peaks.append((gpu.max_allocated_mb(device) or 0.0) - base)
             else:
                 peaks.append(_proc_status("VmHWM") - base)
     return {
@@ -245,7 +257,7 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
         "wall_s": walls,
         "cpu_s": cpus,
         "peak_mib": peaks,
-        "peak_allocated_mib": torch.cuda.max_memory_allocated() / 2**20 if cuda else None,
+        "peak_allocated_mib": gpu.max_allocated_mb(device),
         "kernels": getattr(model, "kernels", None),
         "threads": torch.get_num_threads(),
     }
@@ -330,12 +342,32 @@ def _environment(args: argparse.Namespace) -> dict[str, Any]:
         env["cpu"] = names[0] if names else platform.processor()
     except OSError:
         env["cpu"] = platform.processor()
-    if args.device == "cuda" and torch.cuda.is_available():
-        env["gpu"] = torch.cuda.get_device_name()
+    if args.device.startswith("cuda") and gpu.cuda_available():
+        env["gpu"] = gpu.device_name(torch.device(args.device))
+        env["gpu_capability"] = gpu.capability(torch.device(args.device))
+        env["cuda"] = gpu.cuda_version()
+        env["driver"] = gpu.driver_version()
     from common.utils.provenance import git_info  # never raises: None fields without git
 
     env.update(git_info())
     return env
+
+
+def _paired_ratios(runs: dict[str, list[dict]], a: str, b: str) -> dict[str, Any] | None:
+    """Median over rounds of the per-round ratio of ``a``'s to ``b``'s median step time."""
+    by_round = {r["round"]: r for r in runs.get(b, []) if "error" not in r}
+    pairs = [
+        (
+            _paired.Timing(statistics.median(x["wall_s"]), statistics.median(x["cpu_s"])),
+            _paired.Timing(
+                statistics.median(by_round[x["round"]]["wall_s"]),
+                statistics.median(by_round[x["round"]]["cpu_s"]),
+            ),
+        )
+        for x in runs.get(a, [])
+        if "error" not in x and x["round"] in by_round
+    ]
+    return _paired.paired_ratios(pairs) if pairs else None
 
 
 def _summarize(
@@ -381,39 +413,31 @@ def _summarize(
         results[variant] = entry
 
     summary: dict[str, Any] = {}
+    cuda = args.device.startswith("cuda")
+    decided_on = "wall_ratio_median" if cuda else "cpu_ratio_median"
     hw, twin = results.get("handwritten", {}), results.get("twin", {})
-    if hw.get("status") == "ok" and twin.get("status") == "ok":
-        ratio = hw["step_time_s_median"] / twin["step_time_s_median"]
-        summary["time_ratio_handwritten_vs_twin"] = round(ratio, 4)
-        summary["cpu_time_ratio_handwritten_vs_twin"] = round(
-            hw["cpu_time_s_median"] / twin["cpu_time_s_median"], 4
-        )
-        # Same-round ratios: adjacent workers see about the same machine load.
-        paired = [
-            statistics.median(a["wall_s"]) / statistics.median(b["wall_s"])
-            for a, b in zip(runs["handwritten"], runs["twin"])
-            if "error" not in a and "error" not in b
-        ]
-        if paired:
-            summary["paired_time_ratios"] = [round(x, 4) for x in paired]
-            summary["paired_time_ratio_median"] = round(statistics.median(paired), 4)
-        summary["time_target_met"] = ratio <= TARGETS["time_ratio_max"]
-        if "peak_memory_mib_median" in hw and "peak_memory_mib_median" in twin:
-            mratio = hw["peak_memory_mib_median"] / twin["peak_memory_mib_median"]
-            summary["memory_ratio_handwritten_vs_twin"] = round(mratio, 4)
-            summary["memory_target_met"] = mratio <= TARGETS["memory_ratio_max"]
-    comp = results.get("twin_compile", {})
-    if hw.get("status") == "ok" and comp.get("status") == "ok":
-        summary["time_ratio_handwritten_vs_twin_compile"] = round(
-            hw["step_time_s_median"] / comp["step_time_s_median"], 4
-        )
+    paired = _paired_ratios(runs, "handwritten", "twin")
+    if paired is not None:
+        summary["paired_handwritten_vs_twin"] = paired
+        summary["time_ratio_handwritten_vs_twin"] = paired[decided_on]
+        summary["time_ratio_decided_on"] = f"paired {decided_on}"
+        summary["time_target_met"] = paired[decided_on] <= TARGETS["time_ratio_max"]
+    if "peak_memory_mib_median" in hw and "peak_memory_mib_median" in twin:
+        mratio = hw["peak_memory_mib_median"] / twin["peak_memory_mib_median"]
+        summary["memory_ratio_handwritten_vs_twin"] = round(mratio, 4)
+        summary["memory_target_met"] = mratio <= TARGETS["memory_ratio_max"]
+    paired_compile = _paired_ratios(runs, "handwritten", "twin_compile")
+    if paired_compile is not None:
+        summary["paired_handwritten_vs_twin_compile"] = paired_compile
     if args.device.startswith("cuda") and hw.get("status") == "ok":
         summary["gpu_mfu_target_met"] = hw["mfu"] >= TARGETS["gpu_mfu_min"]
     tri = results.get("handwritten_triton", {})
     if tri.get("status") == "ok":
         summary["triton_mfu_target_met"] = tri["mfu"] >= TARGETS["gpu_triton_mfu_min"]
-        if comp.get("status") == "ok":
-            speed = tri["tokens_per_s"] / comp["tokens_per_s"]
+        paired_tri = _paired_ratios(runs, "handwritten_triton", "twin_compile")
+        if paired_tri is not None and paired_tri["wall_ratio_median"]:
+            summary["paired_triton_vs_twin_compile"] = paired_tri
+            speed = 1.0 / paired_tri["wall_ratio_median"]  # tokens/s ratio = inverse time ratio
             summary["tokens_per_s_ratio_triton_vs_twin_compile"] = round(speed, 4)
             summary["triton_speed_target_met"] = (
                 speed >= TARGETS["gpu_triton_vs_twin_compile_speed_min"]
@@ -454,6 +478,11 @@ def _table(report: dict[str, Any]) -> str:
     lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)) for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     for key, value in report["summary"].items():
+        if isinstance(value, dict):  # a paired comparison
+            value = (
+                f"wall {value['wall_ratio_median']}, CPU {value['cpu_ratio_median']} "
+                f"(median of {value['rounds']} per-round ratios)"
+            )
         lines.append(f"{key}: {value}")
     return "\n".join(lines)
 
@@ -542,12 +571,10 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(worker(args)))
         return
     if args.device.startswith("cuda"):
-        import torch
-
-        if not torch.cuda.is_available():
+        if not gpu.cuda_available():
             _fail("--device cuda requested but CUDA is not available")
         if args.peak_tflops is None:
-            name = torch.cuda.get_device_name(torch.device(args.device))
+            name = gpu.device_name(args.device) or ""
             known = [peak for key, peak in PEAK_BF16_TFLOPS if key in name]
             if not known:
                 _fail(f"no known bf16 peak for {name!r}: pass --peak-tflops")
@@ -565,8 +592,7 @@ def main(argv: list[str] | None = None) -> None:
         return args.max_total_s is not None and time.time() - started > args.max_total_s
 
     for r in range(args.rounds):
-        order = args.variants[r % len(args.variants) :] + args.variants[: r % len(args.variants)]
-        for variant in order:
+        for variant in _paired.order(args.variants, r):
             if variant == "twin_compile" and r >= args.compile_rounds:
                 continue
             if variant == "twin_compile" and runs[variant] and "error" in runs[variant][-1]:
@@ -575,6 +601,7 @@ def main(argv: list[str] | None = None) -> None:
                 print(f"[round {r + 1}] {variant}: skipped (--max-total-s)", file=sys.stderr)
                 continue
             result = _run_worker(args, variant, "time", args.timeout)
+            result["round"] = r
             runs[variant].append(result)
             status = result.get("error") or f"median {statistics.median(result['wall_s']):.3f} s"
             print(f"[round {r + 1}/{args.rounds}] {variant}: {status}", file=sys.stderr)

@@ -168,3 +168,51 @@ def set_current_cuda_rng_state(state: torch.Tensor) -> None:
     if cuda_available():
         torch = _torch()
         torch.cuda.set_rng_state(state.to("cpu", torch.uint8))
+
+
+def driver_version() -> str | None:
+    """The NVIDIA driver's version (``"570.124.06"``) through NVML, or None without a driver or
+    without ``pynvml`` (nvidia-ml-py)."""
+    try:
+        import pynvml
+    except ImportError:
+        return None
+    try:
+        pynvml.nvmlInit()
+    except Exception:  # noqa: BLE001 - no driver (NVMLError_LibraryNotFound and kin)
+        return None
+    try:
+        version = pynvml.nvmlSystemGetDriverVersion()
+    except Exception:  # noqa: BLE001
+        return None
+    finally:
+        with contextlib.suppress(Exception):
+            pynvml.nvmlShutdown()
+    return version.decode() if isinstance(version, bytes) else str(version)
+
+
+def cuda_version() -> str | None:
+    """The CUDA version torch was built with (``"12.8"``), or None for a CPU build."""
+    version = _torch().version.cuda
+    return None if version is None else str(version)
+
+
+def memory_allocated_mb(device: torch.device | str | None = None) -> float | None:
+    """Memory held by live tensors now, in MiB; None off CUDA."""
+    if not (is_cuda(device) and cuda_available()):
+        return None
+    return float(_torch().cuda.memory_allocated(device)) / _MB
+
+
+def device_properties(index: int) -> dict[str, Any] | None:
+    """Name, memory (MiB), compute capability and multiprocessor count of CUDA device
+    ``index``, or None without CUDA or without that device."""
+    if not (0 <= index < device_count()):
+        return None
+    props = _torch().cuda.get_device_properties(index)
+    return {
+        "name": str(props.name),
+        "total_memory_mb": float(props.total_memory) / _MB,
+        "capability": (int(props.major), int(props.minor)),
+        "multiprocessors": int(props.multi_processor_count),
+    }

@@ -312,6 +312,15 @@ def _tensor_check(torch: Any, device: str) -> str:
     return "matmul + softmax correct"
 
 
+def _device_module() -> Any:
+    """``common.device`` (every ``torch.cuda`` call of the project) from this checkout."""
+    if str(REPO_ROOT) not in sys.path:
+        sys.path.insert(0, str(REPO_ROOT))
+    import common.device
+
+    return common.device
+
+
 def torch_checks(torch: Any) -> list[Check]:
     """The torch build row and one row per available device."""
     cuda_build = torch.version.cuda
@@ -319,13 +328,10 @@ def torch_checks(torch: Any) -> list[Check]:
     build = f"CUDA {cuda_build} build" if cuda_build else "CPU-only build"
     if hip_build:
         build = f"ROCm {hip_build} build"
+    cuda = _device_module()
     cuda_problem: str | None = None
-    try:
-        cuda_count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    except Exception as exc:  # a broken driver can raise here
-        cuda_count = 0
-        cuda_problem = f"CUDA unusable: {_describe_error(exc)}"
-    if (cuda_build or hip_build) and not cuda_count and cuda_problem is None:
+    cuda_count = cuda.device_count()  # 0 without CUDA, also when a broken driver raises
+    if (cuda_build or hip_build) and not cuda_count:
         cuda_problem = "GPU build of torch, but no usable GPU is visible"
     mps_backend = getattr(torch.backends, "mps", None)
     mps = bool(mps_backend and mps_backend.is_available())
@@ -355,15 +361,20 @@ def _describe_device(torch: Any, device: str) -> str:
     if not device.startswith("cuda"):
         return ""
     index = int(device.split(":")[1])
+    cuda = _device_module()
     try:
-        props = torch.cuda.get_device_properties(index)
-        text = f"{props.name}, {props.total_memory / 2**30:.1f} GiB"
+        props = cuda.device_properties(index)
+        if props is None:
+            return "properties unavailable (no such CUDA device); "
+        text = f"{props['name']}, {props['total_memory_mb'] / 1024:.1f} GiB"
         try:
-            free, _ = torch.cuda.mem_get_info(index)
-            text += f" ({free / 2**30:.1f} GiB free)"
+            free = cuda.free_memory_mb(index)
+            if free is not None:
+                text += f" ({free / 1024:.1f} GiB free)"
         except Exception:
             pass
-        return f"{text}, compute capability {props.major}.{props.minor}; "
+        major, minor = props["capability"]
+        return f"{text}, compute capability {major}.{minor}; "
     except Exception as exc:
         return f"properties unavailable ({_describe_error(exc)}); "
 

@@ -161,14 +161,23 @@ def check_kernels_choice(choice: str) -> None:
 
 
 def select_kernels(
-    choice: str, device: torch.device, dtype: torch.dtype
+    choice: str,
+    device: torch.device,
+    dtype: torch.dtype,
+    compute_dtype: torch.dtype | None = None,
 ) -> tuple[SimpleNamespace, str]:
     """The implementation of the operations for ``model.kernels = choice`` on ``device``.
+
+    On CUDA each Triton kernel is used only after it passed its self-check on this machine in
+    ``dtype`` and ``compute_dtype`` (:mod:`projects.custom_transformer.kernels.selfcheck`,
+    cached): with ``auto`` a kernel that failed is replaced by its ``ops.py`` pair (logged), with
+    ``triton`` the failure is raised. Off CUDA nothing is checked.
 
     Args:
         choice: One of :data:`KERNEL_CHOICES`.
         device: Where the model's tensors are.
         dtype: The parameters' dtype (the Triton kernels take float32, bfloat16 and float16).
+        compute_dtype: The autocast dtype of the matrix operands, if any.
 
     Returns:
         ``(kernels, description)``: :data:`TORCH_KERNELS` or the Triton kernel set, and a line
@@ -178,6 +187,7 @@ def select_kernels(
         ValueError: ``triton`` for float64 parameters, or on a CPU where Triton is not in its
             interpreter (CUDA present: the kernels were built for the GPU).
         ImportError: ``triton`` without Triton installed.
+        KernelCheckError: ``triton`` on CUDA and a kernel failed its self-check.
     """
     check_kernels_choice(choice)
     if choice == "torch":
@@ -190,11 +200,11 @@ def select_kernels(
             return TORCH_KERNELS, "ops.py (model.kernels=auto on cuda: triton is not installed)"
         if not supported:
             return TORCH_KERNELS, f"ops.py (model.kernels=auto on cuda: {dtype} parameters)"
-        return triton_kernels.load(), "Triton kernels (model.kernels=auto on cuda)"
+        return _verified(device, dtype, compute_dtype, "auto")
     if not supported:
         raise ValueError(f"model.kernels=triton: the Triton kernels do not take {dtype} tensors")
     if device.type == "cuda":
-        return triton_kernels.load(), "Triton kernels (model.kernels=triton on cuda)"
+        return _verified(device, dtype, compute_dtype, "triton")
     if not triton_kernels.interpreting():
         raise ValueError(
             f"model.kernels=triton on {device.type}: Triton's interpreter is off on this CUDA "
@@ -204,6 +214,22 @@ def select_kernels(
         f"Triton kernels in Triton's interpreter on {device.type} (model.kernels=triton; "
         "slow, for tests)"
     )
+
+
+def _verified(
+    device: torch.device, dtype: torch.dtype, compute_dtype: torch.dtype | None, choice: str
+) -> tuple[SimpleNamespace, str]:
+    """The Triton kernels that passed their self-check, ``ops.py`` for the others."""
+    from projects.custom_transformer.kernels import selfcheck
+
+    dtypes = [dtype] if compute_dtype is None else [dtype, compute_dtype]
+    chosen, failed = selfcheck.verified_kernels(
+        triton_kernels.load(), TORCH_KERNELS, device, dtypes, strict=choice == "triton"
+    )
+    where = f"model.kernels={choice} on cuda, self-checked"
+    if not failed:
+        return chosen, f"Triton kernels ({where})"
+    return chosen, f"Triton kernels, ops.py for {'; '.join(failed)} ({where})"
 
 
 def resolve_d_ff(d_model: int, d_ff: int | None, multiple_of: int = 64) -> int:
@@ -440,7 +466,7 @@ def transformer_block_forward(
         swiglu=torch.empty(n, 2 * f, dtype=cdt, device=x.device),
         lse=(
             None
-            if kernels is TORCH_KERNELS
+            if kernels.attention_forward is TORCH_KERNELS.attention_forward
             else torch.empty(b, n_heads, t, dtype=torch.float32, device=x.device)
         ),
     )
@@ -921,7 +947,7 @@ class CustomTransformer(LlamaBase):
             )
         device = input_ids.device
         cdt = _compute_dtype(device.type, self.embed.weight.dtype)
-        kernels, description = select_kernels(self._kernels, device, self.embed.weight.dtype)
+        kernels, description = select_kernels(self._kernels, device, self.embed.weight.dtype, cdt)
         self._announce(description)
         cos, sin = self.rope_cos[:t], self.rope_sin[:t]
         x = EmbeddingFunction.apply(input_ids, self.embed.weight)

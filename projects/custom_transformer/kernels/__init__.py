@@ -23,7 +23,7 @@ import os
 import sys
 from types import SimpleNamespace
 
-import torch
+from common.device import cuda_available
 
 __all__ = ["KERNEL_NAMES", "interpreting", "load", "triton_available"]
 
@@ -46,7 +46,7 @@ _LOADED: SimpleNamespace | None = None
 
 def _interpret_without_cuda() -> None:
     unset = os.environ.get("TRITON_INTERPRET") != "1" and "triton" not in sys.modules
-    if unset and not torch.cuda.is_available():
+    if unset and not cuda_available():
         os.environ["TRITON_INTERPRET"] = "1"
 
 
@@ -60,7 +60,7 @@ def triton_available() -> bool:
 
 def interpreting() -> bool:
     """Whether the kernels run in Triton's interpreter (no CUDA, or ``TRITON_INTERPRET=1``)."""
-    return os.environ.get("TRITON_INTERPRET") == "1" or not torch.cuda.is_available()
+    return os.environ.get("TRITON_INTERPRET") == "1" or not cuda_available()
 
 
 def load() -> SimpleNamespace:

@@ -12,14 +12,14 @@ from __future__ import annotations
 import os
 import sys
 
-import torch
+from common.device import cuda_available
 
 __all__ = ["INTERPRET", "next_power_of_2", "tl", "triton", "wants_interpreter"]
 
 
 def wants_interpreter() -> bool:
     """True without CUDA or with ``TRITON_INTERPRET=1`` already set."""
-    return os.environ.get("TRITON_INTERPRET") == "1" or not torch.cuda.is_available()
+    return os.environ.get("TRITON_INTERPRET") == "1" or not cuda_available()
 
 
 INTERPRET = wants_interpreter()
