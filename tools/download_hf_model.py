@@ -85,6 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.verify and (args.force or args.dry_run):
+        parser.error("--verify only reads the folder; it cannot be combined with --force/--dry-run")
     if args.filename and (args.include or args.exclude or args.all_files):
         parser.error(
             "--filename downloads one file; it cannot be combined with "

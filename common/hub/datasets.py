@@ -10,16 +10,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from common import settings
-from common.hub.errors import AssetConflictError, HFAssetError
+from common.hub.errors import HFAssetError
 from common.hub.integrity import file_problems, sha256_file
-from common.hub.manifest import check_existing, foreign_files, list_files, now, write_manifest
+from common.hub.manifest import check_existing, list_files, now, refuse_foreign, write_manifest
 from common.hub.names import dataset_base_name, dataset_path, resolve_dataset_name, safe_split
 from common.hub.staging import drop_partial, new_partial, place
 from common.hub.summary import (
     AssetDownload,
     display_path,
     dry_run_result,
-    folder_stats,
+    manifest_result,
     repaired_line,
 )
 from common.hub.translate import (
@@ -99,7 +99,8 @@ def ensure_dataset(
         damaged = file_problems(target, manifest)
         if not damaged:
             return _dataset_result(target, manifest, downloaded=False, start=start)
-        _refuse_repair_over_foreign(target, manifest, damaged)
+        damage = repaired_line(damaged).split(": ", 1)[1]
+        refuse_foreign(target, manifest, f", damaged ({damage}),")
         # The saved files come from one save_to_disk: the same commit is saved again, whole.
         revision = str(manifest.get("commit") or revision or "main")
 
@@ -162,19 +163,6 @@ def ensure_dataset(
     result = _dataset_result(target, new_manifest, downloaded=True, start=start)
     result.repaired = damaged
     return result
-
-
-def _refuse_repair_over_foreign(
-    target: Path, manifest: dict[str, Any], damaged: dict[str, str]
-) -> None:
-    foreign = foreign_files(target, manifest)
-    if foreign:
-        shown = ", ".join(foreign[:5]) + (" ..." if len(foreign) > 5 else "")
-        raise AssetConflictError(
-            f"{display_path(target)} is damaged ({repaired_line(damaged).split(': ', 1)[1]}) and "
-            f"holds files this tool did not download ({shown}); it is never replaced or emptied. "
-            "Move those files away and run the command again, or choose another --output-dir."
-        )
 
 
 def _split_names(split: str) -> list[str]:
@@ -245,7 +233,6 @@ def _load_and_save(
 def _dataset_result(
     target: Path, manifest: dict[str, Any], *, downloaded: bool, start: float
 ) -> AssetDownload:
-    num_files, num_bytes = folder_stats(target)
     rows = manifest.get("num_rows") or {}
     details = ""
     if rows:
@@ -253,18 +240,7 @@ def _dataset_result(
         details = f"{len(rows)} split{'s' if len(rows) != 1 else ''} ({parts} rows)"
     if manifest.get("config"):
         details = f"config {manifest['config']}, " + details
-    return AssetDownload(
-        path=target,
-        folder=target,
-        repo_id=str(manifest.get("repo_id")),
-        revision=str(manifest.get("revision")),
-        commit=manifest.get("commit"),
-        downloaded=downloaded,
-        num_files=num_files,
-        num_bytes=num_bytes,
-        seconds=time.monotonic() - start,
-        details=details,
-    )
+    return manifest_result(target, manifest, downloaded=downloaded, start=start, details=details)
 
 
 def download_dataset(

@@ -110,14 +110,14 @@ def foreign_files(folder: Path, manifest: dict[str, Any]) -> list[str]:
     ]
 
 
-def refuse_foreign(target: Path, manifest: dict[str, Any]) -> None:
+def refuse_foreign(target: Path, manifest: dict[str, Any], state: str = "") -> None:
     """Raise :class:`AssetConflictError` when ``target`` holds files its manifest does not list
-    (such a folder is never replaced or emptied)."""
+    (such a folder is never replaced or emptied); ``state`` follows the asset in the message."""
     foreign = foreign_files(target, manifest)
     if foreign:
         shown = ", ".join(foreign[:5]) + (" ..." if len(foreign) > 5 else "")
         raise AssetConflictError(
-            f"{display_path(target)} holds {describe(manifest)} and files this tool did not "
+            f"{display_path(target)} holds {describe(manifest)}{state} and files this tool did not "
             f"download ({shown}); it is never replaced or emptied. Move those files away, or "
             "choose another --output-dir."
         )

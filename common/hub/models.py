@@ -24,7 +24,7 @@ from common.hub.selection import (
     selections,
 )
 from common.hub.staging import drop_partial, new_partial, place
-from common.hub.summary import AssetDownload, display_path, dry_run_result, folder_stats
+from common.hub.summary import AssetDownload, display_path, dry_run_result, manifest_result
 from common.hub.translate import Context, endpoint, offline_error, offline_mode, run_translated
 from common.utils.atomic import atomic_move
 
@@ -95,7 +95,7 @@ def ensure_model(
         refuse_unrepairable(target, damaged)
         if not damaged and selection_covered(existing, rule):
             path = target / filename if filename is not None else target
-            return _model_result(target, path, existing, False, start)
+            return manifest_result(target, existing, downloaded=False, start=start, path=path)
         # Add to the folder what it lacks, from the commit it already holds.
         revision = str(existing.get("commit") or revision or "main")
 
@@ -184,7 +184,7 @@ def ensure_model(
     finally:
         drop_partial(partial, target)
     path = target / filename if filename is not None else target
-    result = _model_result(target, path, new_manifest, True, start)
+    result = manifest_result(target, new_manifest, downloaded=True, start=start, path=path)
     result.repaired = {rel: why for rel, why in damaged.items() if rel in files}
     if filename is None:
         result.num_files, result.num_bytes = len(files), sum(files.values())
@@ -201,23 +201,6 @@ def _check_lfs_hashes(ctx: Context, siblings: list[Any], hashes: dict[str, str])
                 f"The transfer of {ctx.what} gave {sibling.rfilename} with another SHA-256 than "
                 "the Hub's. Nothing was kept; run the command again to retry."
             )
-
-
-def _model_result(
-    target: Path, path: Path, manifest: dict[str, Any], downloaded: bool, start: float
-) -> AssetDownload:
-    num_files, num_bytes = folder_stats(path)
-    return AssetDownload(
-        path=path,
-        folder=target,
-        repo_id=str(manifest.get("repo_id")),
-        revision=str(manifest.get("revision")),
-        commit=manifest.get("commit"),
-        downloaded=downloaded,
-        num_files=num_files,
-        num_bytes=num_bytes,
-        seconds=time.monotonic() - start,
-    )
 
 
 def download_model(

@@ -6,6 +6,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from common.hub.names import MANIFEST_NAME
 
@@ -98,6 +99,31 @@ def folder_stats(folder: Path) -> tuple[int, int]:
             count += 1
             size += os.path.getsize(os.path.join(root, name))
     return count, size
+
+
+def manifest_result(
+    folder: Path,
+    manifest: dict[str, Any],
+    *,
+    downloaded: bool,
+    start: float,
+    path: Path | None = None,
+    details: str = "",
+) -> AssetDownload:
+    """The :class:`AssetDownload` of the asset ``manifest`` describes (``path``: one file of it)."""
+    num_files, num_bytes = folder_stats(path or folder)
+    return AssetDownload(
+        path=path or folder,
+        folder=folder,
+        repo_id=str(manifest.get("repo_id")),
+        revision=str(manifest.get("revision")),
+        commit=manifest.get("commit"),
+        downloaded=downloaded,
+        num_files=num_files,
+        num_bytes=num_bytes,
+        seconds=time.monotonic() - start,
+        details=details,
+    )
 
 
 def dry_run_result(

@@ -191,6 +191,10 @@ def test_verify_checks_against_the_hub_when_the_manifest_has_no_checksums(
 def test_verify_of_a_folder_that_was_never_downloaded_is_a_clear_error(hub_cli: HubCli):
     missing = hub_cli.run(MODEL, "--repo-id", MODEL_REPO, "--verify")
     assert_clean_error(missing, "does not exist", "not a download of this tool")
+    combined = hub_cli.run(MODEL, "--repo-id", MODEL_REPO, "--verify", "--force")
+    assert_clean_error(combined, "--verify only reads the folder")
+    models = hub_cli.assets / "models"
+    assert not models.exists() or not any(models.iterdir())  # neither wrote anything
 
 
 @pytest.mark.slow
