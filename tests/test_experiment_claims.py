@@ -241,3 +241,22 @@ def test_a_rename_that_died_after_publishing_leaves_the_name_free(tmp_path: Path
     assert claims.claim_of(root, "e0") is None
     store.rename_experiment("e1", "e0", storage_dir=root)
     assert rows_of(root) == {"Z": before["e0"], "e0": before["e1"]}
+
+
+def test_a_claim_held_by_a_change_on_another_host_makes_the_name_busy(tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    before = two_experiments(root)
+    held = root / "tmp" / ("other-node.4242.0000" + claims._taken_pattern("e0"))
+    os.rename(claims.claim_file(root, "e0"), held)  # a rename running on another node
+    cli_rename = subprocess.run(
+        [sys.executable, "tools/query_experiments.py", "--rename", "e0", "Z", "--dir", str(root)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert cli_rename.returncode == 2, cli_rename.stderr
+    assert "being renamed or deleted by another process" in cli_rename.stderr
+    with pytest.raises(store.ExperimentStoreError, match="another process"):
+        store.delete_experiment("e0", storage_dir=root)
+    assert rows_of(root) == before and held.exists()

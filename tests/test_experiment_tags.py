@@ -184,3 +184,51 @@ def test_concurrent_tags_untags_and_notes_from_many_processes_lose_nothing(
     got = experiment_annotations(root)["shared"]
     assert got.tags == sorted(old[4:] + [t for tags in added.values() for t in tags])
     assert got.note == notes[-1]  # one writer: its notes replace one another in order
+
+
+TAG_DURING_RENAME = """
+import json, sys, time
+import common.experiments as s
+from common.experiments.annotations import tag_experiment
+root, start, who = sys.argv[1], float(sys.argv[2]), sys.argv[3]
+while time.time() < start:
+    pass
+if who == "renamer":
+    s.rename_experiment("e0", "X", storage_dir=root)
+    print(json.dumps([]))
+else:
+    landed = []
+    for i in range(30):
+        try:
+            tag_experiment("e0", f"{who}-{i}", storage_dir=root)
+            landed.append(f"{who}-{i}")
+        except (s.UnknownExperimentError, s.ExperimentStoreError):
+            pass
+    print(json.dumps(landed))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_tags_written_while_the_experiment_is_renamed_all_follow_it(tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    saved(root, "e0")
+    start = time.time() + 2.0
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", TAG_DURING_RENAME, str(root), str(start), who],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for who in ("renamer", "a", "b")
+    ]
+    landed: list[str] = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        landed += json.loads(out)
+    found = experiment_annotations(root)
+    assert set(found) <= {"X"}
+    assert found.get("X", Annotations([], None)).tags == sorted(landed)

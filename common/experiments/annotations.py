@@ -228,13 +228,23 @@ def _events(root: Path, identity: str) -> dict[str, dict[str, Any]]:
     for file in names:
         if not _EVENT_RE.match(file):
             continue
-        try:
-            doc = json.loads((folder / file).read_bytes())
-        except (OSError, ValueError):
-            continue
-        if isinstance(doc, dict):
-            out[file[:16]] = doc
+        key = (str(folder), file)
+        doc = _EVENT_CACHE.get(key)
+        if doc is None:
+            try:
+                doc = json.loads((folder / file).read_bytes())
+            except (OSError, ValueError):
+                continue
+            if not isinstance(doc, dict):
+                continue
+            if len(_EVENT_CACHE) > 100_000:
+                _EVENT_CACHE.clear()
+            _EVENT_CACHE[key] = doc
+        out[file[:16]] = doc
     return out
+
+
+_EVENT_CACHE: dict[tuple[str, str], dict[str, Any]] = {}  # events never change once written
 
 
 def _live_tags(events: dict[str, dict[str, Any]]) -> set[tuple[str, str]]:

@@ -8,6 +8,7 @@ Layout of a store folder::
     merged/<n>-<id>.<crc>.parquet   many saves merged by compaction (immutable); n = saves held
     schema/<column>.json            each column's type, a cache of the files' (see ``schema``)
     names/<name>-<hash>.json        which experiment owns each name (see ``claims``)
+    annotations/<identity>/         tags and notes of an experiment (see ``annotations``)
     tmp/                            files being written, named after their host and process
     damaged/                        files moved aside by ``repair_store`` (never deleted)
 
