@@ -171,6 +171,7 @@ class Store:
         self.problems: list[str] = []
         self.wrong_types: dict[str, tuple[str, list[str]]] = {}
         self._columns: list[tuple[str, str, str]] | None = None
+        self._names: list[str] | None = None
         self.in_memory = False
         self.snapshot: Snapshot
         self._load()
@@ -226,7 +227,7 @@ class Store:
 
     def _install(self) -> None:
         snap = self.snapshot
-        self._columns = None
+        self._columns = self._names = None
         if self.in_memory:
             self.con.execute(f"DROP TABLE IF EXISTS {ROWS_TABLE}")
             self.in_memory = False
@@ -415,8 +416,10 @@ class Store:
 
     def experiment_names(self) -> list[str]:
         """Names of the experiments with visible rows, sorted."""
-        rows = self.execute("SELECT DISTINCT experiment_name FROM experiments ORDER BY 1").rows
-        return [r[0] for r in rows]
+        if self._names is None:
+            sql = "SELECT DISTINCT experiment_name FROM experiments ORDER BY 1"
+            self._names = [r[0] for r in self.execute(sql).rows]
+        return list(self._names)
 
     def metric_columns(self) -> list[str]:
         """Numeric result columns, in column order."""
