@@ -243,7 +243,8 @@ def test_curves_have_every_stored_point_log_scale_smoothing_and_seed_groups(page
     _select_only(page, list(RUNS))
     page.select_option("#group-by", "training__lr")
     page.wait_for_function(
-        "document.getElementById('plot-loss').data.filter(t => t.meta.band === 'mean').length === 4"
+        "((document.getElementById('plot-loss') || {}).data || [])"  # re-drawn meanwhile
+        ".filter(t => t.meta.band === 'mean').length === 4"
     )
     page.evaluate(
         "(() => { const s = document.getElementById('smoothing'); s.value = '0';"
@@ -373,6 +374,83 @@ def test_export_renders_table_and_curves_from_file_with_networking_off(browser, 
         context.close()
     assert errors == []
     assert [u for u in requests if not u.startswith(("file:", "data:", "blob:"))] == []
+
+
+STORED_STRINGS = {
+    "model": "<!--<script>",
+    "note": "</script><script>document.title='pwned'</script>",
+    "html": "<b>bold</b> & <img src=x onerror=\"document.title='pwned'\">",
+    "separators": "a\u2028b\u2029c",
+    "nul": "x\x00y",
+    "long": "z" * 20000,
+}
+
+
+def _check_stored_strings(page: Any) -> None:
+    assert _names(page) == ["nasty", "plain"]
+    page.click("#columns-box summary")
+    page.check('#columns input[data-column="model"]')
+    page.wait_for_function(f"(a) => ({ROWS_CELL})(a) !== null", arg=["nasty", "model"])
+    assert page.evaluate(ROWS_CELL, ["nasty", "model"]) == "<!--<script>"
+    assert page.evaluate(ROWS_CELL, ["plain", "model"]) == "tiny"
+    assert page.title() != "pwned" and page.query_selector("#runs-table b, img") is None
+
+
+def test_stored_strings_render_as_text_in_the_export_and_the_live_page(browser, tmp_path):
+    from common.experiments import save_experiment
+
+    store = tmp_path / "experiments"
+    save_experiment("plain", [{"step": 1, "loss": 1.0}], {"model": "tiny"}, storage_dir=store)
+    save_experiment("nasty", [{"step": 1, "loss": 2.0}], STORED_STRINGS, storage_dir=store)
+    out = tmp_path / "report.html"
+    result = subprocess.run(
+        [sys.executable, str(CLI), "--dir", str(store), "--export", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    context = browser.new_context(offline=True)
+    errors: list[str] = []
+    page = context.new_page()
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("dialog", lambda d: errors.append("dialog: " + d.message))
+    try:
+        page.goto(out.as_uri())
+        page.wait_for_selector("body[data-ready='1']", timeout=30_000)
+        _check_stored_strings(page)
+        page.goto(out.as_uri() + "#run/nasty")
+        page.wait_for_function(
+            "(document.getElementById('run-title') || {}).textContent === 'nasty'"
+        )
+        text = page.text_content("#tab-run")
+        for key in ("model", "note", "html"):
+            assert STORED_STRINGS[key] in text
+    finally:
+        context.close()
+    assert errors == []
+
+    proc = subprocess.Popen(
+        [sys.executable, str(CLI), "--dir", str(store), "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert proc.stdout is not None
+    url = proc.stdout.readline().split(" at ", 1)[1].split()[0]
+    context = browser.new_context()
+    page = context.new_page()
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("dialog", lambda d: errors.append("dialog: " + d.message))
+    try:
+        _open(page, url)
+        _check_stored_strings(page)
+    finally:
+        context.close()
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=30)
+    assert errors == [] and proc.returncode == 0
 
 
 def test_a_training_run_appears_on_the_open_page_without_a_reload(page, url, trained):

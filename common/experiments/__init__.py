@@ -42,17 +42,20 @@ after printing what it could answer and never calls such a store empty. ``check_
 the problems, ``repair_store`` moves damaged files into ``damaged/`` (never deletes them),
 converts values of the wrong type and converts the previous format (``legacy``).
 
-Reading (``read``, ``shared``, ``splits``, ``reports``, ``curves``, ``sql``). ``Store`` is one
-verified snapshot with DuckDB views (``experiments``, ``experiment_summary``,
-``experiment_columns``) and the read-only SQL guard. ``shared_store`` keeps one ``Store`` per
+Reading (``read``, ``guard``, ``shared``, ``splits``, ``reports``, ``curves``, ``sql``). ``Store``
+is one verified snapshot with DuckDB views (``experiments``, ``experiment_summary``,
+``experiment_columns``); ``guard`` admits read-only SQL only and runs a query so that a time
+limit or Ctrl-C can stop it (DuckDB is interrupted). ``shared_store`` keeps one ``Store`` per
 thread and folder and reuses it while a cheap listing of the folder is unchanged (files are
 immutable, so an unchanged listing means an unchanged snapshot); ``query_experiments`` and the
 reports called without ``store=`` use it. The reports (list, summary, best, group, compare) are
 one function each, returning a ``QueryResult`` (``.df()`` for pandas); rankings use the
 validation rows by default when rows have a ``split`` (``splits``, the one split rule); plots and
 the dashboard read curves through ``curve_rows``. ``sql`` holds the one copy of SQL quoting, the
-numeric column types and DuckDB values as JSON. Every module reads the store through these; the
-render of answers as text tables, CSV, JSON or Markdown is ``render``.
+numeric column types, DuckDB values as JSON and how NaN/inf are shown (``nan``, ``inf``,
+``-inf``, everywhere). NaN and infinite values never rank: the reports use finite values and
+their notes name the runs left out and those that diverged. Every module reads the store
+through these; answers are rendered as text tables, CSV, JSON or Markdown by ``render``.
 
 Import route. ``common.experiments`` is the store's public API; ``common.utils`` is a short alias
 that re-exports every one of its public names (``from common.utils import save_experiment``).
@@ -73,7 +76,8 @@ _EXPORTS = {
     "Store": ".read",
     "QueryResult": ".read",
     "connect": ".read",
-    "check_readonly_sql": ".read",
+    "check_readonly_sql": ".guard",
+    "run_stoppable": ".guard",
     "query_experiments": ".shared",
     "experiment_names": ".shared",
     "metric_columns": ".shared",

@@ -26,11 +26,12 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 import duckdb
 
 from common.experiments import layout
-from common.experiments.errors import (
-    DamagedStoreWarning,
-    QueryError,
-    QueryTimeoutError,
-    ReadOnlyViolation,
+from common.experiments.errors import DamagedStoreWarning, QueryError, QueryTimeoutError
+from common.experiments.guard import (
+    ROWS_TABLE,
+    check_readonly_sql,
+    query_error_message,
+    run_stoppable,
 )
 from common.experiments.schema import (
     FIXED_TYPES,
@@ -139,7 +140,6 @@ _EMPTY_VIEW = (
 _RETRIES = 30
 IN_MEMORY_LIMIT = 10_000_000
 """At most this many values (rows x columns) are copied into memory by ``Store.keep_in_memory``."""
-_ROWS_TABLE = "_rx_rows"
 
 
 class Store:
@@ -171,6 +171,7 @@ class Store:
         self.problems: list[str] = []
         self.wrong_types: dict[str, tuple[str, list[str]]] = {}
         self._columns: list[tuple[str, str, str]] | None = None
+        self._names: list[str] | None = None
         self.in_memory = False
         self.snapshot: Snapshot
         self._load()
@@ -219,16 +220,16 @@ class Store:
             rows = sum(p.info.rows for p in self.snapshot.parts)
             if rows * max(1, len(self.snapshot.columns())) > IN_MEMORY_LIMIT:
                 return False
-            self.execute(f"CREATE OR REPLACE TEMP TABLE {_ROWS_TABLE} AS FROM experiments")
-            self.con.execute(f"CREATE OR REPLACE TEMP VIEW experiments AS FROM {_ROWS_TABLE}")
+            self.execute(f"CREATE OR REPLACE TEMP TABLE {ROWS_TABLE} AS FROM experiments")
+            self.con.execute(f"CREATE OR REPLACE TEMP VIEW experiments AS FROM {ROWS_TABLE}")
             self.in_memory = True
         return True
 
     def _install(self) -> None:
         snap = self.snapshot
-        self._columns = None
+        self._columns = self._names = None
         if self.in_memory:
-            self.con.execute(f"DROP TABLE IF EXISTS {_ROWS_TABLE}")
+            self.con.execute(f"DROP TABLE IF EXISTS {ROWS_TABLE}")
             self.in_memory = False
         self.problems = [f"cannot read {d.describe()}" for d in snap.damaged]
         self.wrong_types = {}
@@ -400,7 +401,7 @@ class Store:
         except QueryTimeoutError:
             raise
         except duckdb.Error as exc:
-            raise QueryError(_query_error_message(self.con, exc)) from exc
+            raise QueryError(query_error_message(self.con, exc)) from exc
 
     def interrupt(self) -> None:
         """Stop the query running on this store's connection (from any thread)."""
@@ -415,51 +416,14 @@ class Store:
 
     def experiment_names(self) -> list[str]:
         """Names of the experiments with visible rows, sorted."""
-        rows = self.execute("SELECT DISTINCT experiment_name FROM experiments ORDER BY 1").rows
-        return [r[0] for r in rows]
+        if self._names is None:
+            sql = "SELECT DISTINCT experiment_name FROM experiments ORDER BY 1"
+            self._names = [r[0] for r in self.execute(sql).rows]
+        return list(self._names)
 
     def metric_columns(self) -> list[str]:
         """Numeric result columns, in column order."""
         return [n for n, kind, t in self.columns() if kind == "result" and is_numeric(t)]
-
-
-def run_stoppable(con: duckdb.DuckDBPyConnection, run: Callable[[], R], timeout: float | None) -> R:
-    """``run()`` (queries on ``con``) on a worker thread, so that it can be stopped: after
-    ``timeout`` seconds (None: never) by interrupting ``con``, and by Ctrl-C (DuckDB itself does
-    not notice signals while it computes). In the main thread Ctrl-C interrupts the query and
-    raises ``KeyboardInterrupt`` within a second.
-
-    Raises:
-        QueryTimeoutError: the time limit stopped it.
-    """
-    box: dict[str, Any] = {}
-    done = threading.Event()
-
-    def work() -> None:
-        try:
-            box["value"] = run()
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller below
-            box["error"] = exc
-        finally:
-            done.set()
-
-    threading.Thread(target=work, name="store-query", daemon=True).start()
-    try:
-        stopped = not done.wait(timeout)
-        if stopped:
-            con.interrupt()
-            done.wait()
-    except KeyboardInterrupt:
-        con.interrupt()
-        done.wait(1.0)
-        raise
-    if "error" in box:
-        if stopped and isinstance(box["error"], duckdb.Error):
-            raise QueryTimeoutError(
-                f"the query was stopped after {timeout:g} s, its time limit"
-            ) from None
-        raise box["error"]
-    return box["value"]
 
 
 def vanished(snap: Snapshot, exc: BaseException) -> bool:
@@ -496,65 +460,6 @@ def _kind_of(types: dict[str, str], key: str) -> str | None:
 
 def _fetch_rows(cur: duckdb.DuckDBPyConnection) -> QueryResult:
     return QueryResult([d[0] for d in cur.description or ()], cur.fetchall())
-
-
-# --------------------------------------------------------------------------------------------
-# the read-only SQL guard
-
-_ALLOWED_STATEMENTS = {"SELECT"}
-
-
-def check_readonly_sql(con: duckdb.DuckDBPyConnection, sql: str) -> str:
-    """Refuse anything but one read-only query; return it.
-
-    Allowed: one SELECT-type statement (``SELECT``, ``WITH``, ``FROM ...``, ``VALUES``,
-    ``DESCRIBE``, ``SHOW``, ``SUMMARIZE``). Everything else is refused, among it ``COPY``,
-    ``ATTACH``, ``INSTALL``/``LOAD``, ``SET``, ``PRAGMA``, ``CREATE``, ``INSERT``/``UPDATE``/
-    ``DELETE`` and ``EXPLAIN``.
-
-    Raises:
-        ReadOnlyViolation: a refused statement, or several statements.
-        QueryError: the SQL does not parse, or is empty.
-    """
-    try:
-        statements = con.extract_statements(sql)
-    except duckdb.Error as exc:
-        raise QueryError(_query_error_message(con, exc)) from exc
-    if not statements:
-        raise QueryError("no SQL statement given")
-    if len(statements) > 1:
-        raise ReadOnlyViolation(
-            f"one statement at a time, please (got {len(statements)}); queries are read-only"
-        )
-    kind = statements[0].type.name
-    if kind not in _ALLOWED_STATEMENTS:
-        raise ReadOnlyViolation(
-            f"{kind} statements are not allowed: the experiment store is queried read-only "
-            "(SELECT, WITH, FROM, VALUES, DESCRIBE, SHOW, SUMMARIZE); nothing can be written, "
-            "copied or deleted through SQL"
-        )
-    return sql
-
-
-def _query_error_message(con: duckdb.DuckDBPyConnection, exc: BaseException) -> str:
-    lines = [str(exc).strip()]
-    try:
-        names = [
-            r[0]
-            for r in con.execute(
-                "SELECT view_name FROM duckdb_views() WHERE NOT internal "
-                f"UNION ALL SELECT table_name FROM duckdb_tables() WHERE table_name <> "
-                f"{quote_str(_ROWS_TABLE)} ORDER BY 1"
-            ).fetchall()
-        ]
-        lines.append("Available tables: " + ", ".join(names))
-        cols = con.execute("SELECT column_name, column_type FROM (DESCRIBE experiments)")
-        lines.append(
-            "Columns of experiments: " + ", ".join(f"{n} ({t})" for n, t in cols.fetchall())
-        )
-    except duckdb.Error:
-        pass
-    return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------------------------

@@ -106,28 +106,45 @@ def _resolve_metric(store: Store, metric: str) -> str:
     return hit[0]
 
 
-def non_finite_notes(store: Store, metric: str, where: str = "true") -> tuple[str, ...]:
-    """Notes naming the runs whose ``metric`` is NaN or infinite on some rows (``where``):
-    those with no finite value at all (left out of a ranking) and those that diverged after
-    finite values (ranked on their finite values). Empty when every value is finite."""
-    q = f"CAST({quote_ident(metric)} AS DOUBLE)"
-    kind = f"CASE WHEN isnan({q}) THEN 'nan' WHEN {q} > 0 THEN 'inf' ELSE '-inf' END"
+def non_finite_notes(
+    store: Store, metrics: str | Sequence[str], where: str = "true"
+) -> tuple[str, ...]:
+    """Notes naming, per metric, the runs whose values are NaN or infinite on some rows
+    (``where``): those with no finite value at all (left out of a ranking) and those that
+    diverged after finite values (ranked on their finite values). One scan for all metrics;
+    empty when every value is finite."""
+    metrics = [metrics] if isinstance(metrics, str) else list(metrics)
+    if not metrics:
+        return ()
+    doubles = [f"CAST({quote_ident(m)} AS DOUBLE)" for m in metrics]
+    select, bad = [], []
+    for q in doubles:
+        kind = f"CASE WHEN isnan({q}) THEN 'nan' WHEN {q} > 0 THEN 'inf' ELSE '-inf' END"
+        select.append(f"count(*) FILTER (WHERE {is_finite_sql(q)})")
+        select.append(
+            f"string_agg(DISTINCT {kind}, '/' ORDER BY {kind}) FILTER (WHERE NOT isfinite({q}))"
+        )
+        bad.append(f"NOT isfinite({q})")
     rows = store.execute(
-        f"SELECT experiment_name, count(*) FILTER (WHERE {is_finite_sql(q)}) AS finite, "
-        f"string_agg(DISTINCT {kind}, '/' ORDER BY {kind}) FILTER (WHERE NOT isfinite({q})) "
-        f"FROM experiments WHERE {q} IS NOT NULL AND {where} GROUP BY 1 "
-        f"HAVING count(*) FILTER (WHERE NOT isfinite({q})) > 0 ORDER BY 1"
+        f"SELECT experiment_name, {', '.join(select)} FROM experiments "
+        f"WHERE {where} GROUP BY 1 HAVING count(*) FILTER (WHERE {' OR '.join(bad)}) > 0 "
+        "ORDER BY 1"
     ).rows
     notes = []
-    for finite, what in ((False, "left out, no finite value"), (True, "diverged")):
-        runs = [f"{name} ({kinds})" for name, n, kinds in rows if bool(n) == finite]
-        if runs:
-            shown = ", ".join(runs[:10]) + (f" and {len(runs) - 10} more" if len(runs) > 10 else "")
-            tail = "" if not finite else "; ranked on their finite values"
-            notes.append(
-                f"{metric}: {len(runs)} run(s) {what} (NaN/inf values are never ranked{tail}): "
-                f"{shown}"
-            )
+    for i, metric in enumerate(metrics):
+        for finite, what in ((False, "left out, no finite value"), (True, "diverged")):
+            runs = [
+                f"{row[0]} ({row[2 + 2 * i]})"
+                for row in rows
+                if row[2 + 2 * i] is not None and bool(row[1 + 2 * i]) == finite
+            ]
+            if runs:
+                shown = ", ".join(runs[:10]) + (f" and {len(runs) - 10} more" * (len(runs) > 10))
+                tail = "; ranked on their finite values" if finite else ""
+                notes.append(
+                    f"{metric}: {len(runs)} run(s) {what} (NaN/inf values are never ranked"
+                    f"{tail}): {shown}"
+                )
     return tuple(notes)
 
 
@@ -157,6 +174,7 @@ def summarize_experiments(
     select = ["experiment_name", "count(*) AS rows"]
     if "step" in names:
         select.append('max("step") AS last_step')
+    ranked: list[str] = []
     for metric in store.metric_columns():
         if metric.lower() in INDEX_COLUMNS or not _is_quality(metric):
             continue
@@ -167,13 +185,13 @@ def summarize_experiments(
         q = quote_ident(metric)
         best = quote_ident("best_" + metric)
         select.append(f"{direction}({q}) FILTER (WHERE {where} AND {is_finite_sql(q)}) AS {best}")
-        notes += non_finite_notes(store, metric, where)
+        ranked.append(metric)
     select.append("max(saved_at) AS last_saved_at")
     result = store.execute(
         f"SELECT {', '.join(select)} FROM experiments GROUP BY experiment_name "
         "ORDER BY experiment_name"
     )
-    return result._replace(notes=notes)
+    return result._replace(notes=notes + non_finite_notes(store, ranked, where))
 
 
 def best_experiments(

@@ -32,7 +32,7 @@ from common.experiments import (
     split_filter,
     split_values,
 )
-from common.experiments.read import run_stoppable
+from common.experiments.guard import run_stoppable
 from common.experiments.sql import is_finite_sql, is_numeric, json_value, quote_ident, quote_str
 
 NAME = "experiment_name"
@@ -123,10 +123,14 @@ class Dashboard:
         self._closed = False
 
     def close(self) -> None:
-        """Stop every running query and close the connections (returns within a second)."""
+        """Stop every running query, wait (a second at most) until they have let go of their
+        connections, and close the store's."""
         self._closed = True
         self.interrupt()
-        if self._lock.acquire(timeout=1.0):  # else a stopped query is still unwinding
+        deadline = time.monotonic() + 1.0
+        while self._running and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if self._lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
             try:
                 self.store.close()
             finally:
@@ -228,7 +232,7 @@ class Dashboard:
                 "count(*) AS rows",
                 f"max({order}) AS last_step" if "step" in names else None,
             ]
-            notes: tuple[str, ...] = ()
+            ranked: list[str] = []
             for metric in meta["metrics"] + meta["x_columns"]:
                 if metric.lower() == "step":
                     continue
@@ -238,7 +242,7 @@ class Dashboard:
                     best = quote_ident("best_" + metric)
                     finite = f"{where} AND {is_finite_sql(m)}"
                     select.append(f"{direction}({m}) FILTER (WHERE {finite}) AS {best}")
-                    notes += non_finite_notes(self.store, metric, where)
+                    ranked.append(metric)
                 select.append(
                     f"arg_max({m}, {order}) FILTER (WHERE {m} IS NOT NULL AND {where}) "
                     f"AS {quote_ident('last_' + metric)}"
@@ -257,6 +261,7 @@ class Dashboard:
                 + f" FROM experiments GROUP BY {quote_ident(NAME)}"
             )
             columns = [r[0] for r in self.store.execute(f"DESCRIBE {quote_ident(table)}").rows]
+            notes = non_finite_notes(self.store, ranked, where)
             self._tables[split] = (table, columns, notes)
             return self._tables[split]
 
@@ -508,6 +513,8 @@ class Dashboard:
         with self._running_lock:
             self._running.add(store)
         try:
+            if self._closed:  # closed while the connection was being made
+                raise DashboardError("the dashboard is shutting down")
             result = store.sql(sql, timeout=self.query_timeout, max_rows=MAX_SQL_ROWS)
         except QueryTimeoutError:
             raise DashboardError(
