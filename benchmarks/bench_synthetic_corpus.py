@@ -7,7 +7,7 @@ the Spearman rank correlation of the two orderings, and each config's effect (re
 against the base config) on both corpora with their ratio. The synthetic corpus is sized to the
 same number of training bytes as the slice. Writes benchmarks/results/synthetic_corpus.json.
 
-    python benchmarks/bench_synthetic_corpus.py                  # 1 seed, 200 steps, ~12 min
+    python benchmarks/bench_synthetic_corpus.py                  # 1 seed, 200 steps
     python benchmarks/bench_synthetic_corpus.py --seeds 2
 """
 
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import subprocess
 import sys
@@ -28,11 +29,11 @@ CONFIGS: dict[str, list[str]] = {
     "base": [],
     "lr_3e-3": ["training.lr=3e-3", "training.min_lr=3e-4"],
     "lr_3e-4": ["training.lr=3e-4", "training.min_lr=3e-5"],
-    "width_256": ["model.d_model=256"],
+    "width_128": ["model.d_model=128"],
     "depth_4": ["model.n_layers=4"],
 }
 COMMON = [
-    "model.context_length=128", "model.d_model=128", "model.n_layers=2", "model.n_heads=4",
+    "model.context_length=128", "model.d_model=64", "model.n_layers=2", "model.n_heads=4",
     "training.batch_size=16", "training.lr=1e-3", "training.min_lr=1e-4",
     "training.warmup_steps=20", "training.eval_batches=8", "training.checkpoint_interval=100000",
     "data.vocab_size=2048", "logging.progress_bar=false", "logging.sample_tokens=1",
@@ -62,7 +63,8 @@ def train(settings: list[str], steps: int, seed: int, name: str) -> float:
            "--set", f"training.seed={seed}"]  # fmt: skip
     for item in settings:
         cmd += ["--set", item]
-    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}  # one thread: fair on a shared machine
+    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)
     match = _BPB.search(out.stdout)
     if out.returncode != 0 or match is None:
         raise SystemExit(f"training failed ({name}):\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}")
