@@ -37,8 +37,8 @@ Method:
       over the timed steps. Timing runs use the default allocator (forcing ``mmap`` makes every
       step page-fault its memory in and would distort the times).
     * CUDA peak memory, measured in the timing workers themselves (reading the allocator's
-      counters costs nothing): ``torch.cuda.max_memory_allocated()`` during the step minus
-      ``memory_allocated()`` before it (``peak_memory_mib_median``), and the absolute peak with
+      counters costs nothing, ``common.device``): the allocator's peak during the step minus
+      what was allocated before it (``peak_memory_mib_median``), and the absolute peak with
       weights, gradients and optimizer state (``peak_allocated_mib``).
     * FLOPs per token (MFU on CUDA, TFLOP/s everywhere): ``6 * N + 12 * L * D * T`` with ``N`` the
       parameters used in matrix multiplies (embedding table counted once, as the output
