@@ -16,9 +16,6 @@ from typing import Any
 import torch
 from torch import nn
 
-# Columns the experiment store adds to every row itself; metadata may not use them.
-PROVENANCE_COLUMNS = ("experiment_name", "saved_at", "git_commit", "git_dirty", "host")
-
 
 def compute_perplexity(loss: float | torch.Tensor) -> float:
     """``exp(loss)``, returning ``inf`` instead of overflowing (``nan`` stays ``nan``).
@@ -110,9 +107,10 @@ def run_metadata(
         ValueError: ``extra`` uses a column the store writes itself.
     """
     from common import device as cuda
+    from common.experiments.schema import NAME_COLUMN, PROVENANCE_COLUMNS
     from common.utils.config import config_to_dict
 
-    reserved = sorted(set(extra) & set(PROVENANCE_COLUMNS))
+    reserved = sorted(set(extra) & {NAME_COLUMN, *PROVENANCE_COLUMNS})
     if reserved:
         raise ValueError(
             f"metadata keys {reserved} are written by the experiment store itself; rename them"

@@ -8,6 +8,8 @@ parses arguments into a ``RunRequest`` and maps the errors to exit statuses.
 
 Runs live in ``assets/outputs/checkpoints/<name>``; a name is validated with the experiment
 store's rule before any work, and a new run never reuses the folder of an existing one.
+A run is trained by one process at a time: ``train_run`` (and the ``Trainer``) take the run
+folder's lease (``common.training.lease``) before the first write; a second trainer is refused.
 
 Resume always uses the run's stored config. Overrides are accepted for the keys in
 ``RESUMABLE_KEYS`` (steps, intervals, device, logging, and the learning-rate schedule, which then
