@@ -6,6 +6,7 @@ store renders as text in the export, and non-finite values never rank."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import math
 import os
@@ -97,7 +98,7 @@ def _sql_in_background(url: str, sql: str) -> tuple[threading.Thread, dict[str, 
         started = time.monotonic()
         try:
             answer["status"], answer["body"] = _get(url + "api/sql?q=" + urllib.parse.quote(sql))
-        except OSError as exc:  # the server was stopped meanwhile
+        except (OSError, http.client.HTTPException) as exc:  # the server stopped meanwhile
             answer["error"] = exc
         answer["seconds"] = time.monotonic() - started
 
