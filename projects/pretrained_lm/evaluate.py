@@ -14,7 +14,6 @@ option is the shared evaluate command's (common.training.evaluate).
 
 from __future__ import annotations
 
-import argparse
 import re
 import sys
 from collections.abc import Sequence

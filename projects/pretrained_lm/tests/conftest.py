@@ -28,9 +28,10 @@ def downloaded_models(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path
             hub.commit(repo, repo_files(kind), title=f"tiny {kind}")
         env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "TRANSFORMERS_"))}
         env.update(hub.client_env(str(assets / "hf_home")), RESEARCH_ASSETS_DIR=str(assets))
+        tool = str(REPO_ROOT / "tools" / "download_hf_model.py")
         for repo in (GPT2_REPO, LLAMA_REPO):
             proc = subprocess.run(
-                [sys.executable, str(REPO_ROOT / "tools" / "download_hf_model.py"), "--repo-id", repo],
+                [sys.executable, tool, "--repo-id", repo],
                 env=env, capture_output=True, text=True, timeout=120, cwd=REPO_ROOT,
             )  # fmt: skip
             assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -40,8 +40,13 @@ def _tokenizer(specials: list[str], vocab_size: int) -> object:
 def repo_files(kind: str) -> dict[str, bytes | str | None]:
     """The files of the tiny ``gpt2`` or ``llama`` repo."""
     import torch
-    from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
-    from transformers import PreTrainedTokenizerFast
+    from transformers import (
+        GPT2Config,
+        GPT2LMHeadModel,
+        LlamaConfig,
+        LlamaForCausalLM,
+        PreTrainedTokenizerFast,
+    )
 
     torch.manual_seed(0)
     if kind == "gpt2":
