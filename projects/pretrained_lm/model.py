@@ -33,7 +33,7 @@ from typing import Any
 import torch
 
 from common.models.base import BaseLanguageModel
-from common.models.checkpoint import CheckpointError, read_checkpoint_metadata
+from common.models.checkpoint import read_checkpoint_metadata
 from common.utils.config import ConfigError, ModelConfig
 
 __all__ = [
@@ -64,8 +64,12 @@ class PretrainedNotFoundError(ConfigError):
     """``model.pretrained`` names no downloaded model; the message says how to download it."""
 
 
-class BaseModelChangedError(CheckpointError):
-    """The base model folder's files differ from those a checkpoint was trained on."""
+class BaseModelChangedError(ConfigError):
+    """The base model folder's files differ from those a checkpoint was trained on.
+
+    Not a ``CheckpointError`` on purpose: the checkpoints are intact, so a resume must stop
+    (exit 2) rather than fall back to an older checkpoint or restart from step 0.
+    """
 
 
 @dataclass
@@ -177,7 +181,8 @@ class PretrainedLM(BaseLanguageModel):
 
     Raises:
         PretrainedNotFoundError: the base is not downloaded.
-        BaseModelChangedError: ``base_files`` differ from the folder's.
+        BaseModelChangedError: ``base_files`` differ from the folder's (``from_checkpoint``
+            reports it as a ``CheckpointError`` naming the files).
         ValueError: an impossible ``context_length``, ``vocab_size`` or LoRA setting.
     """
 
@@ -277,7 +282,7 @@ class PretrainedLM(BaseLanguageModel):
 
     def load_checkpoint(self, path: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
         """``BaseLanguageModel.load_checkpoint`` after checking that the checkpoint was trained on
-        this base with these LoRA settings (``BaseModelChangedError``, ``CheckpointError``)."""
+        this base (``BaseModelChangedError``) with these LoRA settings (``ConfigError``)."""
         saved = read_checkpoint_metadata(path).get("config") or {}
         recorded = saved.get("base_files")
         if recorded is not None and recorded != self.config["base_files"]:
@@ -288,7 +293,7 @@ class PretrainedLM(BaseLanguageModel):
             )
         for key in ("pretrained", "lora_rank", "lora_targets", "train_base"):
             if key in saved and saved[key] != self.config[key]:
-                raise CheckpointError(
+                raise ConfigError(
                     f"checkpoint {path} has {key}={saved[key]!r}, this model {self.config[key]!r}"
                 )
         return super().load_checkpoint(path, *args, **kwargs)

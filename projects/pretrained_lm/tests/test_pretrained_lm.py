@@ -5,16 +5,15 @@ evaluation, fine-tuning, and SIGKILL then resume equal to an uninterrupted run."
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import torch
 
+from common.models.checkpoint import CheckpointError
 from projects.pretrained_lm.model import (
     BaseModelChangedError,
     PretrainedLM,
@@ -25,24 +24,23 @@ from projects.pretrained_lm.tests.tiny_models import GPT2_REPO, LLAMA_REPO
 REPO_ROOT = Path(__file__).resolve().parents[3]
 WORKER = Path(__file__).resolve().parent / "kill_worker.py"
 TINY = "projects/pretrained_lm/configs/tiny.yaml"
-QUICK = [
-    "--set", "model.context_length=32",
-    "--set", "data.synthetic_train_stories=200",
-    "--set", "data.synthetic_val_stories=20",
-    "--set", "data.num_workers=1",
-    "--set", "training.batch_size=4",
-    "--set", "training.lr=1e-2",
-    "--set", "training.warmup_steps=2",
-    "--set", "training.max_steps=8",
-    "--set", "training.eval_interval=2",
-    "--set", "training.checkpoint_interval=3",
-    "--set", "training.keep_checkpoints=10",
-    "--set", "training.device=cpu",
-    "--set", "logging.progress_bar=false",
-    "--set", "logging.log_interval=0",
-    "--set", "logging.sample_tokens=4",
+QUICK_SETTINGS = [
+    "model.context_length=32", "data.synthetic_train_stories=200",
+    "data.synthetic_val_stories=20", "data.num_workers=1", "training.batch_size=4",
+    "training.lr=1e-2", "training.warmup_steps=2", "training.max_steps=8",
+    "training.eval_interval=2", "training.checkpoint_interval=3",
+    "training.keep_checkpoints=10", "training.device=cpu",
+    "logging.progress_bar=false", "logging.log_interval=0", "logging.sample_tokens=4",
 ]  # fmt: skip
 """8 steps of 4 x 32 tokens, evaluated every 2 over the whole (20-story) validation split."""
+
+
+def sets(*settings: str) -> list[str]:
+    """``--set`` arguments for ``settings``."""
+    return [arg for setting in settings for arg in ("--set", setting)]
+
+
+QUICK = sets(*QUICK_SETTINGS)
 
 
 def batch(model: PretrainedLM, length: int = 24) -> tuple[torch.Tensor, torch.Tensor]:
@@ -87,7 +85,10 @@ def rows(name: str) -> list[tuple]:
         "SELECT step, split, loss, bits_per_byte FROM experiments "
         f"WHERE experiment_name = '{name}' ORDER BY step, split"
     )
-    return [tuple(row) for row in frame.itertuples(index=False)]
+    return [
+        tuple(None if isinstance(v, float) and v != v else v for v in row)  # NaN: no bytes
+        for row in frame.itertuples(index=False)
+    ]
 
 
 # ------------------------------------------------------------------------------ the adapter
@@ -154,7 +155,7 @@ def test_a_changed_base_folder_is_refused(models: Path, tmp_path: Path) -> None:
     checkpoint = model.save_checkpoint(tmp_path / "ckpt", step=1)
     weights = models / LLAMA_REPO / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:-8] + b"\x00" * 8)  # same size, other bytes
-    with pytest.raises(BaseModelChangedError, match=r"model\.safetensors differ"):
+    with pytest.raises(CheckpointError, match=r"changed since .* model\.safetensors differ"):
         PretrainedLM.from_checkpoint(checkpoint)
     fresh = PretrainedLM(pretrained=LLAMA_REPO, context_length=32, lora_rank=2)
     with pytest.raises(BaseModelChangedError, match="another version"):
@@ -197,30 +198,48 @@ def test_bits_per_byte_count_the_same_bytes_for_every_tokenizer(models: Path) ->
 
 
 # ------------------------------------------------------------------------------ the commands
+def start(*args: str, **env: str) -> subprocess.Popen[str]:
+    """``python ARGS`` in the background (the slow tests run their processes side by side)."""
+    environment = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore", **env}
+    return subprocess.Popen(
+        [sys.executable, *args], cwd=REPO_ROOT, env=environment, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+
+
+def finish(proc: subprocess.Popen[str]) -> subprocess.CompletedProcess[str]:
+    out, err = proc.communicate(timeout=300)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
 @pytest.mark.slow
 def test_zero_shot_lora_and_the_flagship_rank_on_one_validation_text(models: Path) -> None:
-    zero = check_ok(
-        run("-m", "projects.pretrained_lm.evaluate", "--model", GPT2_REPO, "--config", TINY,
-            *QUICK[:8], "--max-new-tokens", "4")
+    from common.utils import best_experiments
+
+    zero_shot = start(
+        "-m", "projects.pretrained_lm.evaluate", "--model", GPT2_REPO, "--config", TINY,
+        *sets(*QUICK_SETTINGS[:4]), "--max-new-tokens", "4",
     )  # fmt: skip
-    assert "stored: split 'val' row at step 0" in zero
     lora = [*QUICK, "--set", f"model.pretrained={GPT2_REPO}", "--set", "model.lora_rank=8"]
-    check_ok(run("-m", "projects.pretrained_lm.train", "--config", TINY, *lora, "--name", "lora"))
-    check_ok(run("-m", "projects.pretrained_lm.evaluate", "--run", "lora", "--max-new-tokens", "4"))
-    flagship = [q.replace("training.lr=1e-2", "training.lr=5e-3") for q in QUICK]
-    flagship = [q for q in flagship if not q.startswith("data.num")]
-    check_ok(
-        run("-m", "projects.custom_transformer.train", "--config",
-            "projects/custom_transformer/configs/tiny.yaml", *flagship, "--set", "model.d_model=32",
-            "--set", "model.n_heads=2", "--set", "data.vocab_size=300", "--name", "flagship")
+    lora_run = start(
+        "-m", "projects.pretrained_lm.train", "--config", TINY, *lora, "--name", "lora"
+    )
+    flagship = sets(*(q.replace("lr=1e-2", "lr=5e-3") for q in QUICK_SETTINGS))
+    flagship_run = start(
+        "-m", "projects.custom_transformer.train", "--config",
+        "projects/custom_transformer/configs/tiny.yaml", *flagship, "--set", "model.d_model=32",
+        "--set", "model.n_heads=2", "--set", "data.vocab_size=300", "--name", "flagship",
     )  # fmt: skip
-    best = check_ok(run("tools/query_experiments.py", "--best", "bits_per_byte", "--top", "5"))
-    print(best)
-    for name in ("pretrained_lm-tiny-gpt2-tiny-zeroshot", "lora", "flagship"):
-        assert name in best
-    assert rows("pretrained_lm-tiny-gpt2-tiny-zeroshot")[0][:2] == (0, "val")
+    assert "stored: split 'val' row at step 0" in check_ok(finish(zero_shot))
+    check_ok(finish(lora_run))
+    check_ok(finish(flagship_run))
+    best = best_experiments("bits_per_byte", top=5).df()
+    print(best.to_string())
+    zero_name = "pretrained_lm-tiny-gpt2-tiny-zeroshot"
+    assert set(best["experiment_name"]) == {zero_name, "lora", "flagship"}
+    assert rows(zero_name)[0][:2] == (0, "val")
     # the adapter learned: fine-tuned bits per byte below the zero-shot ones
-    assert rows("lora")[-1][3] < rows("pretrained_lm-tiny-gpt2-tiny-zeroshot")[0][3]
+    assert rows("lora")[-1][3] < rows(zero_name)[0][3]
 
 
 def weights(folder: Path) -> dict[str, torch.Tensor]:
@@ -232,33 +251,32 @@ def weights(folder: Path) -> dict[str, torch.Tensor]:
 @pytest.mark.slow
 @pytest.mark.parametrize(("repo", "lora_rank"), [(GPT2_REPO, 0), (LLAMA_REPO, 4)])
 def test_sigkill_then_resume_equals_an_uninterrupted_run(
-    models: Path, isolated_assets: Path, repo: str, lora_rank: int
-) -> None:
-    args = [*QUICK, "--set", f"model.pretrained={repo}", "--set", f"model.lora_rank={lora_rank}"]
-    check_ok(run(str(WORKER), "--config", TINY, *args, "--name", "whole"))
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "KILL_AT_RENAME": r"step_0000006$"}
-    killed = subprocess.run(
-        [sys.executable, str(WORKER), "--config", TINY, *args, "--name", "killed"],
-        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=240,
-    )  # fmt: skip
+    models: Path, isolated_assets: Path, repo: str, lora_rank: int,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    from projects.pretrained_lm.train import main as train_main
+
+    args = ["--config", TINY, *QUICK, "--set", f"model.pretrained={repo}"]
+    args += ["--set", f"model.lora_rank={lora_rank}"]
+    whole = start(str(WORKER), *args, "--name", "whole")
+    killed = finish(start(str(WORKER), *args, "--name", "killed", KILL_AT_RENAME=r"step_0000006$"))
     assert killed.returncode == -signal.SIGKILL, killed.stderr
+    check_ok(finish(whole))
     runs = isolated_assets / "outputs" / "checkpoints"
     assert (runs / "killed" / "step_0000003").is_dir()
     assert not (runs / "killed" / "step_0000006").exists()
-    check_ok(run("-m", "projects.pretrained_lm.train", "--resume", "killed"))
+    check_ok(finish(start("-m", "projects.pretrained_lm.train", "--resume", "killed")))
     assert rows("killed") == rows("whole") and len(rows("whole")) == 8
-    final_whole, final_killed = weights(runs / "whole" / "step_0000008"), weights(
-        runs / "killed" / "step_0000008"
-    )
-    assert final_whole.keys() == final_killed.keys()
-    assert all(torch.equal(final_whole[k], final_killed[k]) for k in final_whole)
+    final = {name: weights(runs / name / "step_0000008") for name in ("whole", "killed")}
+    assert final["whole"].keys() == final["killed"].keys()
+    assert all(torch.equal(final["whole"][k], final["killed"][k]) for k in final["whole"])
     if lora_rank:
-        assert all("lora_" in k for k in final_whole)
-    # the base changes under the run: resuming refuses, naming the file, and stores nothing
-    tokenizer_config = models / repo / "config.json"
-    tokenizer_config.write_text(tokenizer_config.read_text() + "\n")
-    time.sleep(0.01)
-    proc = run("-m", "projects.pretrained_lm.train", "--resume", "killed", "--max-steps", "10")
-    assert proc.returncode == 2 and "config.json differ" in proc.stderr, proc.stderr
-    assert "Traceback" not in proc.stderr
-    shutil.rmtree(runs / "whole")
+        assert all("lora_" in k for k in final["whole"])
+    # the base changes under the run: resuming refuses with one line naming the file
+    config_file = models / repo / "config.json"
+    config_file.write_text(config_file.read_text() + "\n")
+    capsys.readouterr()
+    assert train_main(["--resume", "killed", "--max-steps", "10"]) == 2
+    err = capsys.readouterr().err
+    assert "config.json differ" in err and "Traceback" not in err
+    assert len(rows("killed")) == 8
