@@ -90,8 +90,11 @@ class PretrainedConfig(ModelConfig):
     lora_targets: list[str] = field(default_factory=list)
 
     def tokenizer_source(self) -> str:
-        """The base model's folder (its tokenizer files); raises ``PretrainedNotFoundError``."""
-        return str(resolve_pretrained(self.pretrained))
+        """The base model's tokenizer for ``data.tokenizer: model``: its repo id (found under
+        ``assets/models`` wherever that is) or its folder; raises ``PretrainedNotFoundError``."""
+        folder = resolve_pretrained(self.pretrained)
+        is_folder = (Path(self.pretrained).expanduser() / "config.json").is_file()
+        return str(folder) if is_folder else self.pretrained
 
 
 def resolve_pretrained(spec: str) -> Path:
