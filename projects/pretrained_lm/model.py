@@ -189,6 +189,9 @@ class PretrainedLM(BaseLanguageModel):
         ValueError: an impossible ``context_length``, ``vocab_size`` or LoRA setting.
     """
 
+    hf: Any
+    """The ``transformers`` model (a ``peft`` model with LoRA)."""
+
     def __init__(
         self,
         vocab_size: int | None = None,
