@@ -164,9 +164,16 @@ def _revision(folder: Path) -> str | None:
     return None if value is None else str(value)
 
 
-def _changed_files(recorded: dict[str, Any], current: dict[str, Any]) -> list[str]:
+def _base_changed(
+    pretrained: str, folder: Path, revision: str | None, recorded: dict, current: dict
+) -> BaseModelChangedError:
     names = sorted(set(recorded) | set(current))
-    return [n for n in names if recorded.get(n) != current.get(n)]
+    changed = [n for n in names if recorded.get(n) != current.get(n)]
+    return BaseModelChangedError(
+        f"the base model folder {folder} changed since this checkpoint was trained on it "
+        f"(revision {revision or 'unknown'}): {', '.join(changed)} differ; restore it "
+        f"({DOWNLOAD_TOOL} {pretrained} --revision {revision or 'main'} --force) or train a new run"
+    )
 
 
 class PretrainedLM(BaseLanguageModel):
@@ -213,13 +220,7 @@ class PretrainedLM(BaseLanguageModel):
         folder = resolve_pretrained(pretrained)
         current = base_fingerprint(folder)
         if base_files is not None and current != base_files:
-            changed = _changed_files(base_files, current)
-            raise BaseModelChangedError(
-                f"the base model folder {folder} changed since this checkpoint was trained on it "
-                f"(revision {revision or 'unknown'}): {', '.join(changed)} differ; restore it "
-                f"({DOWNLOAD_TOOL} {pretrained} --revision {revision or 'main'} --force) or "
-                "train a new run"
-            )
+            raise _base_changed(pretrained, folder, revision, base_files, current)
         hf = AutoModelForCausalLM.from_pretrained(
             str(folder), local_files_only=True, dtype=torch.float32
         )
@@ -292,10 +293,10 @@ class PretrainedLM(BaseLanguageModel):
         saved = read_checkpoint_metadata(path).get("config") or {}
         recorded = saved.get("base_files")
         if recorded is not None and recorded != self.config["base_files"]:
-            changed = _changed_files(recorded, self.config["base_files"])
-            raise BaseModelChangedError(
-                f"checkpoint {path} was trained on another version of {self.base_folder} "
-                f"(revision {saved.get('revision') or 'unknown'}): {', '.join(changed)} differ"
+            revision = saved.get("revision")
+            current = self.config["base_files"]
+            raise _base_changed(
+                self.config["pretrained"], self.base_folder, revision, recorded, current
             )
         for key in ("pretrained", "lora_rank", "lora_targets", "train_base"):
             if key in saved and saved[key] != self.config[key]:
