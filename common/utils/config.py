@@ -146,7 +146,7 @@ class Config:
 
 T = TypeVar("T")
 MODEL_TOKENIZER = "model"
-"""``data.tokenizer`` value meaning: the model's own tokenizer (``ModelConfig.tokenizer_source``)."""
+"""The ``data.tokenizer`` value for the model's own tokenizer (``ModelConfig.tokenizer_source``)."""
 SECTIONS = ("model", "data", "training", "logging")
 
 
