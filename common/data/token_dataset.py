@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from common.data.tokenizers import DataError, Tokenizer
+from common.data.tokenizers import EOT, DataError, Tokenizer
 from common.utils.atomic import atomic_write, atomic_write_text
 
 if TYPE_CHECKING:
@@ -245,7 +245,7 @@ def build_token_file(
     dtype = token_dtype(tokenizer.vocab_size)
     table = tokenizer.token_byte_lengths() if tokenizer.is_byte_level else None
     workers = num_workers or default_num_workers()
-    eot_bytes = len(tokenizer.eot_token.encode("utf-8"))
+    eot_bytes = len(EOT.encode("utf-8"))  # one separator = the same bytes for every tokenizer
     init_args = (tokenizer.backend.to_str(), tokenizer.eot_token_id, eot_bytes, dtype.str, table)
     totals = [0, 0, 0, 0]  # tokens, documents, bytes, table sum
     bar = tqdm(

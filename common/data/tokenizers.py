@@ -98,7 +98,9 @@ class Tokenizer:
     def token_byte_lengths(self) -> np.ndarray:
         """UTF-8 length in bytes of every token id (special tokens: the length of their text).
 
-        For byte-level tokenizers the bytes of a token sequence are exactly the sum of these.
+        For byte-level tokenizers the bytes of a token sequence are exactly the sum of these. The
+        document separator counts as the bytes of ``<|endoftext|>`` whatever this tokenizer calls
+        it (``</s>``, ...), so every tokenizer's bits per byte are over the same bytes.
         """
         import numpy as np
 
@@ -110,6 +112,7 @@ class Tokenizer:
                 lengths[idx] = len(token.encode("utf-8"))
             else:
                 lengths[idx] = len(token)
+        lengths[self.eot_token_id] = len(EOT.encode("utf-8"))
         return lengths
 
     @property

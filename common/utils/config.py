@@ -40,6 +40,11 @@ class ModelConfig:
     d_ff: int | None = None
     dropout: float = 0.0
 
+    def tokenizer_source(self) -> str | None:
+        """What ``data.tokenizer: model`` stands for: a model that brings its own tokenizer
+        returns its folder or repo id (a pretrained model); None for models without one."""
+        return None
+
 
 @dataclass
 class DataConfig:
@@ -48,7 +53,8 @@ class DataConfig:
     ``source``: ``"synthetic"`` (the embedded story generator), ``"dataset"`` (a data set saved by
     ``download_dataset`` under ``assets/datasets/<dataset>``) or ``"text"`` (plain text files).
     ``tokenizer``: ``"bpe"`` (byte-level BPE trained on the training text, ``vocab_size`` tokens),
-    ``"gpt2"``, or a path / repo id of a Hugging Face tokenizer.
+    ``"gpt2"``, a path / repo id of a Hugging Face tokenizer, or ``"model"``: the model's own
+    (``ModelConfig.tokenizer_source()``, e.g. a pretrained model's folder).
     """
 
     source: str = "synthetic"
@@ -139,6 +145,8 @@ class Config:
 
 
 T = TypeVar("T")
+MODEL_TOKENIZER = "model"
+"""The ``data.tokenizer`` value for the model's own tokenizer (``ModelConfig.tokenizer_source``)."""
 SECTIONS = ("model", "data", "training", "logging")
 
 
@@ -414,14 +422,21 @@ def config_from_dict(
         raise ConfigError(
             f"unknown config section {', '.join(map(repr, unknown))}; valid: {', '.join(SECTIONS)}"
         )
-    return validate_config(
-        Config(
-            model=parse_dataclass(model_cls, data.get("model"), "model"),
-            data=parse_dataclass(DataConfig, data.get("data"), "data"),
-            training=parse_dataclass(TrainingConfig, data.get("training"), "training"),
-            logging=parse_dataclass(LoggingConfig, data.get("logging"), "logging"),
-        )
+    config = Config(
+        model=parse_dataclass(model_cls, data.get("model"), "model"),
+        data=parse_dataclass(DataConfig, data.get("data"), "data"),
+        training=parse_dataclass(TrainingConfig, data.get("training"), "training"),
+        logging=parse_dataclass(LoggingConfig, data.get("logging"), "logging"),
     )
+    if config.data.tokenizer == MODEL_TOKENIZER:
+        source = config.model.tokenizer_source()
+        if source is None:
+            raise ConfigError(
+                f'data.tokenizer: "{MODEL_TOKENIZER}" needs a model with its own tokenizer '
+                "(model.pretrained); this model has none"
+            )
+        config.data.tokenizer = source
+    return validate_config(config)
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
