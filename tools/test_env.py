@@ -12,6 +12,9 @@ Usage:
     python tools/test_env.py --json          # machine-readable
     python tools/test_env.py --skip-network  # do not contact the Hub endpoint
     python tools/test_env.py --dev           # also require pytest, black, ruff, mypy
+
+This file holds the package checks, the report and the command line; the machine's checks are in
+tools/machine_checks.py.
 """
 
 from __future__ import annotations
