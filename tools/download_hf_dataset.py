@@ -26,73 +26,48 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
+try:
+    import common  # noqa: F401
+except ImportError:  # run by a Python without the editable install: use this checkout
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from common.utils.cli import EXIT_OK, OneLineParser  # noqa: E402 (after the path)
-
-TOOL = "download_hf_dataset"
+from common.hub import options  # noqa: E402 (after the path)
+from common.utils.cli import doc_parser  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(
-        prog="download_hf_dataset.py",
-        description=__doc__.split("\n\n")[0],
-        epilog="\n\n".join(__doc__.split("\n\n")[1:]),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = doc_parser("download_hf_dataset.py", __doc__)
     parser.add_argument(
         "--name", required=True, help="alias (tinystories, ...) or repo id org/name"
     )
     parser.add_argument("--config", help="configuration name (default: the data set's default)")
     parser.add_argument("--split", help="one split, e.g. train or 'train[:10%%]' (default: all)")
-    parser.add_argument("--revision", help="branch, tag or commit (default: main)")
-    parser.add_argument("--output-dir", type=Path, help="save here instead of assets/datasets/...")
-    parser.add_argument(
-        "--force",
-        action="store_true",
-        help="download again, replacing this tool's copy (and a --link pointing elsewhere)",
-    )
-    parser.add_argument(
-        "--dry-run", action="store_true", help="list the files and size to fetch; write nothing"
-    )
-    parser.add_argument(
-        "--verify",
-        action="store_true",
-        help="check the saved files' sizes and SHA-256 against the manifest; write nothing "
-        "(exit 3 naming what differs)",
+    parser.add_argument("--revision", help=options.REVISION_HELP)
+    options.add_download_options(
+        parser,
+        output_dir_help="save here instead of assets/datasets/...",
+        force_help="download again, replacing this tool's copy (and a --link pointing elsewhere)",
+        verify_help="check the saved files' sizes and SHA-256 against the manifest; write "
+        "nothing (exit 3 naming what differs)",
     )
     parser.add_argument(
         "--link",
         metavar="PROJECT",
         help="then symlink projects/PROJECT/data to the data set (PROJECT: name or folder path)",
     )
-    parser.add_argument("--token", help="Hugging Face token (prefer the HF_TOKEN variable)")
+    parser.add_argument("--token", help=options.TOKEN_HELP)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.verify and (args.force or args.dry_run):
-        parser.error("--verify only reads the folder; it cannot be combined with --force/--dry-run")
+    args = options.parse_download_args(build_parser(), argv)
     from common import hub
     from common.hub import links, runner, summary
 
-    token = args.token or None
-
-    def target() -> Path:
-        if args.output_dir:
-            return args.output_dir.expanduser().resolve()
-        return hub.dataset_path(args.name)
-
-    if args.verify:
-        return runner.run_download(lambda: runner.verify(target()), TOOL, token)
-
-    def action() -> int:
+    def download(token: str | None, target: Callable[[], Path]) -> str:
         if args.link and not args.dry_run:
             links.check_link(args.link, target(), args.force)  # fail before downloading
         result = hub.ensure_dataset(
@@ -108,10 +83,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.link and not args.dry_run:
             link = hub.link_dataset(args.link, args.name, target=result.folder, force=args.force)
             print(f"Linked {summary.display_path(link)} -> {link.readlink()}", flush=True)
-        print(runner.scrub(result.summary(), [token]), flush=True)
-        return EXIT_OK
+        return result.summary()
 
-    return runner.run_download(action, TOOL, token, target)
+    return runner.run_command(
+        args, "download_hf_dataset", lambda: hub.dataset_path(args.name), download
+    )
 
 
 if __name__ == "__main__":

@@ -29,27 +29,23 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
+try:
+    import common  # noqa: F401
+except ImportError:  # run by a Python without the editable install: use this checkout
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from common.utils.cli import EXIT_OK, OneLineParser  # noqa: E402 (after the path)
-
-TOOL = "download_hf_model"
+from common.hub import options  # noqa: E402 (after the path)
+from common.utils.cli import doc_parser  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(
-        prog="download_hf_model.py",
-        description=__doc__.split("\n\n")[0],
-        epilog="\n\n".join(__doc__.split("\n\n")[1:]),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = doc_parser("download_hf_model.py", __doc__)
     parser.add_argument("--repo-id", required=True, help="model repo id, org/name")
     parser.add_argument("--filename", help="download only this file of the repo")
-    parser.add_argument("--revision", help="branch, tag or commit (default: main)")
+    parser.add_argument("--revision", help=options.REVISION_HELP)
     parser.add_argument("--include", nargs="+", metavar="GLOB", help="only files matching these")
     parser.add_argument(
         "--exclude", nargs="+", metavar="GLOB", help="leave out files matching these"
@@ -63,30 +59,20 @@ def build_parser() -> argparse.ArgumentParser:
         default="model",
         help="the repo's type (default: model); data set and Space files go to assets/repos/",
     )
-    parser.add_argument(
-        "--output-dir", type=Path, help="download here instead of assets/models/..."
-    )
-    parser.add_argument(
-        "--force", action="store_true", help="download again, replacing this tool's copy"
-    )
-    parser.add_argument(
-        "--dry-run", action="store_true", help="list the files and size to fetch; write nothing"
-    )
-    parser.add_argument(
-        "--verify",
-        action="store_true",
-        help="check every file's size and SHA-256 against the manifest and the Hub; write "
+    options.add_download_options(
+        parser,
+        output_dir_help="download here instead of assets/models/...",
+        force_help="download again, replacing this tool's copy",
+        verify_help="check every file's size and SHA-256 against the manifest and the Hub; write "
         "nothing (exit 3 naming what differs)",
     )
-    parser.add_argument("--token", help="Hugging Face token (prefer the HF_TOKEN variable)")
+    parser.add_argument("--token", help=options.TOKEN_HELP)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.verify and (args.force or args.dry_run):
-        parser.error("--verify only reads the folder; it cannot be combined with --force/--dry-run")
+    args = options.parse_download_args(parser, argv)
     if args.filename and (args.include or args.exclude or args.all_files):
         parser.error(
             "--filename downloads one file; it cannot be combined with "
@@ -99,18 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     from common import hub
     from common.hub import runner
 
-    token = args.token or None
-
-    def target() -> Path:
-        if args.output_dir:
-            return args.output_dir.expanduser().resolve()
-        return hub.repo_files_path(args.repo_id, args.repo_type)
-
-    if args.verify:
-        return runner.run_download(lambda: runner.verify(target(), token), TOOL, token)
-
-    def action() -> int:
-        result = hub.ensure_model(
+    def download(token: str | None, target: Callable[[], Path]) -> str:
+        return hub.ensure_model(
             args.repo_id,
             args.filename,
             revision=args.revision,
@@ -122,11 +98,14 @@ def main(argv: list[str] | None = None) -> int:
             force=args.force,
             token=token,
             dry_run=args.dry_run,
-        )
-        print(runner.scrub(result.summary(), [token]), flush=True)
-        return EXIT_OK
+        ).summary()
 
-    return runner.run_download(action, TOOL, token, target)
+    return runner.run_command(
+        args,
+        "download_hf_model",
+        lambda: hub.repo_files_path(args.repo_id, args.repo_type),
+        download,
+    )
 
 
 if __name__ == "__main__":

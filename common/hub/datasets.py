@@ -46,13 +46,23 @@ def ensure_dataset(
     token: str | None = None,
     dry_run: bool = False,
 ) -> AssetDownload:
-    """Make sure the data set is saved in its asset folder; download it only when needed.
+    """Make sure the data set is saved in its asset folder; download it only when needed. The one
+    implementation of a data set download.
 
-    The one implementation of a data set download (:func:`download_dataset` is its form that
-    returns the loaded data).
+    It is saved with ``datasets``' ``save_to_disk`` to ``assets/datasets/<name>`` whatever the
+    config and split; only the requested split is downloaded and prepared. When the same data set
+    is already there nothing is fetched (unless ``force``); when the folder holds another config,
+    split, revision or repo the download is refused (pass ``output_dir`` for a second copy). The
+    download happens in a hidden partial folder that is moved into place only when complete.
 
     Args:
-        name, config, split, revision, output_dir, force: as for :func:`download_dataset`.
+        name: alias (``"tinystories"``, see :data:`DATASET_ALIASES`) or repo id ``"org/name"``.
+        config: configuration (``datasets``' ``name``); None for the default one.
+        split: a split (``"train"``, ``"train[:10%]"``); None for every split.
+        revision: branch, tag or commit; None for ``main`` (or whatever is already in place).
+        output_dir: the folder to save to instead of the layout's (see :mod:`common.hub`).
+        force: download again and replace what is in place (never a folder this tool did not
+            write, nor one holding files it did not write).
         token: Hugging Face token; None uses ``HF_TOKEN`` or the stored login.
         dry_run: only say which data files would be fetched and their size; write nothing.
 
@@ -60,7 +70,8 @@ def ensure_dataset(
         What was done (:class:`AssetDownload`); the data itself is not loaded.
 
     Raises:
-        HFAssetError: as :func:`download_dataset`.
+        HFAssetError: a subclass saying what went wrong (unknown repo, revision, config or split,
+            gated repo, offline, loading script, disk full, broken transfer, conflict).
     """
     start = time.monotonic()
     token = token or settings.hf_token()
@@ -138,7 +149,10 @@ def ensure_dataset(
         num_rows = run_translated(
             ctx,
             lambda: _load_and_save(
-                repo_id, config, split, commit, token, partial / "cache", staged, force
+                _dataset_builder(repo_id, config, split, commit, token, partial / "cache"),
+                split,
+                staged,
+                force,
             ),
         )
         new_manifest = {
@@ -206,21 +220,13 @@ def _dataset_builder(
     return builder
 
 
-def _load_and_save(
-    repo_id: str,
-    config: str | None,
-    split: str | None,
-    commit: str | None,
-    token: str | None,
-    cache_dir: Path,
-    staged: Path,
-    force: bool,
-) -> dict[str, int]:
+def _load_and_save(builder: Any, split: str | None, staged: Path, force: bool) -> dict[str, int]:
+    """Download and prepare what ``builder`` (from :func:`_dataset_builder`, which checks the
+    split before any data is downloaded) holds, save it to ``staged``; the rows per split."""
     import datasets
 
-    # What datasets.load_dataset does, with the split checked before any data is downloaded.
-    # The Arrow cache goes into the partial folder: the saved copy is the only one kept.
-    builder = _dataset_builder(repo_id, config, split, commit, token, cache_dir)
+    # What datasets.load_dataset does. The Arrow cache is the builder's, in the partial folder:
+    # the saved copy is the only one kept.
     # force: fetch the data files again instead of reusing the Hugging Face cache.
     builder.download_and_prepare(download_mode="force_redownload" if force else None)
     loaded = builder.as_dataset(split=split)
@@ -244,44 +250,22 @@ def _dataset_result(
 
 
 def download_dataset(
-    name: str,
-    config: str | None = None,
-    split: str | None = None,
-    *,
-    revision: str | None = None,
-    output_dir: str | Path | None = None,
-    force: bool = False,
+    name: str, config: str | None = None, split: str | None = None, **options: Any
 ) -> Dataset | DatasetDict:
-    """Download a Hub data set with ``datasets`` and save it under ``assets/datasets/``.
+    """Download a Hub data set into ``assets/datasets/<name>`` (once; later calls load the saved
+    copy without network access) and return it loaded from disk.
 
-    The seed's name: :func:`ensure_dataset`, then the saved data loaded from disk.
-
-    It is saved to ``assets/datasets/<name>`` whatever the config and split; only the requested
-    split is downloaded and prepared. When the same data set is already there it is loaded from
-    disk without any network access (unless ``force``); when the folder holds another config,
-    split, revision or repo the download is refused (pass ``output_dir`` for a second copy). The
-    download happens in a hidden partial folder that is moved into place only when complete.
-
-    Args:
-        name: alias (``"tinystories"``, see :data:`DATASET_ALIASES`) or repo id ``"org/name"``.
-        config: configuration (``datasets``' ``name``); None for the default one.
-        split: a split (``"train"``, ``"train[:10%]"``); None for every split.
-        revision: branch, tag or commit; None for ``main`` (or whatever is already in place).
-        output_dir: the folder to save to instead of the layout's (see :mod:`common.hub`).
-        force: download again and replace what is in place (never a folder this tool did not
-            write, nor one holding files it did not write).
+    The seed's name for :func:`ensure_dataset`, which documents ``options`` (``revision``,
+    ``output_dir``, ``force``, ``token``).
 
     Returns:
         A ``DatasetDict`` (every split) or a ``Dataset`` (one ``split``), loaded from the saved
         folder: ``load_from_disk(get_datasets_dir() / name)`` gives the same.
 
     Raises:
-        HFAssetError: a subclass saying what went wrong (unknown repo, revision, config or split,
-            gated repo, offline, loading script, disk full, broken transfer, conflict).
+        HFAssetError: as :func:`ensure_dataset`.
     """
-    result = ensure_dataset(
-        name, config, split, revision=revision, output_dir=output_dir, force=force
-    )
+    result = ensure_dataset(name, config, split, **options)
     from datasets import load_from_disk
 
     return load_from_disk(str(result.folder))

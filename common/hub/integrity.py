@@ -87,19 +87,20 @@ def replace_damaged(new: Path, dest: Path) -> None:
 
 def sha256_file(path: Path) -> str:
     """The SHA-256 of a file's content, hex."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return _hash_file(path, hashlib.sha256())
 
 
 def _git_blob_id(path: Path) -> str:
-    digest = hashlib.sha1(b"blob %d\0" % path.stat().st_size)  # noqa: S324 - git's own id
+    header = b"blob %d\0" % path.stat().st_size
+    return _hash_file(path, hashlib.sha1(header))  # noqa: S324 - git's own id
+
+
+def _hash_file(path: Path, digest: Any) -> str:
+    """``digest`` (a hashlib object) updated with the file's content, hex."""
     with open(path, "rb") as fh:
         while chunk := fh.read(_CHUNK):
             digest.update(chunk)
-    return digest.hexdigest()
+    return str(digest.hexdigest())
 
 
 @dataclass

@@ -43,22 +43,38 @@ def ensure_model(
     token: str | None = None,
     dry_run: bool = False,
 ) -> AssetDownload:
-    """Make sure the repo's files are in the asset folder; download only what is missing.
+    """Make sure the repo's files (what loading needs, one file, or by patterns) are in the asset
+    folder; download only what is missing. The one implementation of a model download.
 
-    The one implementation of a model download (:func:`download_model` is its form that returns
-    the path).
+    Files are plain files in ``assets/models/<org>/<name>/`` at their repo paths. Without
+    ``filename``/``include``/``exclude`` only what ``transformers``/PyTorch load is fetched
+    (:func:`~common.hub.selection.select_model_files`); ``all_files`` fetches every file. What is
+    already there is returned without network access (unless ``force``); a folder holding another
+    repo or revision is refused. A new folder is downloaded to a hidden partial folder and moved
+    into place when complete; Ctrl-C stops the transfer and removes it.
 
     Args:
-        repo_id, filename, revision, include, exclude, all_files, repo_type, output_dir, force:
-            as for :func:`download_model`.
+        repo_id: ``"org/name"``.
+        filename: one file of the repo (``"config.json"``); None for a selection of files.
+        revision: branch, tag or commit; None for ``main`` (or whatever is already in place).
+        include: glob patterns (``"*.json"``) the files must match (instead of the default rule).
+        exclude: glob patterns of files to leave out.
+        all_files: fetch every file of the repo.
+        repo_type: ``"model"``, or ``"dataset"``/``"space"`` for the raw files of such a repo
+            (every file by default; in ``assets/repos/<type>s/<org>/<name>``).
+        output_dir: the folder to download to instead of the layout's.
+        force: download again and replace what is in place (never a folder this tool did not
+            write, nor one holding files it did not write).
         token: Hugging Face token; None uses ``HF_TOKEN`` or the stored login.
         dry_run: only say which files would be fetched and their size; write nothing.
 
     Returns:
-        What was done (:class:`AssetDownload`).
+        What was done (:class:`AssetDownload`; ``.path`` is the file with ``filename``, else the
+        folder).
 
     Raises:
-        HFAssetError: as :func:`download_model`.
+        HFAssetError: a subclass saying what went wrong (unknown repo, revision or file, gated
+            repo, offline, disk full, broken transfer, conflict).
     """
     start = time.monotonic()
     token = token or settings.hf_token()
@@ -203,57 +219,14 @@ def _check_lfs_hashes(ctx: Context, siblings: list[Any], hashes: dict[str, str])
             )
 
 
-def download_model(
-    repo_id: str,
-    filename: str | None = None,
-    *,
-    revision: str | None = None,
-    include: str | list[str] | None = None,
-    exclude: str | list[str] | None = None,
-    all_files: bool = False,
-    repo_type: str = "model",
-    output_dir: str | Path | None = None,
-    force: bool = False,
-) -> Path:
-    """Download a Hub model's files (what loading needs, one file, or by patterns).
+def download_model(repo_id: str, filename: str | None = None, **options: Any) -> Path:
+    """Download a Hub model's files into ``assets/models/<org>/<name>/`` (once; later calls reuse
+    them) and return the downloaded file (with ``filename``) or the folder.
 
-    The seed's name: :func:`ensure_model`, returning the path.
-
-    Files are plain files in ``assets/models/<org>/<name>/`` at their repo paths. Without
-    ``filename``/``include``/``exclude`` only what ``transformers``/PyTorch load is fetched
-    (:func:`~common.hub.selection.select_model_files`); ``all_files`` fetches every file. What is
-    already there is returned without network access (unless ``force``); a folder holding another
-    repo or revision is refused. A new folder is downloaded to a hidden partial folder and moved
-    into place when complete; Ctrl-C stops the transfer and removes it.
-
-    Args:
-        repo_id: ``"org/name"``.
-        filename: one file of the repo (``"config.json"``); None for a selection of files.
-        revision: branch, tag or commit; None for ``main`` (or whatever is already in place).
-        include: glob patterns (``"*.json"``) the files must match (instead of the default rule).
-        exclude: glob patterns of files to leave out.
-        all_files: fetch every file of the repo.
-        repo_type: ``"model"``, or ``"dataset"``/``"space"`` for the raw files of such a repo
-            (every file by default; in ``assets/repos/<type>s/<org>/<name>``).
-        output_dir: the folder to download to instead of the layout's.
-        force: download again and replace what is in place (never a folder this tool did not
-            write, nor one holding files it did not write).
-
-    Returns:
-        The downloaded file (with ``filename``) or the folder.
+    The seed's name for :func:`ensure_model`, which documents ``options`` (``revision``,
+    ``include``, ``exclude``, ``all_files``, ``repo_type``, ``output_dir``, ``force``, ``token``).
 
     Raises:
-        HFAssetError: a subclass saying what went wrong (unknown repo, revision or file, gated
-            repo, offline, disk full, broken transfer, conflict).
+        HFAssetError: as :func:`ensure_model`.
     """
-    return ensure_model(
-        repo_id,
-        filename,
-        revision=revision,
-        include=include,
-        exclude=exclude,
-        all_files=all_files,
-        repo_type=repo_type,
-        output_dir=output_dir,
-        force=force,
-    ).path
+    return ensure_model(repo_id, filename, **options).path

@@ -5,6 +5,7 @@ network, disk and internal failures, 130 after Ctrl-C (143 after SIGTERM)."""
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import signal
@@ -47,6 +48,42 @@ def verify(folder: Path, token: str | None = None) -> int:
     report = verify_download(folder, token=token)
     print(report.summary(), flush=True)
     return cli.EXIT_OK if report.ok else EXIT_DAMAGED
+
+
+def run_command(
+    args: argparse.Namespace,
+    tool: str,
+    default_folder: Callable[[], Path],
+    download: Callable[[str | None, Callable[[], Path]], str],
+) -> int:
+    """Run a download command (options of :mod:`common.hub.options`): ``--verify`` checks the
+    asset folder; otherwise ``download(token, target)`` does the work and returns the summary,
+    printed with the token scrubbed.
+
+    Args:
+        args: the parsed command line (``output_dir``, ``verify``, ``token``, ...).
+        tool: the command's name, printed before each error line.
+        default_folder: the asset folder when there is no ``--output-dir``.
+        download: performs the download; ``target()`` gives the asset folder.
+
+    Returns:
+        The exit status.
+    """
+    token = args.token or None
+
+    def target() -> Path:
+        if args.output_dir:
+            return Path(args.output_dir).expanduser().resolve()
+        return default_folder()
+
+    if args.verify:
+        return run_download(lambda: verify(target(), token), tool, token)
+
+    def action() -> int:
+        print(scrub(download(token, target), [token]), flush=True)
+        return cli.EXIT_OK
+
+    return run_download(action, tool, token, target)
 
 
 def run_download(

@@ -19,21 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from common import settings
-from common.hub.errors import (
-    AuthenticationError,
-    ConfigNotFoundError,
-    DiskFullError,
-    DownloadFailedError,
-    EntryNotFoundError,
-    GatedRepoError,
-    HFAssetError,
-    HubUnreachableError,
-    LoadingScriptUnsupportedError,
-    OfflineError,
-    RepoNotFoundError,
-    RevisionNotFoundError,
-    SplitNotFoundError,
-)
+from common.hub import errors
 from common.hub.names import MANIFEST_NAME, REPO_TYPES, TYPE_LABEL
 from common.hub.summary import display_path, fmt_bytes
 from common.paths import get_datasets_dir, get_models_dir
@@ -104,22 +90,22 @@ def _local_inventory(kind: str) -> str:
     return f"Available locally in {where}: {', '.join(names)}."
 
 
-def offline_error(ctx: Context, unreachable: str | None = None) -> OfflineError:
+def offline_error(ctx: Context, unreachable: str | None = None) -> errors.OfflineError:
     """Offline mode is on (or, with ``unreachable`` saying why, the Hub cannot be reached)."""
     local = f"{ctx.what} is not in {display_path(ctx.target)}. {_local_inventory(ctx.kind)}"
     if unreachable is None:
-        return OfflineError(
+        return errors.OfflineError(
             f"Offline mode is on (HF_HUB_OFFLINE=1): {local} Unset HF_HUB_OFFLINE to download it."
         )
-    return HubUnreachableError(
+    return errors.HubUnreachableError(
         f"Cannot reach the Hub at {endpoint()} ({unreachable}): {local} Check the network "
         "connection and HF_ENDPOINT, then run the command again."
     )
 
 
-def script_error(ctx: Context) -> LoadingScriptUnsupportedError:
+def script_error(ctx: Context) -> errors.LoadingScriptUnsupportedError:
     """The data set is a loading script, which ``datasets`` no longer runs."""
-    return LoadingScriptUnsupportedError(
+    return errors.LoadingScriptUnsupportedError(
         f"{ctx.what} is defined by a Python loading script, and `datasets` (since 4.0) no longer "
         "runs loading scripts. Look for a version of it stored as data files (Parquet, JSON, CSV): "
         "the Hub's automatic conversion lives on the 'refs/convert/parquet' revision "
@@ -127,23 +113,23 @@ def script_error(ctx: Context) -> LoadingScriptUnsupportedError:
     )
 
 
-def _gated(ctx: Context, status: int) -> GatedRepoError:
+def _gated(ctx: Context, status: int) -> errors.GatedRepoError:
     if status == 403:
-        return GatedRepoError(
+        return errors.GatedRepoError(
             f"{ctx.what} is gated and the token sent has not been granted access. Request access "
             f"at {ctx.page} with the account the token belongs to, then try again."
         )
-    return GatedRepoError(
+    return errors.GatedRepoError(
         f"{ctx.what} is gated: accept its conditions at {ctx.page} and send a token of that "
         "account. " + _token_help()
     )
 
 
-def _repo_not_found(ctx: Context) -> RepoNotFoundError:
+def _repo_not_found(ctx: Context) -> errors.RepoNotFoundError:
     alias = ""
     if ctx.kind == "dataset" and ctx.name != ctx.repo_id:
         alias = f" (the alias '{ctx.name}' maps to '{ctx.repo_id}')"
-    return RepoNotFoundError(
+    return errors.RepoNotFoundError(
         f"No {TYPE_LABEL[ctx.repo_type]} repository '{ctx.repo_id}' on the Hub ({endpoint()})"
         f"{alias}.{_other_types_hint(ctx)} Check the id (org/name). If it is private: "
         + _token_help()
@@ -179,7 +165,7 @@ def _other_types_hint(ctx: Context) -> str:
     return "".join(hints)
 
 
-def _disk_full(err: BaseException, ctx: Context) -> DiskFullError:
+def _disk_full(err: BaseException, ctx: Context) -> errors.DiskFullError:
     code = _disk_full_errno(err) or errno.ENOSPC
     where = ctx.target
     while not where.exists() and where != where.parent:
@@ -187,7 +173,7 @@ def _disk_full(err: BaseException, ctx: Context) -> DiskFullError:
     head = (
         "The file size limit (ulimit -f) was reached" if code == errno.EFBIG else "The disk is full"
     )
-    return DiskFullError(
+    return errors.DiskFullError(
         f"{head} while downloading {ctx.what} to {display_path(ctx.target)} "
         f"({os.strerror(code)}; {fmt_bytes(shutil.disk_usage(where).free)} free there). Nothing "
         "was kept: free some space, or pass --output-dir on another disk."
@@ -214,59 +200,59 @@ def _bracket_list(text: str) -> str:
     return m.group(1).replace("'", "") if m else ""
 
 
-def _http_status(err: Any, ctx: Context) -> HFAssetError | None:
+def _http_status(err: Any, ctx: Context) -> errors.HFAssetError | None:
     status = err.response.status_code
     if status == 401:
-        return AuthenticationError(
+        return errors.AuthenticationError(
             f"The Hub rejected the token sent for {ctx.what} (invalid or expired). " + _token_help()
         )
     if status == 403:
-        return AuthenticationError(
+        return errors.AuthenticationError(
             f"The token has no permission to read {ctx.what}. " + _token_help()
         )
     if status >= 500 or status in (408, 429):
-        return DownloadFailedError(
+        return errors.DownloadFailedError(
             f"The server answered {status} while downloading {ctx.what}. Nothing was kept; run "
             "the command again to retry."
         )
     return None  # look further down the chain
 
 
-def _broken_transfer(err: BaseException, ctx: Context) -> DownloadFailedError:
-    return DownloadFailedError(
+def _broken_transfer(err: BaseException, ctx: Context) -> errors.DownloadFailedError:
+    return errors.DownloadFailedError(
         f"The transfer of {ctx.what} broke off ({type(err).__name__}: {err}). Nothing was kept; "
         "run the command again to retry."
     )
 
 
-def _dataset_not_found(err: BaseException, ctx: Context) -> HFAssetError:
+def _dataset_not_found(err: BaseException, ctx: Context) -> errors.HFAssetError:
     text = str(err)
     if "gated" in text:
         return _gated(ctx, 401 if "authenticated" in text else 403)
     if "Revision" in text:
-        return RevisionNotFoundError(f"{ctx.what} has no revision '{ctx.revision}'.")
+        return errors.RevisionNotFoundError(f"{ctx.what} has no revision '{ctx.revision}'.")
     return _repo_not_found(ctx)
 
 
-def _no_config(err: BaseException, ctx: Context) -> ConfigNotFoundError:
+def _no_config(err: BaseException, ctx: Context) -> errors.ConfigNotFoundError:
     text = str(err)
     if ctx.config:
         head = f"{ctx.what} has no configuration '{ctx.config}'."
     else:
         head = f"{ctx.what} has several configurations and no default: choose one."
-    return ConfigNotFoundError(
+    return errors.ConfigNotFoundError(
         f"{head} Available: {_bracket_list(text) or text}. Pass one with --config (config=...)."
     )
 
 
-def _connection(err: BaseException, ctx: Context) -> OfflineError:
+def _connection(err: BaseException, ctx: Context) -> errors.OfflineError:
     return offline_error(ctx) if offline_mode() else offline_error(ctx, str(err))
 
 
 # -- the table -------------------------------------------------------------------------------------
 
 Test = Callable[[BaseException], bool]
-Build = Callable[[Any, Context], "HFAssetError | None"]
+Build = Callable[[Any, Context], "errors.HFAssetError | None"]
 
 
 def _is(*types: type[BaseException], text: tuple[str, ...] = (), every: bool = False) -> Test:
@@ -300,7 +286,7 @@ def _rules() -> list[list[tuple[Test, Build]]]:
             (_is(hub.GatedRepoError), lambda e, c: _gated(c, status(e))),
             (
                 _is(hub.RevisionNotFoundError),
-                lambda e, c: RevisionNotFoundError(
+                lambda e, c: errors.RevisionNotFoundError(
                     f"{c.what} has no revision '{c.revision}' (branch, tag or commit). See the "
                     f"branches and tags at {c.page}/tree/main."
                 ),
@@ -309,7 +295,7 @@ def _rules() -> list[list[tuple[Test, Build]]]:
             (_is(hub.LocalEntryNotFoundError), lambda e, c: None),
             (
                 _is(hub.RemoteEntryNotFoundError),
-                lambda e, c: EntryNotFoundError(
+                lambda e, c: errors.EntryNotFoundError(
                     f"{c.what} has no file '{c.filename or e.response.url}' at revision "
                     f"'{c.revision or 'main'}'."
                 ),
@@ -335,7 +321,7 @@ def _rules() -> list[list[tuple[Test, Build]]]:
             (_is(ValueError, text=("Config name is missing",)), _no_config),
             (
                 _is(ValueError, KeyError, text=("Unknown split", "Bad split")),
-                lambda e, c: SplitNotFoundError(
+                lambda e, c: errors.SplitNotFoundError(
                     f"{c.what} has no split '{c.split}'. Available: "
                     f"{_bracket_list(str(e)) or str(e)}."
                 ),
@@ -355,11 +341,11 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
         current = current.__cause__ or current.__context__
 
 
-def translate(exc: BaseException, ctx: Context) -> HFAssetError | None:
+def translate(exc: BaseException, ctx: Context) -> errors.HFAssetError | None:
     """A clear :class:`HFAssetError` for a library failure, or None when it is not recognised."""
     chain = list(_chain(exc))
     for err in chain:
-        if isinstance(err, HFAssetError):
+        if isinstance(err, errors.HFAssetError):
             return err
     for group in _rules():
         for err in chain:
@@ -374,7 +360,7 @@ def run_translated(ctx: Context, fn: Callable[[], Any]) -> Any:
     """``fn()``, its library failures raised as the matching :class:`HFAssetError`."""
     try:
         return fn()
-    except HFAssetError:
+    except errors.HFAssetError:
         raise
     except Exception as exc:
         translated = translate(exc, ctx)

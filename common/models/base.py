@@ -12,7 +12,6 @@ import json
 import math
 import os
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any, TypeVar
 
 import torch
@@ -238,67 +237,9 @@ class BaseLanguageModel(nn.Module):
         return ids.squeeze(0) if squeeze else ids
 
     # ------------------------------------------------------------------ checkpoints
-    def save_checkpoint(
-        self,
-        path: str | os.PathLike[str],
-        optimizer: torch.optim.Optimizer | None = None,
-        scheduler: Any | None = None,
-        step: int | None = None,
-        extra: dict[str, Any] | None = None,
-        metrics: dict[str, Any] | None = None,
-        extra_tensors: Mapping[str, torch.Tensor] | None = None,
-    ) -> Path:
-        """Write a checkpoint folder atomically (layout: ``common.models.checkpoint``).
-
-        A crash at any moment leaves either the previous or the new checkpoint complete.
-
-        Args:
-            path: Checkpoint folder to create or replace.
-            optimizer: Optimizer whose state to save.
-            scheduler: LR scheduler whose ``state_dict()`` (JSON-serializable) to save.
-            step: Training step.
-            extra: JSON-serializable metadata (data-loader position, resolved config, ...).
-            metrics: JSON-serializable metrics (numbers; 0-dim tensors are converted).
-            extra_tensors: Named tensors saved in ``state.safetensors`` (e.g. RNG states).
-
-        Returns:
-            The checkpoint folder.
-
-        Raises:
-            TypeError: If ``extra``, ``metrics``, ``extra_tensors`` or the scheduler state cannot
-                be stored without pickling.
-            CheckpointWriteError: The disk refused the write; the previous checkpoint is intact.
-        """
-        return checkpoint.save_checkpoint(
-            self, path, optimizer, scheduler, step, extra, metrics, extra_tensors
-        )
-
-    def load_checkpoint(
-        self,
-        path: str | os.PathLike[str],
-        optimizer: torch.optim.Optimizer | None = None,
-        scheduler: Any | None = None,
-        map_location: str | torch.device = "cpu",
-    ) -> dict[str, Any]:
-        """Load weights (and optionally optimizer/scheduler state) from a checkpoint folder.
-
-        Every file is checked against its recorded SHA-256 before anything is modified.
-
-        Args:
-            path: Checkpoint folder written by :meth:`save_checkpoint`.
-            optimizer: Optimizer to restore (the checkpoint must contain optimizer state).
-            scheduler: Scheduler to restore (the checkpoint must contain scheduler state).
-            map_location: Device the stored tensors are read onto.
-
-        Returns:
-            The checkpoint metadata (``class``, ``config``, ``step``, ``metrics``, ``extra``,
-            ``created_at``, ...) plus ``"extra_tensors"`` (dict, empty when none were saved).
-
-        Raises:
-            CheckpointError: Missing, damaged or malformed checkpoint, or a model, optimizer or
-                scheduler that does not match it (the message names the file or the keys).
-        """
-        return checkpoint.load_checkpoint(self, path, optimizer, scheduler, map_location)
+    # The checkpoint functions take the model first, so they are these methods as they are.
+    save_checkpoint = checkpoint.save_checkpoint
+    load_checkpoint = checkpoint.load_checkpoint
 
     @classmethod
     def from_checkpoint(

@@ -89,12 +89,15 @@ def save_checkpoint(
     metrics: dict[str, Any] | None = None,
     extra_tensors: Mapping[str, torch.Tensor] | None = None,
 ) -> Path:
-    """Write ``model`` (a ``BaseLanguageModel``) as a checkpoint folder; see the module docstring.
+    """Write ``model`` as the checkpoint folder ``path`` and return it, atomically: a crash at any
+    moment leaves either the previous or the new checkpoint complete. Also
+    ``BaseLanguageModel.save_checkpoint``.
 
-    A crash at any moment leaves either the previous or the new checkpoint complete.
-
-    Returns:
-        The checkpoint folder.
+    Args:
+        optimizer, scheduler, step: Optimizer, LR scheduler (JSON ``state_dict()``) and step.
+        extra: JSON-serializable metadata (data-loader position, resolved config, ...).
+        metrics: JSON-serializable metrics (numbers; 0-dim tensors are converted).
+        extra_tensors: Named tensors saved in ``state.safetensors`` (e.g. RNG states).
 
     Raises:
         TypeError: ``extra``, ``metrics``, ``extra_tensors`` or the scheduler state cannot be
@@ -179,16 +182,21 @@ def load_checkpoint(
     scheduler: Any | None = None,
     map_location: str | torch.device = "cpu",
 ) -> dict[str, Any]:
-    """Load a checkpoint folder into ``model`` (and optionally optimizer and scheduler).
+    """Load a checkpoint folder into ``model`` (and optionally optimizer and scheduler), every
+    file checked against its SHA-256 and decoded before anything is modified (also a method).
 
-    Every file is verified and decoded before anything is modified.
+    Args:
+        path: Checkpoint folder written by :func:`save_checkpoint`.
+        optimizer, scheduler: Optimizer and scheduler to restore (the checkpoint must hold them).
+        map_location: Device the stored tensors are read onto.
 
     Returns:
-        The checkpoint metadata plus ``"path"`` and ``"extra_tensors"`` (dict, maybe empty).
+        The checkpoint metadata (``class``, ``config``, ``step``, ``metrics``, ``extra``,
+        ``created_at``, ...) plus ``"path"`` and ``"extra_tensors"`` (dict, maybe empty).
 
     Raises:
-        CheckpointError: missing, damaged (the message names the file) or malformed checkpoint,
-            or a model/optimizer/scheduler that does not match it.
+        CheckpointError: missing, damaged or malformed checkpoint, or a model, optimizer or
+            scheduler that does not match it (the message names the file or the keys).
     """
     directory = resolve_checkpoint_dir(path)
     metadata = read_verified_metadata(directory)

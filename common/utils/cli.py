@@ -7,6 +7,7 @@ traceback with ``RESEARCH_DEBUG=1``), 130 Ctrl-C. Commands may add their own sta
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import sys
@@ -27,6 +28,7 @@ __all__ = [
     "EXIT_OK",
     "EXIT_USAGE",
     "OneLineParser",
+    "doc_parser",
     "error",
     "run_cli",
 ]
@@ -35,6 +37,18 @@ __all__ = [
 def error(tool: str, message: str) -> None:
     """Print ``<tool>: error: <message>`` on stderr."""
     print(f"{tool}: error: {message}", file=sys.stderr, flush=True)
+
+
+def doc_parser(prog: str, doc: str) -> OneLineParser:
+    """A parser whose ``--help`` is a script's docstring: the first paragraph as the description,
+    the rest as the epilog, line breaks kept."""
+    description, _, epilog = doc.partition("\n\n")
+    return OneLineParser(
+        prog=prog,
+        description=description,
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
 
 
 def _silence_stdout() -> None:
