@@ -22,6 +22,7 @@ included, so on the same machine and software its rows equal the original's.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -468,12 +469,16 @@ def train_run(
     if not run.resume:
         _check_name_unused(run.name, storage_dir)
     # one trainer per run: taken before the first write to the run folder (run.json)
+    new_folder = not run.folder.exists()
     lease = acquire_run_lease(run.folder, is_main=ctx.is_main, run=run.name)
     try:
         return _prepare_and_train(run, model_factory, ctx, storage_dir, metadata)
     finally:
         if lease is not None:
             lease.release()
+            if new_folder:  # a run that failed before its first write leaves no folder
+                with contextlib.suppress(OSError):
+                    run.folder.rmdir()  # only when empty
 
 
 def _prepare_and_train(
