@@ -270,7 +270,7 @@ class DashboardServer(ThreadingHTTPServer):
 
         name = body.get("name")
         if not isinstance(name, str):
-            raise DashboardError("name the run: {\"name\": ...}")
+            raise DashboardError('name the run: {"name": ...}')
         try:
             if op == "note":
                 note = body.get("note")
@@ -280,7 +280,7 @@ class DashboardServer(ThreadingHTTPServer):
             else:
                 tag = body.get("tag")
                 if not isinstance(tag, str):
-                    raise DashboardError("name the tag: {\"tag\": ...}")
+                    raise DashboardError('name the tag: {"tag": ...}')
                 write = tag_experiment if op == "tag" else untag_experiment
                 write(name, tag, storage_dir=self.data.root)
         except ExperimentStoreError as exc:
