@@ -16,8 +16,8 @@ is served.
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import hmac
+import ipaddress
 import json
 import os
 import secrets

@@ -58,7 +58,7 @@ def _profile(dash: Dashboard, split: str | None) -> dict[str, Any]:
     cached per snapshot), and the columns that are parameters and metrics."""
     table, columns, _ = dash.runs_table(split)
     if table in dash.profiles:
-        return dash.profiles[table]  # type: ignore[no-any-return]
+        return dash.profiles[table]
     types = {r[0]: r[1] for r in dash.store.execute(f"DESCRIBE {quote_ident(table)}").rows}
     meta = dash.meta()
     candidates = [
