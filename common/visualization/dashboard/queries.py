@@ -196,6 +196,7 @@ class Dashboard:
         numeric_results = [n for n, kind, t in columns if kind == "result" and is_numeric(t)]
         x_columns = [names[x] for x in X_COLUMNS if x in names and names[x] in numeric_results]
         metrics = [m for m in numeric_results if m not in x_columns]
+        metadata = [n for n, kind, _ in columns if kind == "metadata"]
         text_results = [
             n for n, kind, t in columns if kind == "result" and not is_numeric(t) and n != "split"
         ]
@@ -207,9 +208,8 @@ class Dashboard:
             "metrics": metrics,
             "x_columns": x_columns,
             "text_columns": text_results,
-            "metadata": [
-                n for n, kind, _ in columns if kind == "metadata" and n not in ANNOTATION_COLUMNS
-            ],
+            "metadata": metadata,
+            "annotation_columns": annotation_columns(metadata),
             "experiments": len(self.store.experiment_names()),
         }
 
@@ -267,9 +267,10 @@ class Dashboard:
             digest = hashlib.sha1(f"{split}/{self.version}".encode()).hexdigest()[:12]
             table = f"dashboard_runs_{digest}"
             notes_table = self._annotations_table()
+            tags_col, note_col = map(quote_ident, meta["annotation_columns"])
             self.store.execute(
                 f"CREATE OR REPLACE TEMP TABLE {quote_ident(table)} AS SELECT r.*, "
-                "coalesce(a.tags, []::VARCHAR[]) AS tags, a.note AS note FROM (SELECT "
+                f"coalesce(a.tags, []::VARCHAR[]) AS {tags_col}, a.note AS {note_col} FROM (SELECT "
                 + ", ".join(s for s in [*select, *latest] if s)
                 + f" FROM experiments GROUP BY {quote_ident(NAME)}) r "
                 f"LEFT JOIN {notes_table} a USING ({quote_ident(NAME)})"
@@ -493,8 +494,10 @@ class Dashboard:
             )
             record = dict(zip(summary.columns, summary.rows[0]))
             table, _, _ = self.runs_table(None)
+            tags_col, note_col = map(quote_ident, meta["annotation_columns"])
             tags, note = self.store.execute(
-                f"SELECT tags, note FROM {quote_ident(table)} WHERE {quote_ident(NAME)} = ?",
+                f"SELECT {tags_col}, {note_col} FROM {quote_ident(table)} "
+                f"WHERE {quote_ident(NAME)} = ?",
                 [name],
             ).rows[0]
             samples: list[dict[str, Any]] = []
@@ -596,6 +599,13 @@ def chart_hint(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> dict[st
         return None
     group = columns[lower.index(NAME)] if NAME in lower else None
     return {"x": columns[x_index], "y": ys, "group": group}
+
+
+def annotation_columns(metadata: Sequence[str]) -> tuple[str, str]:
+    """The runs table's names for a run's tags and note: ``tags`` and ``note``, or
+    ``run_tags``/``run_note`` where a config key already holds the plain name."""
+    taken = {m.lower() for m in metadata}
+    return tuple(c if c not in taken else f"run_{c}" for c in ANNOTATION_COLUMNS)  # type: ignore[return-value]
 
 
 def annotations_signature(root: Path) -> tuple[tuple[str, int], ...]:

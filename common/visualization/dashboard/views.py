@@ -21,7 +21,6 @@ from typing import Any
 
 from common.experiments.sql import is_finite_sql, is_numeric, quote_ident
 from common.visualization.dashboard.queries import (
-    ANNOTATION_COLUMNS,
     ENVIRONMENT_KEYS,
     NAME,
     Dashboard,
@@ -66,7 +65,6 @@ def _profile(dash: Dashboard, split: str | None) -> dict[str, Any]:
         for c in meta["metadata"]
         if c in types
         and c not in ENVIRONMENT_KEYS
-        and c not in ANNOTATION_COLUMNS
         and c.lower().rsplit("__", 1)[-1] not in NOT_PARAMS
         and (is_numeric(types[c]) or types[c] in ("VARCHAR", "BOOLEAN"))
     ]

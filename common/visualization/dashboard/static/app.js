@@ -198,7 +198,7 @@
   // ------------------------------------------------------------------ runs table
 
   function defaultColumns(all) {
-    return all.filter((c) => c === NAME || c === "rows" || c === "last_step" || c === "tags" ||
+    return all.filter((c) => c === NAME || c === "rows" || c === "last_step" || c === (state.meta.annotation_columns || [])[0] ||
       c.startsWith("best_") || c === "last_tokens_seen" || c === "last_elapsed_s" ||
       c === "last_saved_at" || c === "git_commit" || c === "host" ||
       (c.startsWith("last_") && all.includes("best_" + c.slice(5))));
@@ -960,7 +960,10 @@
     $("live").dataset.version = s.version;
     await loadRuns();
     loadViews();
-    if (state.view === "run") loadRunPage();
+    // an open run page keeps its tag and note editors (and what is typed in them): only its
+    // curves follow the store
+    const shown = $("run-title");
+    if (state.view === "run" && !(shown && shown.textContent === state.runName)) loadRunPage();
     else if (state.view !== "sql") loadCurves();
     if (state.view === "compare") loadCompare();
   }
