@@ -572,6 +572,13 @@ def test_scatter_and_importance_from_the_runs(grid):
     assert shares["model__act"] == pytest.approx(_eta_squared(lambda g: g[2]))
 
 
+def test_run_page_lists_the_system_metrics_and_they_have_no_best(grid):
+    name = _grid_name(*GRID[0])
+    assert grid.run(name)["system_metrics"] == ["sys__rss_mb"]
+    columns = grid.runs(limit=1)["all_columns"]
+    assert "last_sys__rss_mb" in columns and "best_sys__rss_mb" not in columns
+
+
 def test_importance_of_an_optuna_study_in_the_sweep_folder(grid_store: Path):
     import optuna
     from optuna.storages import JournalStorage
