@@ -643,6 +643,10 @@
       div.replaceChildren(el("p", { class: "muted", text: "no run has a finite " + pc.metric }));
       return;
     }
+    // a live update redraws the view: the brushed ranges stay on their axes
+    const kept = new Map(((div.data && div.data[0] && div.data[0].dimensions) || [])
+      .filter((d) => d.constraintrange).map((d) => [d.label, d.constraintrange]));
+    for (const d of dims) if (kept.has(d.spec.label) && state.brush.parcoords) d.spec.constraintrange = kept.get(d.spec.label);
     Plotly.react(div, [{
       type: "parcoords", dimensions: dims.map((d) => d.spec),
       line: { color: ys, colorscale: "Viridis", showscale: true, colorbar: { title: { text: axisTitle(pc.metric) } } },
