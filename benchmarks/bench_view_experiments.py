@@ -180,7 +180,13 @@ def post(url: str, body: Any) -> Any:
         return json.loads(response.read())
 
 
-PARAMS = ["model__d_model", "model__n_layers", "training__lr", "training__batch_size"]
+PARAMS = [
+    "model__d_model",
+    "model__n_layers",
+    "training__lr",
+    "training__seed",
+    "training__batch_size",
+]
 
 
 def views(base: str, root: Path, n: int) -> dict[str, Any]:

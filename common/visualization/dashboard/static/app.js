@@ -369,15 +369,20 @@
     return state.view === "run" ? [state.runName] : state.selected;
   }
 
+  let curvesSeq = 0;  // an answer to an older request (the selection changed since) is dropped
+
   async function loadCurves() {
     const names = curveNames();
+    const seq = ++curvesSeq;
     if (!names.length) {
       state.curves = { runs: [], metrics: [], x_columns: [] };
       return renderCurves();
     }
     try {
-      state.curves = STATIC ? await api("curves", { name: names }) : await httpPost("curves", { names });
+      const curves = STATIC ? await api("curves", { name: names }) : await httpPost("curves", { names });
       if (state.groupBy) await loadGroups(names);
+      if (seq !== curvesSeq) return;
+      state.curves = curves;
       showError("error", "");
     } catch (e) {
       showError("error", e.message);
