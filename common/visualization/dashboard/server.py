@@ -125,7 +125,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self._send(HTTPStatus.NOT_FOUND, b"not found", "text/plain")
             return
-        length = _int(self.headers.get("Content-Length"), -1, "Content-Length")
+        try:
+            length = _int(self.headers.get("Content-Length"), -1, "Content-Length")
+        except DashboardError:
+            length = -1
         ctype = self.headers.get("Content-Type", "").split(";")[0].strip().lower()
         if ctype != "application/json" or not 0 <= length <= MAX_BODY:
             self.close_connection = True

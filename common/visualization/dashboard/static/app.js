@@ -772,7 +772,7 @@
       const i = result.columns.indexOf(c);
       body.append(el("tr", { class: differing.has(c) ? "differing" : "metric", "data-key": c }, [
         el("th", { text: c }),
-        ...result.rows.map((r) => el("td", { class: typeof r[i] === "number" ? "num" : null, text: fmt(r[i]) })),
+        ...result.rows.map((r) => el("td", { class: typeof r[i] === "number" ? "num" : null, text: isLrLike(c) ? fmtE(r[i]) : fmt(r[i]) })),
       ]));
     }
     table.append(body);
@@ -783,7 +783,7 @@
   function kv(title, obj) {
     const entries = Object.entries(obj || {});
     return [el("h2", { text: title }), entries.length
-      ? el("dl", { class: "kv" }, entries.flatMap(([k, v]) => [el("dt", { text: k }), el("dd", { text: fmt(v) })]))
+      ? el("dl", { class: "kv" }, entries.flatMap(([k, v]) => [el("dt", { text: k }), el("dd", { text: isLrLike(k) ? fmtE(v) : fmt(v) })]))
       : el("p", { class: "muted", text: "(none)" })];
   }
 
