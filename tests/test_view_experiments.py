@@ -728,3 +728,9 @@ def test_tags_and_notes_are_written_only_from_the_page_itself(tmp_path: Path):
         assert status == 400
         assert experiment_annotations(root)["a"].tags == ["baseline"]
         assert _post(base + "api/nope", {}, own)[0] == 404
+    # the static export shows them read-only, and carries no token
+    from common.visualization.dashboard.export import export_report
+
+    html = export_report(tmp_path / "report.html", root).path.read_text()
+    assert "baseline" in html and "lr too high \\u003cb\\u003e" in html
+    assert '<meta name="dashboard-token"' not in html
