@@ -581,3 +581,33 @@ def test_tags_and_note_are_edited_on_the_run_page_and_stored(page, url, trained)
     page.click("#note-save")
     page.wait_for_function("(n) => document.body.dataset.annotated === String(n)", arg=done)
     assert name not in experiment_annotations(store)
+
+
+def test_a_box_on_the_scatter_filters_the_runs_table(page, url, trained):
+    _open(page, url)
+    _wait_names(page, sorted(RUNS))
+    page.click("#views-box summary")
+    page.wait_for_selector("#scatter[data-points='3'] .main-svg")
+    page.select_option("#scatter-x", "training__lr")
+    page.wait_for_function(
+        "() => (document.getElementById('scatter').layout || {}).xaxis"
+        " && document.getElementById('scatter').layout.xaxis.type === 'log'"
+    )
+    # a box around the two points at lr 1e-2, in page pixels
+    box = page.evaluate("""() => {
+          const div = document.getElementById('scatter'), fl = div._fullLayout;
+          const r = div.getBoundingClientRect(), sc = div.data[0];
+          const px = sc.x.map((x) => r.left + fl._size.l + fl.xaxis.d2p(x));
+          const py = sc.y.map((y) => r.top + fl._size.t + fl.yaxis.d2p(y));
+          const mine = sc.x.map((x, i) => i).filter((i) => sc.x[i] > 5e-3);
+          const xs = mine.map((i) => px[i]), ys = mine.map((i) => py[i]);
+          const [lo, hi] = [(v) => Math.min(...v) - 8, (v) => Math.max(...v) + 8];
+          return [lo(xs), lo(ys), hi(xs), hi(ys)];
+        }""")
+    page.mouse.move(box[0], box[1])
+    page.mouse.down()
+    page.mouse.move((box[0] + box[2]) / 2, (box[1] + box[3]) / 2, steps=5)
+    page.mouse.move(box[2], box[3], steps=5)
+    page.mouse.up()
+    _wait_names(page, ["lr1e-2-s1", "lr1e-2-s2"])
+    assert "training__lr" in page.text_content("#brush-sql")
