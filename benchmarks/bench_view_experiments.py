@@ -10,6 +10,13 @@ train/val rows, the trainer's columns and 14 config keys), then, through a real
 - ``sort_ms`` / ``filter_ms``: one more page sorted by another column / with a ``WHERE``
   filter (median over several columns and filters);
 - ``curves_20_ms``: the curves of 20 runs (median);
+- ``parcoords``, ``compare_20``: paired rounds (``benchmarks/_paired.py``, wall and process CPU
+  time) of the parallel-coordinates view (``/api/parcoords``: the swept config columns and the
+  best validation loss of every run) against the same aggregate straight in DuckDB on the store
+  (``GROUP BY experiment_name``), and of the curves of 20 runs in one request (``POST
+  /api/curves``) against the same rows straight in DuckDB; ``scatter_ms`` / ``importance_ms``
+  (median) and ``parcoords_first_ms`` (the first view after a new snapshot: runs table and
+  column profile built);
 - ``live_update_s``: after one more save, the server's next snapshot plus the rebuilt table's
   first page (what an open page waits for beyond its 1 s poll);
 - ``export_s`` / ``export_mb``: ``--export`` of the whole store and of ``--best loss --top 20``.
@@ -43,11 +50,21 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from common.experiments import save_experiment  # noqa: E402
+from _paired import Timing, paired_ratios, run_paired, timed  # noqa: E402
+
+from common.experiments import Store, save_experiment  # noqa: E402
 from common.experiments.compaction import wait_for_compaction  # noqa: E402
 
 STEPS = 50  # x 2 splits = 100 rows per experiment
-TARGETS = {"first_page_s": 1.0, "sort_ms": 200.0, "filter_ms": 200.0, "curves_20_ms": 300.0}
+TARGETS = {
+    "first_page_s": 1.0,
+    "sort_ms": 200.0,
+    "filter_ms": 200.0,
+    "curves_20_ms": 300.0,
+    "parcoords_ms": 1000.0,
+    "compare_20_ms": 1000.0,
+}
+ROUNDS = 7
 # Published reports on MLflow's UI, for context (user measurements, not a like-for-like run).
 MLFLOW_CONTEXT = [
     "mlflow/mlflow#1517 (2019): the experiment page took about 3 minutes to load 500 runs from a "
@@ -152,6 +169,91 @@ def first_page(root: Path, repeats: int = 3) -> float:
     return statistics.median(times)
 
 
+def post(url: str, body: Any) -> Any:
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=120) as response:
+        return json.loads(response.read())
+
+
+PARAMS = [
+    "model__d_model",
+    "model__n_layers",
+    "training__lr",
+    "training__seed",
+    "training__batch_size",
+]
+
+
+def views(base: str, root: Path, n: int) -> dict[str, Any]:
+    """The parallel-coordinates view and the 20-run compare, each paired with its baseline
+    straight in DuckDB (a connection of this process, like the server's)."""
+    out: dict[str, Any] = {}
+    started = time.perf_counter()
+    _, pc = get(api(base, "parcoords"))
+    out["parcoords_first_ms"] = 1000 * (time.perf_counter() - started)
+    assert len(pc["names"]) == n and sorted(d["column"] for d in pc["dimensions"]) == sorted(
+        PARAMS
+    ), [d["column"] for d in pc["dimensions"]]
+    store = Store(root, warn=False)
+    try:
+        latest = ", ".join(f"max_by({c}, saved_at) AS {c}" for c in PARAMS)
+        aggregate = (
+            f"SELECT experiment_name, {latest}, min(loss) FILTER (WHERE split = 'val' AND "
+            "isfinite(loss)) AS best_loss FROM experiments GROUP BY 1 ORDER BY 1"
+        )
+
+        def view() -> Timing:
+            return timed(lambda: get(api(base, "parcoords")))
+
+        def direct_view() -> Timing:
+            return timed(lambda: store.execute(aggregate))
+
+        pairs = run_paired(view, direct_view, ROUNDS)
+        out["parcoords_ms"] = 1000 * statistics.median(a.wall_s for a, _ in pairs)
+        out["parcoords_cpu_ms"] = 1000 * statistics.median(a.cpu_s for a, _ in pairs)
+        out["parcoords_duckdb_ms"] = 1000 * statistics.median(b.wall_s for _, b in pairs)
+        out["parcoords_vs_duckdb"] = paired_ratios(pairs)
+
+        rng = random.Random(2)
+        samples = [[f"run-{i:05d}" for i in rng.sample(range(n), 20)] for _ in range(ROUNDS)]
+        turn = iter(range(2 * ROUNDS))
+        columns = "experiment_name, split, step, tokens_seen, elapsed_s, epoch, loss, " + (
+            "perplexity, bits_per_byte, lr"
+        )
+
+        def compare() -> Timing:
+            names = samples[next(turn) // 2]
+            return timed(lambda: post(base + "api/curves", {"names": names}))
+
+        def direct_compare() -> Timing:
+            names = samples[next(turn) // 2]
+            return timed(
+                lambda: store.execute(
+                    f"SELECT {columns} FROM experiments WHERE experiment_name IN "
+                    "(SELECT unnest(?)) ORDER BY experiment_name, split, step",
+                    [names],
+                )
+            )
+
+        pairs = run_paired(compare, direct_compare, ROUNDS)
+        out["compare_20_ms"] = 1000 * statistics.median(a.wall_s for a, _ in pairs)
+        out["compare_20_cpu_ms"] = 1000 * statistics.median(a.cpu_s for a, _ in pairs)
+        out["compare_20_duckdb_ms"] = 1000 * statistics.median(b.wall_s for _, b in pairs)
+        out["compare_20_vs_duckdb"] = paired_ratios(pairs)
+    finally:
+        store.close()
+    scatter = [get(api(base, "scatter", x="training__lr"))[0] for _ in range(5)]
+    out["scatter_ms"] = 1000 * statistics.median(scatter)
+    importance = [get(api(base, "importance"))[0] for _ in range(5)]
+    out["importance_ms"] = 1000 * statistics.median(importance)
+    return out
+
+
 def measure(root: Path, n: int) -> dict[str, Any]:
     import threading
 
@@ -184,6 +286,7 @@ def measure(root: Path, n: int) -> dict[str, Any]:
             assert len(body["runs"]) == 20
             curves.append(seconds)
         result["curves_20_ms"] = 1000 * statistics.median(curves)
+        result.update(views(base, root, n))
 
         rows, config = make_run(n, random.Random(0))
         save_experiment(f"run-{n:05d}", rows[:2], config, storage_dir=root)
@@ -224,7 +327,16 @@ def main() -> int:
         results.append(row)
         print(json.dumps(row, indent=1), flush=True)
     keys = ["first_page_s", "sort_ms", "filter_ms", "curves_20_ms", "live_update_s"]
+    keys += ["parcoords_first_ms", "parcoords_ms", "parcoords_duckdb_ms", "compare_20_ms"]
+    keys += ["compare_20_duckdb_ms", "scatter_ms", "importance_ms"]
     keys += ["export_all_s", "export_all_mb", "export_best20_s", "export_best20_mb"]
+    for row in results:
+        for view in ("parcoords_vs_duckdb", "compare_20_vs_duckdb"):
+            r = row[view]
+            print(
+                f"n={row['experiments']} {view}: median paired ratio wall "
+                f"{r['wall_ratio_median']}, CPU {r['cpu_ratio_median']} ({r['rounds']} rounds)"
+            )
     print("\n| experiments | " + " | ".join(keys) + " |")
     print("|---:|" + "---:|" * len(keys))
     for row in results:

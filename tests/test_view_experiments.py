@@ -463,3 +463,274 @@ def test_cli_parses_arguments_before_importing_anything_heavy():
         line.rsplit("|", 1)[-1].strip().split(".")[0] for line in result.stderr.splitlines()
     }
     assert not imported & {"duckdb", "plotly", "pandas", "torch", "pyarrow"}
+
+
+# --------------------------------------------------------------------------- views over many runs
+
+GRID = [  # lr x d_model x act x seed: 4 x 3 x 2 x 2 = 48 runs
+    (lr, width, act, seed)
+    for lr in (1e-4, 3e-4, 1e-3, 3e-3)
+    for width in (64, 128, 256)
+    for act in ("gelu", "relu")
+    for seed in (1, 2)
+]
+
+
+def _grid_name(lr: float, width: int, act: str, seed: int) -> str:
+    return f"lr{lr:g}-d{width}-{act}-s{seed}"
+
+
+def _grid_rows(lr: float, width: int, act: str, seed: int) -> list[dict[str, Any]]:
+    rng = random.Random(_grid_name(lr, width, act, seed))
+    rows = []
+    for step in (10, 20, 30):
+        # the learning rate matters most, the width a little, the activation not at all
+        loss = 2.0 + abs(math.log10(lr) + 3) + 64 / width * 0.1 + rng.uniform(0, 0.05) + 1 / step
+        rows.append({"step": step, "split": "val", "loss": loss, "sys__rss_mb": 100.0 + step})
+        rows.append({"step": step, "split": "train", "loss": loss - 0.1})
+    return rows
+
+
+GRID_SAVED = {_grid_name(*g): _grid_rows(*g) for g in GRID}
+
+
+@pytest.fixture(scope="module")
+def grid_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("grid") / "outputs" / "experiments"
+    for lr, width, act, seed in GRID:
+        config = {"model": {"d_model": width, "act": act}, "training": {"lr": lr, "seed": seed}}
+        name = _grid_name(lr, width, act, seed)
+        save_experiment(name, GRID_SAVED[name], config, storage_dir=root)
+    return root
+
+
+@pytest.fixture
+def grid(grid_store: Path):
+    data = Dashboard(grid_store)
+    yield data
+    data.close()
+
+
+def _grid_best(name: str) -> float:
+    return min(r["loss"] for r in GRID_SAVED[name] if r["split"] == "val")
+
+
+def _eta_squared(key: Any) -> float:
+    """Between-group sum of squares over the total, computed here from the saved rows."""
+    ys = {name: _grid_best(name) for name in GRID_SAVED}
+    mean = sum(ys.values()) / len(ys)
+    groups: dict[Any, list[float]] = {}
+    for g in GRID:
+        groups.setdefault(key(g), []).append(ys[_grid_name(*g)])
+    between = sum(len(v) * (sum(v) / len(v) - mean) ** 2 for v in groups.values())
+    return between / sum((y - mean) ** 2 for y in ys.values())
+
+
+def test_parallel_coordinates_has_one_line_per_run_over_the_swept_columns(grid):
+    from common.visualization.dashboard.views import parallel_coordinates
+
+    pc = parallel_coordinates(grid)
+    assert pc["metric"] == "best_loss" and pc["split"] == "val"
+    assert sorted(pc["names"]) == sorted(GRID_SAVED)
+    dims = {d["column"]: d for d in pc["dimensions"]}
+    assert set(dims) == {"model__d_model", "model__act", "training__lr", "training__seed"}
+    assert dims["training__lr"]["log"] and not dims["model__d_model"]["log"]
+    assert dims["model__act"]["kind"] == "text"
+    for i, name in enumerate(pc["names"]):
+        lr, width, act, seed = next(g for g in GRID if _grid_name(*g) == name)
+        assert dims["training__lr"]["values"][i] == lr
+        assert dims["model__act"]["values"][i] == act
+        assert pc["metric_values"][i] == pytest.approx(_grid_best(name))
+    narrowed = parallel_coordinates(grid, where="training__lr >= 1e-3", columns=["training__lr"])
+    assert len(narrowed["names"]) == 24 and [d["column"] for d in narrowed["dimensions"]] == [
+        "training__lr"
+    ]
+    last = parallel_coordinates(grid, metric="loss", stat="last")
+    assert last["metric"] == "last_loss"
+    with pytest.raises(DashboardError, match="no parameter column"):
+        parallel_coordinates(grid, columns=["nope"])
+    with pytest.raises(DashboardError, match="no metric"):
+        parallel_coordinates(grid, metric="nope")
+
+
+def test_scatter_and_importance_from_the_runs(grid):
+    from common.visualization.dashboard.views import importance, scatter
+
+    sc = scatter(grid, x="training__lr")
+    assert sc["log_x"] and len(sc["xs"]) == 48
+    for name, x, y in zip(sc["names"], sc["xs"], sc["ys"]):
+        assert x == next(g[0] for g in GRID if _grid_name(*g) == name)
+        assert y == pytest.approx(_grid_best(name))
+    assert scatter(grid, x="model__act")["kind"] == "text"
+    imp = importance(grid)
+    assert imp["source"] == "runs" and imp["runs"] == 48 and "eta squared" in imp["method"]
+    ranked = [r["param"] for r in imp["importances"]]
+    assert ranked[0] == "training__lr" and ranked[1] == "model__d_model"
+    shares = {r["param"]: r["importance"] for r in imp["importances"]}
+    assert shares["training__lr"] == pytest.approx(_eta_squared(lambda g: g[0]))
+    assert shares["model__d_model"] == pytest.approx(_eta_squared(lambda g: g[1]))
+    assert shares["model__act"] == pytest.approx(_eta_squared(lambda g: g[2]))
+
+
+def test_run_page_lists_the_system_metrics_and_they_have_no_best(grid):
+    name = _grid_name(*GRID[0])
+    assert grid.run(name)["system_metrics"] == ["sys__rss_mb"]
+    columns = grid.runs(limit=1)["all_columns"]
+    assert "last_sys__rss_mb" in columns and "best_sys__rss_mb" not in columns
+
+
+def test_importance_of_an_optuna_study_in_the_sweep_folder(grid_store: Path):
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    from common.visualization.dashboard.views import importance, studies
+
+    folder = grid_store.parent / "sweeps" / "lr-search"
+    folder.mkdir(parents=True)
+    storage = JournalStorage(JournalFileBackend(str(folder / "study.journal")))
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(study_name="lr-search", storage=storage)
+    rng = random.Random(0)
+    study.optimize(
+        lambda t: (math.log10(t.suggest_float("lr", 1e-5, 1e-1, log=True)) + 3) ** 2
+        + 0.01 * t.suggest_float("dropout", 0.0, 0.5)
+        + rng.uniform(0, 1e-3),
+        n_trials=30,
+    )
+    before = _files(folder)
+    assert studies(grid_store) == ["lr-search"]
+    data = Dashboard(grid_store)
+    try:
+        imp = importance(data, study="lr-search")
+        assert imp["source"] == "optuna" and imp["trials"] == 30
+        assert [r["param"] for r in imp["importances"]][0] == "lr"
+        assert sum(r["importance"] for r in imp["importances"]) == pytest.approx(1.0)
+        assert importance(data)["studies"] == ["lr-search"]
+        with pytest.raises(DashboardError, match="no Optuna study"):
+            importance(data, study="other")
+    finally:
+        data.close()
+    assert _files(folder) == before  # read from a copy: the sweep's folder is never written
+
+
+def test_views_and_batch_curves_over_http(grid_store: Path):
+    with _serving(grid_store) as srv:
+        base = srv.url
+        status, body, _ = _get(base + "api/parcoords?columns=training__lr,model__act")
+        assert status == 200 and len(json.loads(body)["names"]) == 48
+        status, body, _ = _get(base + "api/scatter?x=model__d_model&metric=loss&stat=last")
+        assert status == 200 and json.loads(body)["metric"] == "last_loss"
+        status, body, _ = _get(base + "api/importance")
+        assert json.loads(body)["importances"][0]["param"] == "training__lr"
+        status, body, _ = _get(base + "api/parcoords?columns=nope")
+        assert status == 400 and "nope" in json.loads(body)["error"]
+        # a brush on an axis becomes the runs table's SQL filter
+        where = urllib.parse.quote('"training__lr" BETWEEN 0.0003 AND 0.001')
+        rows = json.loads(_get(base + f"api/runs?where={where}&limit=500")[1])["rows"]
+        assert sorted(r[0] for r in rows) == sorted(
+            _grid_name(*g) for g in GRID if 3e-4 <= g[0] <= 1e-3
+        )
+        # the curves of 20 runs: one GET with repeated names, or one POST
+        names = sorted(GRID_SAVED)[:20]
+        query = urllib.parse.urlencode([("name", n) for n in names])
+        by_get = json.loads(_get(base + "api/curves?" + query)[1])
+        status, by_post = _post(base + "api/curves", {"names": names})
+        assert status == 200 and by_post == by_get
+        assert [r["name"] for r in by_post["runs"]] == names
+        for run in by_post["runs"]:
+            val = [r["loss"] for r in GRID_SAVED[run["name"]] if r["split"] == "val"]
+            assert run["splits"]["val"]["loss"] == pytest.approx(val)
+            assert run["splits"]["val"]["sys__rss_mb"] == [110.0, 120.0, 130.0]
+        status, answer = _post(base + "api/curves", {"names": "x"})
+        assert status == 400 and "list of names" in answer["error"]
+
+
+def _post(
+    url: str, body: Any, headers: dict[str, str] | None = None, raw: bytes | None = None
+) -> tuple[int, Any]:
+    data = raw if raw is not None else json.dumps(body).encode()
+    request = urllib.request.Request(
+        url,
+        data=data,
+        headers={"Content-Type": "application/json", **(headers or {})},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        text = exc.read()
+        try:
+            return exc.code, json.loads(text)
+        except ValueError:
+            return exc.code, text.decode()
+
+
+def test_tags_and_notes_are_written_only_from_the_page_itself(tmp_path: Path):
+    from common.experiments.annotations import experiment_annotations, tag_experiment
+
+    root = tmp_path / "outputs" / "experiments"
+    for name in ("a", "b"):
+        save_experiment(
+            name, [{"step": 1, "loss": 2.0}], {"training": {"lr": 1e-3}}, storage_dir=root
+        )
+    tag_experiment("b", "from-cli", storage_dir=root)
+    with _serving(root) as srv:
+        base, port = srv.url, srv.server_address[1]
+        page = _get(base)[1].decode()
+        assert f'<meta name="dashboard-token" content="{srv.token}">' in page
+        own = {"Origin": f"http://127.0.0.1:{port}", "X-Dashboard-Token": srv.token}
+        rows = json.loads(_get(base + "api/runs?columns=tags,note")[1])["rows"]
+        assert rows == [["a", [], None], ["b", ["from-cli"], None]]
+        refused = [
+            {},  # no Origin, no token (curl, a script)
+            {"Origin": own["Origin"]},  # no token
+            {**own, "X-Dashboard-Token": "guess"},
+            {**own, "Origin": "http://evil.example"},  # a foreign page holding the token
+            {**own, "Origin": f"http://127.0.0.1:{port + 1}"},
+            {**own, "Origin": "null"},
+            {**own, "Host": "attacker.example:80"},
+        ]
+        for headers in refused:
+            for path, body in [
+                ("tag", {"name": "a", "tag": "x"}),
+                ("note", {"name": "a", "note": "x"}),
+            ]:
+                status, _ = _post(base + "api/" + path, body, headers)
+                assert status == 403, (path, headers)
+        assert experiment_annotations(root) == {"b": (["from-cli"], None)}
+        status, answer = _post(base + "api/tag", {"name": "a", "tag": "baseline"}, own)
+        assert status == 200 and answer["tags"] == ["baseline"]
+        status, answer = _post(base + "api/note", {"name": "a", "note": "lr too high <b>"}, own)
+        assert status == 200 and answer["note"] == "lr too high <b>"
+        status, answer = _post(base + "api/untag", {"name": "b", "tag": "from-cli"}, own)
+        assert status == 200 and answer["tags"] == []
+        stored = experiment_annotations(root)  # re-read from the store
+        assert stored["a"].tags == ["baseline"] and stored["a"].note == "lr too high <b>"
+        assert "b" not in stored
+        rows = json.loads(_get(base + "api/runs?columns=tags,note")[1])["rows"]
+        assert rows == [["a", ["baseline"], "lr too high <b>"], ["b", [], None]]
+        where = urllib.parse.quote("list_contains(tags, 'baseline')")
+        assert json.loads(_get(base + f"api/runs?where={where}")[1])["total"] == 1
+        run = json.loads(_get(base + "api/run?name=a")[1])
+        assert run["tags"] == ["baseline"] and run["note"] == "lr too high <b>"
+        # the user's mistakes: one message each, nothing written
+        for path, body in [
+            ("tag", {"name": "nope", "tag": "x"}),
+            ("tag", {"name": "a", "tag": " padded "}),
+            ("tag", {"name": "a"}),
+            ("note", {"name": "a", "note": 3}),
+        ]:
+            status, answer = _post(base + "api/" + path, body, own)
+            assert status == 400 and answer["error"], (path, body)
+        status, answer = _post(base + "api/tag", None, own, raw=b"{not json")
+        assert status == 400
+        assert experiment_annotations(root)["a"].tags == ["baseline"]
+        assert _post(base + "api/nope", {}, own)[0] == 404
+    # the static export shows them read-only, and carries no token
+    from common.visualization.dashboard.export import export_report
+
+    html = export_report(tmp_path / "report.html", root).path.read_text()
+    assert "baseline" in html and "lr too high \\u003cb\\u003e" in html
+    assert '<meta name="dashboard-token"' not in html

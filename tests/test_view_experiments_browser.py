@@ -483,3 +483,131 @@ def test_a_training_run_appears_on_the_open_page_without_a_reload(page, url, tra
         timeout=15_000,
     )
     assert page.evaluate("window.__not_reloaded") is True
+
+
+def test_parallel_coordinates_render_and_a_brush_filters_the_runs_table(page, url, trained):
+    _open(page, url)
+    _wait_names(page, sorted(RUNS))
+    page.click("#views-box summary")
+    page.wait_for_selector("#parcoords[data-runs='3'] .main-svg")
+    page.wait_for_selector("#scatter[data-points='3'] .main-svg")
+    page.wait_for_function("() => document.getElementById('importance').dataset.params")
+    assert "eta squared" in page.text_content("#importance-method")
+    labels = page.evaluate(
+        "() => document.getElementById('parcoords').data[0].dimensions.map((d) => d.label)"
+    )
+    assert "training__lr (log)" in labels and labels[-1] == "best_loss"
+    lr = labels.index("training__lr (log)")
+    ticks = page.evaluate(
+        f"() => document.getElementById('parcoords').data[0].dimensions[{lr}].ticktext"
+    )
+    assert ticks == ["3e-3", "1e-2"]  # learning rates in scientific notation
+    # brushing the learning-rate axis around 1e-2 keeps the two runs of that rate
+    page.evaluate(
+        "(i) => Plotly.restyle('parcoords', {['dimensions[' + i + '].constraintrange']: "
+        "[[Math.log10(5e-3), Math.log10(2e-2)]]})",
+        lr,
+    )
+    _wait_names(page, ["lr1e-2-s1", "lr1e-2-s2"])
+    assert "training__lr" in page.text_content("#brush-sql")
+    expected = _query(
+        trained["store"],
+        "SELECT DISTINCT experiment_name FROM experiments WHERE training__lr "
+        "BETWEEN 5e-3 AND 2e-2 ORDER BY 1",
+    )
+    assert [r[0] for r in expected] == _names(page)
+    page.click("#clear-brush")
+    _wait_names(page, sorted(RUNS))
+    assert page.is_hidden("#brush")
+
+
+def test_shift_click_selects_a_range_and_select_all_matching_takes_the_filter(page, url):
+    _open(page, url)
+    _wait_names(page, sorted(RUNS))
+    page.click("#clear-selection")
+    names = _names(page)
+    page.click(f'#runs-table tr[data-name="{names[0]}"] input[type=checkbox]')
+    page.click(f'#runs-table tr[data-name="{names[2]}"] input[type=checkbox]', modifiers=["Shift"])
+    page.wait_for_function("() => document.getElementById('selection').dataset.count === '3'")
+    checked = page.eval_on_selector_all(
+        "#runs-table tbody input[type=checkbox]", "bs => bs.map(b => b.checked)"
+    )
+    assert checked == [True, True, True]
+    # all three runs' curves come back from one request
+    page.wait_for_function(
+        "() => { const d = document.getElementById('plot-loss');"
+        " return d && d.data && new Set(d.data.map((t) => t.meta.run)).size === 3; }"
+    )
+    assert page.evaluate("() => document.getElementById('plot-loss').layout.yaxis.title.text") == (
+        "loss (nats/token)"
+    )
+    if page.query_selector("#plot-lr"):
+        assert page.evaluate("() => document.getElementById('plot-lr').layout.yaxis.tickformat")
+    page.click("#clear-selection")
+    page.fill("#where", "training__lr < 5e-3")
+    page.click("#filter-form button")
+    _wait_names(page, ["lr3e-3-s1"])
+    page.click("#select-matching")
+    page.wait_for_function("() => document.getElementById('selection').dataset.count === '1'")
+    assert page.text_content("#selection") == "lr3e-3-s1"
+    assert "selected all 1 matching" in page.text_content("#select-info")
+
+
+def test_tags_and_note_are_edited_on_the_run_page_and_stored(page, url, trained):
+    from common.experiments.annotations import experiment_annotations
+
+    store = trained["store"]
+    name = "lr3e-3-s1"
+    _open(page, url + "#run/" + name)
+    page.wait_for_selector("#tag-form")
+    page.fill("#tag-input", "promising")
+    page.click("#tag-form button")
+    page.wait_for_selector('#run-tags .tag[data-tag="promising"]')
+    assert experiment_annotations(store)[name].tags == ["promising"]
+    page.fill("#note-text", "warmup too short?\n<b>check</b>")
+    page.click("#note-save")
+    page.wait_for_function("() => document.body.dataset.annotated === '2'")
+    assert experiment_annotations(store)[name].note == "warmup too short?\n<b>check</b>"
+    # the runs table shows the tag
+    page.click("nav a[data-tab='runs']")
+    page.wait_for_function(f"(a) => ({ROWS_CELL})(a) === 'promising'", arg=[name, "tags"])
+    page.goto(url + "#run/" + name)
+    page.wait_for_selector('#run-tags .tag[data-tag="promising"] button')
+    page.click('#run-tags .tag[data-tag="promising"] button')
+    page.wait_for_selector('#run-tags .tag[data-tag="promising"]', state="detached")
+    assert name not in experiment_annotations(store) or not experiment_annotations(store)[name].tags
+    page.fill("#note-text", "")
+    done = int(page.evaluate("() => document.body.dataset.annotated")) + 1
+    page.click("#note-save")
+    page.wait_for_function("(n) => document.body.dataset.annotated === String(n)", arg=done)
+    assert name not in experiment_annotations(store)
+
+
+def test_a_box_on_the_scatter_filters_the_runs_table(page, url, trained):
+    _open(page, url)
+    _wait_names(page, sorted(RUNS))
+    page.click("#views-box summary")
+    page.wait_for_selector("#scatter[data-points='3'] .main-svg")
+    page.select_option("#scatter-x", "training__lr")
+    page.wait_for_function(
+        "() => (document.getElementById('scatter').layout || {}).xaxis"
+        " && document.getElementById('scatter').layout.xaxis.type === 'log'"
+    )
+    # a box around the two points at lr 1e-2, in page pixels
+    box = page.evaluate("""() => {
+          const div = document.getElementById('scatter'), fl = div._fullLayout;
+          const r = div.getBoundingClientRect(), sc = div.data[0];
+          const px = sc.x.map((x) => r.left + fl._size.l + fl.xaxis.d2p(x));
+          const py = sc.y.map((y) => r.top + fl._size.t + fl.yaxis.d2p(y));
+          const mine = sc.x.map((x, i) => i).filter((i) => sc.x[i] > 5e-3);
+          const xs = mine.map((i) => px[i]), ys = mine.map((i) => py[i]);
+          const [lo, hi] = [(v) => Math.min(...v) - 8, (v) => Math.max(...v) + 8];
+          return [lo(xs), lo(ys), hi(xs), hi(ys)];
+        }""")
+    page.mouse.move(box[0], box[1])
+    page.mouse.down()
+    page.mouse.move((box[0] + box[2]) / 2, (box[1] + box[3]) / 2, steps=5)
+    page.mouse.move(box[2], box[3], steps=5)
+    page.mouse.up()
+    _wait_names(page, ["lr1e-2-s1", "lr1e-2-s2"])
+    assert "training__lr" in page.text_content("#brush-sql")

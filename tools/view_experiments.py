@@ -10,8 +10,9 @@ Examples (from the repository root)::
     python tools/view_experiments.py --export lr.html --sql "SELECT DISTINCT experiment_name
         FROM experiments WHERE training__lr >= 1e-3"
 
-The dashboard reads the store (never writes it) and follows it: runs that are training show up
-and their curves grow without reloading the page. It binds to 127.0.0.1 unless ``--host`` says
+The dashboard reads the store and follows it: runs that are training show up and their curves
+grow without reloading the page. The one thing it writes is what you edit on a run page (tags
+and the note), accepted only from the page itself. It binds to 127.0.0.1 unless ``--host`` says
 otherwise. Exit status: 0 success (Ctrl-C stops the server); 2 a user mistake (missing store,
 bad SQL, unknown metric, port in use); 1 an internal error (``RESEARCH_DEBUG=1`` shows its
 traceback); 130 an export interrupted by Ctrl-C.
@@ -46,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="view_experiments.py",
         description=(
             "A local web dashboard over the experiment store: runs table (sort, SQL filter,\n"
-            "columns, pages), curves with live updates, compare, run pages and a SQL box.\n"
+            "columns, pages, tags and notes), parallel coordinates, scatter and importance,\n"
+            "curves with live updates, compare, run pages and a SQL box.\n"
             "With --export, write the same page as one self-contained HTML file instead."
         ),
         epilog=(

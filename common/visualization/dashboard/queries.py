@@ -1,9 +1,11 @@
 """The dashboard's answers: the runs table, curves, comparisons, run pages and SQL, as JSON-ready
 dicts, all read through the experiment store's read API (``Store``) and never written.
 
-The runs table (one row per experiment: provenance, latest metadata, best and last value of each
-metric on the chosen split) is built once per store snapshot and split as a DuckDB temporary
-table on the store's read-only connection; sorting, filtering and paging then query that table.
+The runs table (one row per experiment: provenance, latest metadata, tags and note, best and last
+value of each metric on the chosen split) is built once per store snapshot and split as a DuckDB
+temporary table on the store's read-only connection; sorting, filtering and paging then query
+that table. The views over many runs (parallel coordinates, scatter, importance) are in
+``views``.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from common.experiments import (
     split_filter,
     split_values,
 )
+from common.experiments.annotations import ANNOTATIONS, experiment_annotations
 from common.experiments.guard import run_stoppable
 from common.experiments.sql import is_finite_sql, is_numeric, json_value, quote_ident, quote_str
 
@@ -40,6 +43,9 @@ X_COLUMNS = ("step", "tokens_seen", "elapsed_s", "epoch")
 """Columns a curve can be drawn against, in order of preference."""
 # Bookkeeping metrics: a "best" of these means nothing, only their last value is shown.
 NO_BEST = {"step", "epoch", "lr", "tokens_seen", "elapsed_s", "grad_norm", "seconds", "time"}
+SYSTEM_PREFIX = "sys__"
+"""System metrics (memory, CPU, GPU) stored in evaluation rows: drawn on the run page."""
+ANNOTATION_COLUMNS = ("tags", "note")
 PROVENANCE = ("git_commit", "git_dirty", "host")
 ENVIRONMENT_KEYS = (
     "torch_version",
@@ -77,7 +83,7 @@ class DashboardError(Exception):
 
 def best_direction(metric: str) -> str | None:
     """``"min"``/``"max"`` when a best value of ``metric`` means something, else None."""
-    if metric.lower() in NO_BEST:
+    if metric.lower() in NO_BEST or metric.lower().startswith(SYSTEM_PREFIX):
         return None
     try:
         return metric_direction(metric)
@@ -115,8 +121,9 @@ class Dashboard:
         self.store = Store(storage_dir, warn=False, memory_limit=memory_limit)
         self.root: Path = self.store.root
         self.version = 1
-        self._signature = self._snapshot_signature(self.store)
+        self._signature = self._snapshot_signature(self.store, self.root)
         self._tables: dict[str, tuple[str, list[str], tuple[str, ...]]] = {}
+        self.profiles: dict[str, Any] = {}  # views.py's column profiles, per runs table
         self._meta: dict[str, Any] | None = None
         self._running: set[Store] = set()  # the SQL box's connections, to stop on close
         self._running_lock = threading.Lock()
@@ -146,22 +153,24 @@ class Dashboard:
     # ------------------------------------------------------------------ live updates
 
     @staticmethod
-    def _snapshot_signature(store: Store) -> tuple[Any, ...]:
+    def _snapshot_signature(store: Store, root: Path) -> tuple[Any, ...]:
         parts = tuple(sorted((p.info.path, tuple(sorted(p.exclude))) for p in store.snapshot.parts))
-        return parts, tuple(store.problems)
+        return parts, tuple(store.problems), annotations_signature(root)
 
-    def poll(self) -> bool:
-        """Take a new snapshot of the store; True (and a new ``version``) when it changed."""
+    def poll(self, *, force: bool = False) -> bool:
+        """Take a new snapshot of the store; True (and a new ``version``) when it changed
+        (always with ``force``: after the dashboard wrote a tag or note)."""
         with self._lock:
             self.store.refresh()
-            signature = self._snapshot_signature(self.store)
-            if signature == self._signature:
+            signature = self._snapshot_signature(self.store, self.root)
+            if signature == self._signature and not force:
                 return False
             self._signature = signature
             self.version += 1
             for table, _, _ in self._tables.values():
                 self.store.execute(f"DROP TABLE IF EXISTS {quote_ident(table)}")
             self._tables.clear()
+            self.profiles.clear()
             self._meta = None
             return True
 
@@ -187,6 +196,7 @@ class Dashboard:
         numeric_results = [n for n, kind, t in columns if kind == "result" and is_numeric(t)]
         x_columns = [names[x] for x in X_COLUMNS if x in names and names[x] in numeric_results]
         metrics = [m for m in numeric_results if m not in x_columns]
+        metadata = [n for n, kind, _ in columns if kind == "metadata"]
         text_results = [
             n for n, kind, t in columns if kind == "result" and not is_numeric(t) and n != "split"
         ]
@@ -198,7 +208,8 @@ class Dashboard:
             "metrics": metrics,
             "x_columns": x_columns,
             "text_columns": text_results,
-            "metadata": [n for n, kind, _ in columns if kind == "metadata"],
+            "metadata": metadata,
+            "annotation_columns": annotation_columns(metadata),
             "experiments": len(self.store.experiment_names()),
         }
 
@@ -255,15 +266,32 @@ class Dashboard:
             ]
             digest = hashlib.sha1(f"{split}/{self.version}".encode()).hexdigest()[:12]
             table = f"dashboard_runs_{digest}"
+            notes_table = self._annotations_table()
+            tags_col, note_col = map(quote_ident, meta["annotation_columns"])
             self.store.execute(
-                f"CREATE OR REPLACE TEMP TABLE {quote_ident(table)} AS SELECT "
+                f"CREATE OR REPLACE TEMP TABLE {quote_ident(table)} AS SELECT r.*, "
+                f"coalesce(a.tags, []::VARCHAR[]) AS {tags_col}, a.note AS {note_col} FROM (SELECT "
                 + ", ".join(s for s in [*select, *latest] if s)
-                + f" FROM experiments GROUP BY {quote_ident(NAME)}"
+                + f" FROM experiments GROUP BY {quote_ident(NAME)}) r "
+                f"LEFT JOIN {notes_table} a USING ({quote_ident(NAME)})"
             )
             columns = [r[0] for r in self.store.execute(f"DESCRIBE {quote_ident(table)}").rows]
             notes = non_finite_notes(self.store, ranked, where)
             self._tables[split] = (table, columns, notes)
             return self._tables[split]
+
+    def _annotations_table(self) -> str:
+        """A temporary table of every experiment's tags and note, read from the store's
+        annotations (``experiment_annotations``) for this snapshot."""
+        notes = experiment_annotations(self.root)
+        names = sorted(notes)
+        self.store.execute(
+            "CREATE OR REPLACE TEMP TABLE dashboard_annotations AS SELECT "
+            f"unnest(?::VARCHAR[]) AS {quote_ident(NAME)}, unnest(?::VARCHAR[][]) AS tags, "
+            "unnest(?::VARCHAR[]) AS note",
+            [names, [notes[n].tags for n in names], [notes[n].note for n in names]],
+        )
+        return "dashboard_annotations"
 
     def runs(
         self,
@@ -465,6 +493,13 @@ class Dashboard:
                 f"SELECT * FROM experiment_summary WHERE {quote_ident(NAME)} = ?", [name]
             )
             record = dict(zip(summary.columns, summary.rows[0]))
+            table, _, _ = self.runs_table(None)
+            tags_col, note_col = map(quote_ident, meta["annotation_columns"])
+            tags, note = self.store.execute(
+                f"SELECT {tags_col}, {note_col} FROM {quote_ident(table)} "
+                f"WHERE {quote_ident(NAME)} = ?",
+                [name],
+            ).rows[0]
             samples: list[dict[str, Any]] = []
             if meta["text_columns"]:
                 present = {n for n, _, _ in self.store.columns()}
@@ -483,6 +518,7 @@ class Dashboard:
             for k, v in record.items()
             if k in meta["metadata"] and k not in ENVIRONMENT_KEYS and v is not None
         }
+        system = [m for m in meta["metrics"] if m.lower().startswith(SYSTEM_PREFIX)]
         environment = {k: cell(record[k]) for k in ENVIRONMENT_KEYS if record.get(k) is not None}
         provenance = {
             k: cell(record.get(k))
@@ -495,6 +531,9 @@ class Dashboard:
             "provenance": provenance,
             "checkpoints": checkpoints_of(self.root, name),
             "samples": samples,
+            "tags": list(tags or []),
+            "note": note,
+            "system_metrics": system,
         }
 
     # ------------------------------------------------------------------ SQL box
@@ -560,6 +599,23 @@ def chart_hint(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> dict[st
         return None
     group = columns[lower.index(NAME)] if NAME in lower else None
     return {"x": columns[x_index], "y": ys, "group": group}
+
+
+def annotation_columns(metadata: Sequence[str]) -> tuple[str, str]:
+    """The runs table's names for a run's tags and note: ``tags`` and ``note``, or
+    ``run_tags``/``run_note`` where a config key already holds the plain name."""
+    taken = {m.lower() for m in metadata}
+    return tuple(c if c not in taken else f"run_{c}" for c in ANNOTATION_COLUMNS)  # type: ignore[return-value]
+
+
+def annotations_signature(root: Path) -> tuple[tuple[str, int], ...]:
+    """What changes when a tag or note is written: each annotated experiment's folder and its
+    modification time (a new change file updates it)."""
+    try:
+        with os.scandir(root / ANNOTATIONS) as entries:
+            return tuple(sorted((e.name, e.stat().st_mtime_ns) for e in entries if e.is_dir()))
+    except OSError:
+        return ()
 
 
 def checkpoints_of(store_root: Path, name: str) -> dict[str, Any]:

@@ -2,17 +2,25 @@
 and a JSON API over ``Dashboard``; a background thread takes a new store snapshot every
 ``refresh_s`` seconds so open pages follow runs while they train.
 
-Routes (GET only): ``/`` the page; ``/static/app.js``, ``/static/app.css``,
+Routes: GET ``/`` the page; ``/static/app.js``, ``/static/app.css``,
 ``/static/plotly.min.js``; ``/api/meta``, ``/api/state``, ``/api/runs``, ``/api/curves``,
-``/api/compare``, ``/api/run``, ``/api/sql``. Nothing else is served.
+``/api/compare``, ``/api/run``, ``/api/sql``, ``/api/parcoords``, ``/api/scatter``,
+``/api/importance``. POST (a JSON body) ``/api/curves`` (``{"names": [...]}``: the curves of
+many runs in one request) and the only writes, ``/api/tag``, ``/api/untag``, ``/api/note``
+(``{"name", "tag"}`` / ``{"name", "note"}``), accepted only from the page itself on a loopback
+address: the Host and Origin headers must name this server and the ``X-Dashboard-Token`` header
+must hold the random token embedded in the page; anything else is refused with 403. Nothing else
+is served.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hmac
 import ipaddress
 import json
 import os
+import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -22,6 +30,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from common.visualization.dashboard import views
 from common.visualization.dashboard.queries import QUERY_TIMEOUT_S, Dashboard, DashboardError
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -54,6 +63,12 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+MAX_BODY = 1 << 20
+"""The largest POST body accepted (bytes)."""
+TOKEN_HEADER = "X-Dashboard-Token"
+WRITES = ("tag", "untag", "note")
 
 
 def _int(value: str | None, default: int, name: str) -> int:
@@ -92,6 +107,49 @@ class _Handler(BaseHTTPRequestHandler):
             self._api(self.server.routes[path[5:]], params)
         else:
             self._send(HTTPStatus.NOT_FOUND, b"not found", "text/plain")
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        path = urlsplit(self.path).path
+        name = path[5:] if path.startswith("/api/") else ""
+        refusal = self.server.post_refusal(
+            self.headers.get("Host", ""),
+            self.headers.get("Origin"),
+            self.headers.get(TOKEN_HEADER) if name in WRITES else None,
+            write=name in WRITES,
+        )
+        if refusal:
+            self.close_connection = True
+            self._send(HTTPStatus.FORBIDDEN, refusal.encode(), "text/plain; charset=utf-8")
+            return
+        if name not in (*WRITES, "curves"):
+            self.close_connection = True
+            self._send(HTTPStatus.NOT_FOUND, b"not found", "text/plain")
+            return
+        try:
+            length = _int(self.headers.get("Content-Length"), -1, "Content-Length")
+        except DashboardError:
+            length = -1
+        ctype = self.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        if ctype != "application/json" or not 0 <= length <= MAX_BODY:
+            self.close_connection = True
+            self._send(
+                HTTPStatus.BAD_REQUEST,
+                b"a JSON body (Content-Type: application/json) of at most 1 MiB",
+                "text/plain",
+            )
+            return
+        raw = self.rfile.read(length)
+        try:
+            body = json.loads(raw or b"{}")
+            if not isinstance(body, dict):
+                raise ValueError("not an object")
+        except ValueError:
+            self._api(lambda p: _bad("the body must be a JSON object"), {})
+            return
+        if name == "curves":
+            self._api(lambda p: self.server.data.curves(_strings(body, "names")), {})
+        else:
+            self._api(lambda p: self.server.annotate(name, body), {})
 
     def _api(self, route: Callable[[dict[str, list[str]]], Any], params: dict) -> None:
         try:
@@ -140,6 +198,8 @@ class DashboardServer(ThreadingHTTPServer):
         query_timeout: float = QUERY_TIMEOUT_S,
     ) -> None:
         self.data = Dashboard(storage_dir, query_timeout=query_timeout)
+        self.token = secrets.token_urlsafe(32)
+        """Embedded in the page; a write must send it back (``X-Dashboard-Token``)."""
         self.refresh_s = refresh_s
         self._assets: dict[str, bytes] = {}
         self._stop = threading.Event()
@@ -153,6 +213,11 @@ class DashboardServer(ThreadingHTTPServer):
             "compare": lambda p: self.data.compare(p.get("name", []), _one(p, "split")),
             "run": lambda p: self.data.run(_one(p, "name") or ""),
             "sql": lambda p: self.data.sql(_one(p, "q") or ""),
+            "parcoords": lambda p: views.parallel_coordinates(self.data, **_view_args(p)),
+            "scatter": lambda p: views.scatter(self.data, x=_one(p, "x"), **_view_args(p, False)),
+            "importance": lambda p: views.importance(
+                self.data, study=_one(p, "study") or None, **_view_args(p)
+            ),
         }
 
     @property
@@ -169,6 +234,63 @@ class DashboardServer(ThreadingHTTPServer):
             return True
         name = header.rsplit(":", 1)[0].strip("[]") if header else ""
         return is_loopback(name)
+
+    def post_refusal(
+        self, host: str, origin: str | None, token: str | None, *, write: bool
+    ) -> str | None:
+        """Why a POST is refused (None: accepted). Every POST needs a Host naming this server
+        and, when the browser sends one, an Origin that is this server's; a write also needs
+        the server on loopback, an Origin and the page's token."""
+        if not self.host_allowed(host):
+            return "unexpected Host header"
+        port = int(self.server_address[1])
+        if origin is not None or write:
+            parts = urlsplit(origin or "")
+            try:
+                origin_port = parts.port
+            except ValueError:
+                origin_port = None
+            if not (
+                parts.scheme == "http"
+                and parts.hostname is not None
+                and is_loopback(parts.hostname)
+                and origin_port == port
+                and host.rsplit(":", 1)[-1] == str(port)
+            ):
+                return "refused: this request does not come from the dashboard's page"
+        if write:
+            if not is_loopback(str(self.server_address[0])):
+                return "refused: tags and notes are edited only on a dashboard bound to 127.0.0.1"
+            if not token or not hmac.compare_digest(token, self.token):
+                return "refused: missing or wrong dashboard token (reload the page)"
+        return None
+
+    def annotate(self, op: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Write a tag, untag or note through the store (``tag_experiment``,
+        ``untag_experiment``, ``set_note``); the run's tags and note afterwards."""
+        from common.experiments import ExperimentStoreError
+        from common.experiments.annotations import set_note, tag_experiment, untag_experiment
+
+        name = body.get("name")
+        if not isinstance(name, str):
+            raise DashboardError('name the run: {"name": ...}')
+        try:
+            if op == "note":
+                note = body.get("note")
+                if note is not None and not isinstance(note, str):
+                    raise DashboardError("a note is text")
+                set_note(name, note, storage_dir=self.data.root)
+            else:
+                tag = body.get("tag")
+                if not isinstance(tag, str):
+                    raise DashboardError('name the tag: {"tag": ...}')
+                write = tag_experiment if op == "tag" else untag_experiment
+                write(name, tag, storage_dir=self.data.root)
+        except ExperimentStoreError as exc:
+            raise DashboardError(str(exc)) from None
+        self.data.poll(force=True)
+        run = self.data.run(name)
+        return {"name": name, "tags": run["tags"], "note": run["note"]}
 
     def serve_forever(self, poll_interval: float = 0.5) -> None:
         """Serve and follow the store until ``shutdown``."""
@@ -198,6 +320,7 @@ class DashboardServer(ThreadingHTTPServer):
         """The page, linking its assets."""
         html = static_text("index.html")
         head = (
+            f'<meta name="dashboard-token" content="{self.token}">\n'
             '<link rel="stylesheet" href="/static/app.css">\n'
             '<script src="/static/plotly.min.js"></script>'
         )
@@ -222,6 +345,29 @@ class DashboardServer(ThreadingHTTPServer):
             limit=_int(_one(p, "limit"), 50, "limit"),
             names=p.get("name"),
         )
+
+
+def _view_args(p: dict[str, list[str]], columns: bool = True) -> dict[str, Any]:
+    args: dict[str, Any] = {
+        "split": _one(p, "split") or None,
+        "metric": _one(p, "metric") or None,
+        "stat": _one(p, "stat") or "best",
+        "where": _one(p, "where"),
+    }
+    if columns:
+        args["columns"] = [c for c in (_one(p, "columns") or "").split(",") if c] or None
+    return args
+
+
+def _strings(body: dict[str, Any], key: str) -> list[str]:
+    value = body.get(key)
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise DashboardError(f"{key!r} must be a list of names")
+    return value
+
+
+def _bad(message: str) -> Any:
+    raise DashboardError(message)
 
 
 def _one(params: dict[str, list[str]], key: str) -> str | None:

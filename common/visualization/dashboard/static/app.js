@@ -6,14 +6,60 @@
 (function () {
   const STATIC = window.DASHBOARD_STATIC || null;
   const NAME = "experiment_name";
+  // 24 colours chosen to stay apart from each other; past 24 runs the dash style changes too.
   const COLORS = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000",
-    "#332288", "#88CCEE", "#44AA99", "#117733", "#999933", "#DDCC77", "#CC6677", "#882255"];
+    "#882255", "#117733", "#999933", "#332288", "#AA4499", "#44AA99", "#DDCC77", "#661100",
+    "#6699CC", "#888888", "#E31A1C", "#1F78B4", "#33A02C", "#FF7F00", "#6A3D9A", "#B15928",
+    "#FB9A99"];
   const DASHES = { val: "solid", train: "dot" };
+  const CYCLE_DASHES = ["solid", "dashdot", "longdash", "longdashdot"];
+  const SELECT_CAP = 200;  // "select all matching" takes at most this many runs
+  const TOKEN = (document.querySelector('meta[name="dashboard-token"]') || {}).content || null;
+
+  function runColor(i) { return COLORS[i % COLORS.length]; }
+  function runDash(i, split) {
+    const cycle = Math.floor(i / COLORS.length) % CYCLE_DASHES.length;
+    if (cycle === 0) return DASHES[split] || "dash";
+    return split === "train" ? "dot" : CYCLE_DASHES[cycle];
+  }
+
+  // Learning rates read as 3e-4 (never "300µ"): on axes and in table cells.
+  function isLrLike(column) {
+    const last = String(column || "").toLowerCase().split("__").pop().replace(/^(best|last)_/, "");
+    return last === "lr" || last === "learning_rate" || last.endsWith("_lr");
+  }
+  function fmtE(v) {
+    if (typeof v !== "number" || !Number.isFinite(v)) return fmt(v);
+    return Number(v.toPrecision(4)).toExponential().replace("e+", "e");
+  }
+  // A y axis title: the metric and its unit.
+  function unitOf(metric) {
+    const m = String(metric).toLowerCase().replace(/^(best|last)_/, "");
+    const last = m.split("__").pop();
+    if (m.startsWith("sys__") && m.endsWith("_mb")) return "MiB";
+    if (m.endsWith("_percent") || m.endsWith("_pct")) return "%";
+    if (last === "bits_per_byte" || last === "bpb") return "bits/byte";
+    if (last === "perplexity" || last === "ppl") return "perplexity";
+    if (last === "loss" || last.endsWith("_loss")) return "nats/token";
+    if (isLrLike(m)) return "learning rate";
+    if (last === "tokens_seen" || last === "tokens") return "tokens";
+    if (last === "elapsed_s" || last === "seconds" || last.endsWith("_s")) return "seconds";
+    if (last.endsWith("_mb")) return "MiB";
+    return null;
+  }
+  function axisTitle(metric) {
+    const unit = unitOf(metric);
+    return unit && unit !== metric ? `${metric} (${unit})` : String(metric);
+  }
+  function lrAxis(column) {
+    return isLrLike(column) ? { exponentformat: "e", tickformat: ".2~e" } : {};
+  }
   const state = {
     meta: null, version: null, split: null, where: "", sort: NAME, desc: false, offset: 0,
     limit: 50, columns: null, selected: [], page: null, curves: null, groups: {},
     x: null, hiddenSplits: new Set(), logY: false, smoothing: 0, groupBy: "", view: "runs",
-    runName: null,
+    runName: null, brush: { parcoords: "", scatter: "" }, lastClicked: null,
+    viewMetric: "", scatterX: "", study: "", pcDims: null, scatterMeta: null,
   };
   const $ = (id) => document.getElementById(id);
 
@@ -31,6 +77,7 @@
 
   function fmt(v) {
     if (v === null || v === undefined) return "";
+    if (Array.isArray(v)) return v.map(fmt).join(", ");
     if (typeof v === "boolean") return v ? "true" : "false";
     if (typeof v === "number") {
       if (Number.isInteger(v)) return String(v);
@@ -66,6 +113,16 @@
     try { body = await response.json(); } catch (e) { body = { error: response.statusText }; }
     if (!response.ok) throw new Error(body.error || response.statusText);
     return body;
+  }
+
+  async function httpPost(path, body) {
+    const headers = { "Content-Type": "application/json" };
+    if (TOKEN) headers["X-Dashboard-Token"] = TOKEN;
+    const response = await fetch("/api/" + path, { method: "POST", headers, body: JSON.stringify(body), cache: "no-store" });
+    let answer;
+    try { answer = await response.json(); } catch (e) { answer = { error: await response.text().catch(() => response.statusText) }; }
+    if (!response.ok) throw new Error(answer.error || response.statusText);
+    return answer;
   }
 
   function compareValues(a, b) {
@@ -141,15 +198,24 @@
   // ------------------------------------------------------------------ runs table
 
   function defaultColumns(all) {
-    return all.filter((c) => c === NAME || c === "rows" || c === "last_step" ||
+    return all.filter((c) => c === NAME || c === "rows" || c === "last_step" || c === (state.meta.annotation_columns || [])[0] ||
       c.startsWith("best_") || c === "last_tokens_seen" || c === "last_elapsed_s" ||
       c === "last_saved_at" || c === "git_commit" || c === "host" ||
       (c.startsWith("last_") && all.includes("best_" + c.slice(5))));
   }
 
+  function brushSql() {
+    return [state.brush.parcoords, state.brush.scatter].filter(Boolean).join(" AND ");
+  }
+  function tableWhere() {
+    const parts = [state.where, brushSql()].filter((w) => w && w.trim());
+    if (parts.length < 2) return parts[0] || "";
+    return parts.map((w) => "(" + w + ")").join(" AND ");
+  }
+
   async function loadRuns() {
     const params = {
-      split: state.split, where: state.where, sort: state.sort, desc: state.desc ? "1" : "0",
+      split: state.split, where: tableWhere(), sort: state.sort, desc: state.desc ? "1" : "0",
       offset: state.offset, limit: state.limit,
       columns: state.columns ? state.columns.join(",") : undefined,
     };
@@ -196,14 +262,15 @@
       const name = row[0];
       const selected = state.selected.includes(name);
       const tr = el("tr", { "data-name": name, class: selected ? "selected" : null });
-      const box = el("input", { type: "checkbox", checked: selected, title: "select " + name });
-      box.addEventListener("change", () => toggleSelected(name, box.checked));
+      const box = el("input", { type: "checkbox", checked: selected, title: "select " + name + " (shift-click: a range)" });
+      box.addEventListener("click", (e) => clickSelected(name, box.checked, e.shiftKey));
       tr.append(el("td", {}, [box]));
       row.forEach((v, i) => {
         if (i === 0) {
           tr.append(el("td", {}, [el("a", { href: "#run/" + encodeURIComponent(name), text: name })]));
         } else {
-          tr.append(el("td", { class: typeof v === "number" ? "num" : null, text: fmt(v), title: v === null ? null : String(v) }));
+          const text = isLrLike(page.columns[i]) ? fmtE(v) : fmt(v);
+          tr.append(el("td", { class: typeof v === "number" ? "num" : null, text, title: v === null ? null : String(v) }));
         }
       });
       body.append(tr);
@@ -218,6 +285,52 @@
     $("next").disabled = last >= page.total;
     renderColumnChooser(page.all_columns);
     renderSelection();
+    renderBrush();
+  }
+
+  // Shift-click selects (or clears) every row of the page between the last click and this one.
+  function clickSelected(name, checked, shift) {
+    const names = state.page.rows.map((r) => r[0]);
+    const from = names.indexOf(state.lastClicked), to = names.indexOf(name);
+    const range = shift && from >= 0 && to >= 0
+      ? names.slice(Math.min(from, to), Math.max(from, to) + 1) : [name];
+    state.lastClicked = name;
+    setSelected(range, checked);
+  }
+
+  function setSelected(names, on) {
+    const drop = new Set(names);
+    state.selected = state.selected.filter((n) => !drop.has(n));
+    if (on) state.selected.push(...names);
+    state.userCleared = true;
+    $("select-info").textContent = "";
+    renderSelection();
+    scheduleCurves();
+    if (state.view === "compare") loadCompare();
+  }
+
+  async function selectMatching() {
+    let page;
+    try {
+      page = await api("runs", { split: state.split, where: tableWhere(), sort: state.sort,
+        desc: state.desc ? "1" : "0", columns: NAME, offset: 0, limit: SELECT_CAP });
+    } catch (e) {
+      showError("filter-error", e.message);
+      return;
+    }
+    state.selected = page.rows.map((r) => r[0]);
+    state.userCleared = true;
+    $("select-info").textContent = page.total > SELECT_CAP
+      ? `selected the first ${SELECT_CAP} of ${page.total} matching runs (at most ${SELECT_CAP} at once)`
+      : `selected all ${page.total} matching run(s)`;
+    renderSelection();
+    scheduleCurves();
+  }
+
+  let curvesTimer = null;
+  function scheduleCurves() {  // one request for a burst of clicks
+    clearTimeout(curvesTimer);
+    curvesTimer = setTimeout(loadCurves, 120);
   }
 
   function renderColumnChooser(all) {
@@ -236,20 +349,18 @@
     }
   }
 
-  function toggleSelected(name, on) {
-    state.selected = state.selected.filter((n) => n !== name);
-    if (on) state.selected.push(name);
-    state.userCleared = true;
-    renderSelection();
-    document.querySelectorAll("#runs-table tr[data-name]").forEach((tr) => {
-      tr.classList.toggle("selected", state.selected.includes(tr.dataset.name));
-    });
-    loadCurves();
-    if (state.view === "compare") loadCompare();
-  }
-
   function renderSelection() {
-    $("selection").textContent = state.selected.length ? state.selected.join(", ") : "none";
+    const n = state.selected.length;
+    $("selection").textContent = n === 0 ? "none"
+      : (n > 20 ? `${n} runs: ${state.selected.slice(0, 20).join(", ")}, …` : state.selected.join(", "));
+    $("selection").dataset.count = n;
+    const chosen = new Set(state.selected);
+    document.querySelectorAll("#runs-table tr[data-name]").forEach((tr) => {
+      const on = chosen.has(tr.dataset.name);
+      tr.classList.toggle("selected", on);
+      const box = tr.querySelector("input[type=checkbox]");
+      if (box) box.checked = on;
+    });
   }
 
   // ------------------------------------------------------------------ curves
@@ -258,15 +369,20 @@
     return state.view === "run" ? [state.runName] : state.selected;
   }
 
+  let curvesSeq = 0;  // an answer to an older request (the selection changed since) is dropped
+
   async function loadCurves() {
     const names = curveNames();
+    const seq = ++curvesSeq;
     if (!names.length) {
       state.curves = { runs: [], metrics: [], x_columns: [] };
       return renderCurves();
     }
     try {
-      state.curves = await api("curves", { name: names });
+      const curves = STATIC ? await api("curves", { name: names }) : await httpPost("curves", { names });
       if (state.groupBy) await loadGroups(names);
+      if (seq !== curvesSeq) return;
+      state.curves = curves;
       showError("error", "");
     } catch (e) {
       showError("error", e.message);
@@ -316,8 +432,8 @@
           x, y, type: "scatter", mode: x.length > 1 ? "lines" : "markers",
           name: split ? `${run.name} \u00b7 ${split}` : run.name,
           meta: { run: run.name, split },
-          line: { color: COLORS[i % COLORS.length], dash: DASHES[split] || "dash" },
-          marker: { color: COLORS[i % COLORS.length] },
+          line: { color: runColor(i), dash: runDash(i, split) },
+          marker: { color: runColor(i) },
         });
       }
     });
@@ -407,27 +523,223 @@
       return;
     }
     $("curves-note").textContent = data.runs.length ? "" : "select runs in the table to see their curves";
-    const wanted = data.metrics.filter((m) => data.runs.some((r) =>
+    const present = data.metrics.filter((m) => data.runs.some((r) =>
       Object.values(r.splits).some((s) => (s[m] || []).some((v) => v !== null))));
-    for (const div of [...box.children]) {
-      if (!wanted.includes(div.dataset.metric)) { Plotly.purge(div); div.remove(); }
+    const isSystem = (m) => m.toLowerCase().startsWith("sys__");
+    const systemBox = state.view === "run" ? $("run-system") : null;
+    const wanted = present.filter((m) => !isSystem(m) || systemBox);
+    for (const holder of [box, $("run-system")]) {
+      if (!holder) continue;
+      for (const div of [...holder.children]) {
+        if (!wanted.includes(div.dataset.metric) || (holder === box) === isSystem(div.dataset.metric)) {
+          Plotly.purge(div); div.remove();
+        }
+      }
+    }
+    if (systemBox) {
+      $("run-system-note").textContent = present.some(isSystem) ? "" : "no system metrics (sys__*) stored for this run";
     }
     for (const metric of wanted) {
       const id = "plot-" + metric;
       let div = document.getElementById(id);
       if (!div) {
         div = el("div", { id, class: "plot", "data-metric": metric });
-        box.append(div);
+        (isSystem(metric) ? systemBox : box).append(div);
       }
       const traces = state.groupBy ? groupTraces(metric) : runTraces(metric);
       Plotly.react(div, traces, {
         title: { text: metric, font: { size: 14 } },
-        xaxis: { title: { text: state.x } },
-        yaxis: { type: state.logY ? "log" : "linear" },
+        xaxis: { title: { text: axisTitle(state.x) }, ...lrAxis(state.x) },
+        yaxis: { title: { text: axisTitle(metric) }, type: state.logY ? "log" : "linear", ...lrAxis(metric) },
         margin: { l: 55, r: 15, t: 35, b: 40 }, height: 320,
         legend: { font: { size: 10 } }, uirevision: metric + state.x + state.logY,
       }, { displaylogo: false, responsive: true });
     }
+  }
+
+  // ------------------------------------------------------------------ views over many runs
+
+  function sqlIdent(c) { return '"' + String(c).replace(/"/g, '""') + '"'; }
+  function sqlLiteral(v) {
+    if (typeof v === "number") return String(v);
+    return "'" + String(v).replace(/'/g, "''") + "'";
+  }
+
+  function viewParams() {
+    return { split: state.split, where: state.where, metric: state.viewMetric || undefined };
+  }
+
+  async function loadViews() {
+    if (STATIC || !$("views-box").open) return;
+    showError("views-error", "");
+    try {
+      const [pc, sc, imp] = await Promise.all([
+        api("parcoords", viewParams()),
+        api("scatter", { ...viewParams(), x: state.scatterX || undefined }),
+        api("importance", { ...viewParams(), study: state.study || undefined }),
+      ]);
+      renderViewControls(pc, sc, imp);
+      renderParcoords(pc);
+      renderScatter(sc);
+      renderImportance(imp);
+    } catch (e) {
+      showError("views-error", e.message);
+    }
+  }
+
+  function fillSelect(sel, options, value) {
+    const key = options.map((o) => o.value + "=" + o.text).join(",");
+    if (sel.dataset.options !== key) {
+      sel.dataset.options = key;
+      sel.replaceChildren(...options.map((o) => el("option", { value: o.value, text: o.text })));
+    }
+    sel.value = value;
+  }
+
+  function renderViewControls(pc, sc, imp) {
+    fillSelect($("view-metric"), pc.metrics.map((m) => ({ value: m, text: m })), pc.metric);
+    fillSelect($("scatter-x"), pc.params.map((m) => ({ value: m, text: m })), sc.x);
+    fillSelect($("importance-source"), [{ value: "", text: "these runs (eta\u00b2)" },
+      ...(imp.studies || []).map((st) => ({ value: st, text: "Optuna study: " + st }))], state.study || "");
+  }
+
+  // One parcoords dimension: log axes are drawn as log10 with ticks in the column's values,
+  // text as the index of the value; ``toSql`` turns a brushed range back into a condition.
+  function dimension(column, kind, log, values) {
+    if (kind === "text") {
+      const cats = [...new Set(values.filter((v) => v !== null).map(String))].sort();
+      const index = new Map(cats.map((c, i) => [c, i]));
+      return {
+        spec: { label: column, values: values.map((v) => (v === null ? null : index.get(String(v)))),
+          tickvals: cats.map((_, i) => i), ticktext: cats, range: [0, Math.max(cats.length - 1, 1)] },
+        toSql: (lo, hi) => {
+          const picked = cats.filter((_, i) => i >= lo && i <= hi);
+          return picked.length ? `${sqlIdent(column)} IN (${picked.map(sqlLiteral).join(", ")})` : "false";
+        },
+      };
+    }
+    const nums = values.filter((v) => typeof v === "number");
+    if (log) {
+      const lo = Math.floor(Math.log10(Math.min(...nums))), hi = Math.ceil(Math.log10(Math.max(...nums)));
+      const distinct = [...new Set(nums)].sort((a, b) => a - b);
+      const ticks = distinct.length <= 8 ? distinct : Array.from({ length: hi - lo + 1 }, (_, i) => Math.pow(10, lo + i));
+      return {
+        spec: { label: column + " (log)", values: values.map((v) => (typeof v === "number" && v > 0 ? Math.log10(v) : null)),
+          tickvals: ticks.map(Math.log10), ticktext: ticks.map(fmtE) },
+        toSql: (a, b) => `${sqlIdent(column)} BETWEEN ${Math.pow(10, a)} AND ${Math.pow(10, b)}`,
+      };
+    }
+    const spec = { label: column, values: values.map((v) => (typeof v === "number" ? v : null)) };
+    if (isLrLike(column)) spec.tickformat = ".2~e";
+    return { spec, toSql: (a, b) => `${sqlIdent(column)} BETWEEN ${a} AND ${b}` };
+  }
+
+  function renderParcoords(pc) {
+    const div = $("parcoords");
+    const dims = pc.dimensions.map((d) => dimension(d.column, d.kind, d.log, d.values));
+    const metric = dimension(pc.metric, "numeric", false, pc.metric_values);
+    dims.push(metric);
+    state.pcDims = dims;
+    const ys = pc.metric_values;
+    div.dataset.runs = pc.names.length;
+    div.dataset.metric = pc.metric;
+    if (!pc.names.length) {
+      Plotly.purge(div);
+      div.replaceChildren(el("p", { class: "muted", text: "no run has a finite " + pc.metric }));
+      return;
+    }
+    // a live update redraws the view: the brushed ranges stay on their axes
+    const kept = new Map(((div.data && div.data[0] && div.data[0].dimensions) || [])
+      .filter((d) => d.constraintrange).map((d) => [d.label, d.constraintrange]));
+    for (const d of dims) if (kept.has(d.spec.label) && state.brush.parcoords) d.spec.constraintrange = kept.get(d.spec.label);
+    Plotly.react(div, [{
+      type: "parcoords", dimensions: dims.map((d) => d.spec),
+      line: { color: ys, colorscale: "Viridis", showscale: true, colorbar: { title: { text: axisTitle(pc.metric) } } },
+    }], {
+      title: { text: `${pc.names.length} run(s) \u00b7 ${axisTitle(pc.metric)} on ${pc.split}`, font: { size: 13 } },
+      margin: { l: 70, r: 90, t: 70, b: 30 }, height: 380,
+    }, { displaylogo: false, responsive: true });
+    if (!div.dataset.wired) {
+      div.dataset.wired = "1";
+      div.on("plotly_restyle", () => brushParcoords(div));
+    }
+  }
+
+  function brushParcoords(div) {
+    const trace = div.data && div.data[0];
+    if (!trace || !state.pcDims) return;
+    const conditions = [];
+    trace.dimensions.forEach((d, i) => {
+      let ranges = d.constraintrange;
+      if (!ranges || !ranges.length) return;
+      if (!Array.isArray(ranges[0])) ranges = [ranges];
+      const parts = ranges.map(([a, b]) => state.pcDims[i].toSql(Math.min(a, b), Math.max(a, b)));
+      conditions.push(parts.length > 1 ? "(" + parts.join(" OR ") + ")" : parts[0]);
+    });
+    setBrush("parcoords", conditions.join(" AND "));
+  }
+
+  function renderScatter(sc) {
+    const div = $("scatter");
+    const text = sc.kind === "text";
+    div.dataset.points = sc.names.length;
+    Plotly.react(div, [{
+      type: "scatter", mode: "markers", x: sc.xs, y: sc.ys, text: sc.names,
+      hovertemplate: "%{text}<br>" + sc.x + " = %{x}<br>" + sc.metric + " = %{y}<extra></extra>",
+      marker: { size: 7, color: "#0072B2", opacity: 0.75 },
+    }], {
+      title: { text: `${sc.metric} vs ${sc.x}`, font: { size: 13 } },
+      xaxis: { title: { text: axisTitle(sc.x) }, type: text ? "category" : (sc.log_x ? "log" : "linear"), ...lrAxis(sc.x) },
+      yaxis: { title: { text: axisTitle(sc.metric) } },
+      dragmode: "select", margin: { l: 60, r: 15, t: 35, b: 45 }, height: 320,
+    }, { displaylogo: false, responsive: true });
+    state.scatterMeta = sc;
+    if (!div.dataset.wired) {
+      div.dataset.wired = "1";
+      div.on("plotly_selected", (ev) => brushScatter(ev));
+      div.on("plotly_deselect", () => setBrush("scatter", ""));
+    }
+  }
+
+  // The box's selection as SQL: the smallest box around the selected points holds exactly them.
+  function brushScatter(ev) {
+    const sc = state.scatterMeta;
+    if (!ev || !ev.points || !sc) return;
+    if (!ev.points.length) { setBrush("scatter", "false"); return; }
+    const xs = ev.points.map((pt) => sc.xs[pt.pointIndex]), ys = ev.points.map((pt) => sc.ys[pt.pointIndex]);
+    const xCond = sc.kind === "text"
+      ? `${sqlIdent(sc.x)} IN (${[...new Set(xs.map(String))].map(sqlLiteral).join(", ")})`
+      : `${sqlIdent(sc.x)} BETWEEN ${Math.min(...xs)} AND ${Math.max(...xs)}`;
+    setBrush("scatter", `${xCond} AND ${sqlIdent(sc.metric)} BETWEEN ${Math.min(...ys)} AND ${Math.max(...ys)}`);
+  }
+
+  function setBrush(view, sql) {
+    if ((state.brush[view] || "") === sql) return;
+    state.brush[view] = sql;
+    state.offset = 0;
+    loadRuns();
+  }
+
+  function renderBrush() {
+    const sql = brushSql();
+    $("brush").hidden = !sql;
+    $("brush-sql").textContent = sql;
+  }
+
+  function renderImportance(imp) {
+    const div = $("importance");
+    const rows = imp.importances.slice().reverse();
+    div.dataset.params = imp.importances.map((r) => r.param).join(",");
+    Plotly.react(div, [{
+      type: "bar", orientation: "h", x: rows.map((r) => r.importance), y: rows.map((r) => r.param),
+      marker: { color: "#009E73" },
+    }], {
+      title: { text: imp.source === "optuna" ? `importance (Optuna, study ${imp.study})` : `importance for ${imp.metric} (eta\u00b2)`, font: { size: 13 } },
+      xaxis: { title: { text: "share of the metric's variance" }, range: [0, 1] },
+      margin: { l: 140, r: 15, t: 35, b: 45 }, height: 320,
+    }, { displaylogo: false, responsive: true });
+    $("importance-method").textContent = "method: " + imp.method
+      + (imp.runs !== undefined ? ` \u00b7 ${imp.runs} run(s)` : "") + (imp.trials !== undefined ? ` \u00b7 ${imp.trials} trial(s)` : "");
   }
 
   // ------------------------------------------------------------------ compare
@@ -460,7 +772,7 @@
       const i = result.columns.indexOf(c);
       body.append(el("tr", { class: differing.has(c) ? "differing" : "metric", "data-key": c }, [
         el("th", { text: c }),
-        ...result.rows.map((r) => el("td", { class: typeof r[i] === "number" ? "num" : null, text: fmt(r[i]) })),
+        ...result.rows.map((r) => el("td", { class: typeof r[i] === "number" ? "num" : null, text: isLrLike(c) ? fmtE(r[i]) : fmt(r[i]) })),
       ]));
     }
     table.append(body);
@@ -471,7 +783,7 @@
   function kv(title, obj) {
     const entries = Object.entries(obj || {});
     return [el("h2", { text: title }), entries.length
-      ? el("dl", { class: "kv" }, entries.flatMap(([k, v]) => [el("dt", { text: k }), el("dd", { text: fmt(v) })]))
+      ? el("dl", { class: "kv" }, entries.flatMap(([k, v]) => [el("dt", { text: k }), el("dd", { text: isLrLike(k) ? fmtE(v) : fmt(v) })]))
       : el("p", { class: "muted", text: "(none)" })];
   }
 
@@ -496,6 +808,7 @@
     box.replaceChildren(
       el("p", {}, [el("a", { href: "#runs", text: "\u2190 runs" })]),
       el("h2", { id: "run-title", text: run.name }),
+      ...annotationsSection(run),
       ...kv("Provenance", run.provenance),
       ...kv("Environment", run.environment),
       el("h2", { text: "Checkpoints" }),
@@ -504,8 +817,50 @@
         : " \u2014 (no such folder)"]),
       ...kv("Config", run.config),
       el("h2", { text: "Evaluation samples" }), samples,
+      el("h2", { text: "System" }),
+      el("p", { id: "run-system-note", class: "muted" }),
+      el("div", { id: "run-system", class: "plots" }),
     );
     loadCurves();
+  }
+
+  // Tags and note: read-only in a static report; on the live page, edited through the server.
+  function annotationsSection(run) {
+    const tags = el("div", { id: "run-tags", class: "tags" });
+    const note = el("div", { id: "run-note-box" });
+    const message = el("span", { id: "annotation-error", class: "error", hidden: true });
+    const render = (tagList, noteText) => {
+      tags.replaceChildren(...tagList.map((t) => el("span", { class: "tag", "data-tag": t }, [t,
+        STATIC ? null : el("button", { type: "button", title: "remove tag " + t, text: "\u00d7",
+          onclick: () => edit("untag", { tag: t }) })])));
+      if (!tagList.length) tags.append(el("span", { class: "muted", text: "(no tags)" }));
+      if (!STATIC) {
+        const input = el("input", { id: "tag-input", size: 16, placeholder: "new tag", autocomplete: "off" });
+        const form = el("form", { id: "tag-form" }, [input, el("button", { type: "submit", text: "add tag" })]);
+        form.addEventListener("submit", (e) => { e.preventDefault(); if (input.value.trim()) edit("tag", { tag: input.value.trim() }); });
+        tags.append(form);
+        const area = el("textarea", { id: "note-text", rows: 3, placeholder: "a note on this run" });
+        area.value = noteText || "";
+        note.replaceChildren(area, el("div", {}, [el("button", { id: "note-save", type: "button", text: "save note",
+          onclick: () => edit("note", { note: area.value }) })]));
+      } else {
+        note.replaceChildren(noteText ? el("p", { id: "run-note", class: "note", text: noteText })
+          : el("p", { class: "muted", text: "(no note)" }));
+      }
+    };
+    async function edit(op, body) {
+      message.hidden = true;
+      try {
+        const answer = await httpPost(op, { name: run.name, ...body });
+        render(answer.tags, answer.note);
+        document.body.dataset.annotated = String(Number(document.body.dataset.annotated || 0) + 1);
+      } catch (e) {
+        message.textContent = e.message;
+        message.hidden = false;
+      }
+    }
+    render(run.tags || [], run.note);
+    return [el("h2", { text: "Tags and note" }), tags, note, message];
   }
 
   // ------------------------------------------------------------------ SQL box
@@ -613,18 +968,33 @@
     $("live").textContent = "\u25CF live \u00b7 updated " + new Date().toLocaleTimeString();
     $("live").dataset.version = s.version;
     await loadRuns();
-    if (state.view === "run") loadRunPage();
+    loadViews();
+    // an open run page keeps its tag and note editors (and what is typed in them): only its
+    // curves follow the store
+    const shown = $("run-title");
+    if (state.view === "run" && !(shown && shown.textContent === state.runName)) loadRunPage();
     else if (state.view !== "sql") loadCurves();
     if (state.view === "compare") loadCompare();
   }
 
   function wire() {
-    $("split").addEventListener("change", (e) => { state.split = e.target.value; state.offset = 0; loadRuns(); if (state.groupBy) loadCurves(); if (state.view === "compare") loadCompare(); });
-    $("filter-form").addEventListener("submit", (e) => { e.preventDefault(); state.where = $("where").value; state.offset = 0; loadRuns(); });
+    $("split").addEventListener("change", (e) => { state.split = e.target.value; state.offset = 0; loadRuns(); loadViews(); if (state.groupBy) loadCurves(); if (state.view === "compare") loadCompare(); });
+    $("filter-form").addEventListener("submit", (e) => { e.preventDefault(); state.where = $("where").value; state.offset = 0; loadRuns(); loadViews(); });
     $("page-size").addEventListener("change", (e) => { state.limit = Number(e.target.value); state.offset = 0; loadRuns(); });
     $("prev").addEventListener("click", () => { state.offset = Math.max(0, state.offset - state.limit); loadRuns(); });
     $("next").addEventListener("click", () => { state.offset += state.limit; loadRuns(); });
-    $("clear-selection").addEventListener("click", () => { state.selected = []; state.userCleared = true; renderRuns(); loadCurves(); });
+    $("clear-selection").addEventListener("click", () => { state.selected = []; state.userCleared = true; $("select-info").textContent = ""; renderRuns(); loadCurves(); });
+    $("select-matching").addEventListener("click", selectMatching);
+    $("clear-brush").addEventListener("click", () => {
+      state.brush = { parcoords: "", scatter: "" };
+      state.offset = 0;
+      loadRuns();
+      loadViews();  // redraws without the brushed ranges
+    });
+    $("views-box").addEventListener("toggle", loadViews);
+    $("view-metric").addEventListener("change", (e) => { state.viewMetric = e.target.value; state.brush = { parcoords: "", scatter: "" }; loadRuns(); loadViews(); });
+    $("scatter-x").addEventListener("change", (e) => { state.scatterX = e.target.value; state.brush.scatter = ""; loadRuns(); loadViews(); });
+    $("importance-source").addEventListener("change", (e) => { state.study = e.target.value; loadViews(); });
     $("x-axis").addEventListener("change", (e) => { state.x = e.target.value; renderCurves(); });
     $("log-y").addEventListener("change", (e) => { state.logY = e.target.checked; renderCurves(); });
     $("smoothing").addEventListener("input", (e) => { state.smoothing = Number(e.target.value); $("smoothing-value").textContent = e.target.value; renderCurves(); });
@@ -635,6 +1005,8 @@
     if (STATIC) {
       $("where").placeholder = "filter by name (static report: SQL filters need the live dashboard)";
       $("sql-run").disabled = true;
+      $("views-box").hidden = true;
+      $("select-matching").title = "select the runs the name filter matches (at most 200)";
       if (STATIC.sql) { $("sql-text").value = STATIC.sql.query; renderSql(STATIC.sql); }
       $("live").textContent = "static report";
     }
