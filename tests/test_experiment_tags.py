@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 import common.experiments as store
-from common.experiments import claims
-from common.experiments.annotations import (
+from common.experiments import (
     Annotations,
+    claims,
     experiment_annotations,
     set_note,
     tag_experiment,
@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 TAGGER = """
 import json, sys, time
-from common.experiments.annotations import tag_experiment, untag_experiment, set_note
+from common.experiments import tag_experiment, untag_experiment, set_note
 root, start, action, name, items = sys.argv[1], float(sys.argv[2]), sys.argv[3], sys.argv[4], \
     json.loads(sys.argv[5])
 while time.time() < start:
@@ -110,7 +110,7 @@ def test_a_new_run_that_claimed_its_name_can_be_tagged_before_its_first_save(
 ) -> None:
     root = tmp_path / "store"
     saved(root, "a")
-    claims.claim_experiment("run-x", "owner-1", storage_dir=root)
+    store.claim_experiment("run-x", "owner-1", storage_dir=root)
     tag_experiment("run-x", "from-cli", storage_dir=root)
     store.save_experiment("run-x", {"step": [1], "loss": [3.0]}, storage_dir=root)
     assert experiment_annotations(root) == {"run-x": Annotations(["from-cli"], None)}
@@ -189,7 +189,7 @@ def test_concurrent_tags_untags_and_notes_from_many_processes_lose_nothing(
 TAG_DURING_RENAME = """
 import json, sys, time
 import common.experiments as s
-from common.experiments.annotations import tag_experiment
+from common.experiments import tag_experiment
 root, start, who = sys.argv[1], float(sys.argv[2]), sys.argv[3]
 while time.time() < start:
     pass

@@ -12,6 +12,9 @@ changes from many processes or machines all land. Order needs no clock, as in th
 untag names the tag events it removes (those its writer saw) and a note names the notes it
 replaces, so a tag added meanwhile stays. Two notes written at once, neither seeing the other,
 are both kept on disk; the one with the larger event id is shown.
+
+The public calls (``tag_experiment``, ``untag_experiment``, ``set_note``) are in ``write``: they
+find the experiment's identity through its claim, which needs to know whether it has rows.
 """
 
 from __future__ import annotations
@@ -27,7 +30,6 @@ from typing import Any, NamedTuple
 
 from common.experiments import claims, layout
 from common.experiments.errors import InvalidResultsError, StoreNotFoundError
-from common.experiments.schema import validate_experiment_name
 
 ANNOTATIONS = "annotations"
 MAX_TAG_LENGTH = 100
@@ -43,41 +45,69 @@ class Annotations(NamedTuple):
     note: str | None
 
 
-def tag_experiment(
-    name: str, *tags: str, storage_dir: str | os.PathLike[str] | None = None
-) -> list[str]:
-    """Add ``tags`` to experiment ``name``; returns its tags afterwards.
+def valid_tags(tags: Iterable[Any]) -> list[str]:
+    """``tags`` without repeats, in order.
 
     Raises:
-        UnknownExperimentError: no experiment ``name`` (neither rows nor a run that claimed it).
         InvalidResultsError: a tag that is not text, empty, longer than 100 characters, with
             surrounding whitespace or a control character.
-        ExperimentBusyError: another process is renaming or deleting ``name``.
+    """
+    out: list[str] = []
+    for tag in tags:
+        problem = None
+        if not isinstance(tag, str):
+            problem = f"it is {type(tag).__name__}, not text"
+        elif not tag:
+            problem = "it is empty"
+        elif len(tag) > MAX_TAG_LENGTH:
+            problem = f"it is longer than {MAX_TAG_LENGTH} characters"
+        elif tag != tag.strip():
+            problem = "it starts or ends with whitespace"
+        elif _CONTROL_RE.search(tag):
+            problem = "it contains a control character"
+        if problem:
+            raise InvalidResultsError(f"invalid tag {tag!r}: {problem}")
+        if tag not in out:
+            out.append(tag)
+    return out
+
+
+def valid_note(text: Any) -> str | None:
+    """``text`` as a note (None or empty: no note).
+
+    Raises:
+        InvalidResultsError: not text, or longer than 100,000 characters.
+    """
+    if text is not None and not isinstance(text, str):
+        raise InvalidResultsError(f"a note must be text, got {type(text).__name__}")
+    if text is not None and len(text) > MAX_NOTE_LENGTH:
+        raise InvalidResultsError(f"a note is at most {MAX_NOTE_LENGTH:,} characters")
+    return text or None
+
+
+def add_tags(root: Path, identity: str, name: str, tags: list[str]) -> list[str]:
+    """Add ``tags`` (checked by ``valid_tags``) to the experiment of ``identity``, now called
+    ``name``; returns its tags afterwards.
+
+    Raises:
         StoreWriteError: the store cannot be written.
     """
-    wanted = _valid_tags(tags)
-    root, identity = _identity(name, storage_dir)
-    if wanted:
-        _write_event(root, identity, name, {"op": "tag", "tags": wanted})
+    if tags:
+        _write_event(root, identity, name, {"op": "tag", "tags": tags})
     return _state(root, identity).tags
 
 
-def untag_experiment(
-    name: str, *tags: str, storage_dir: str | os.PathLike[str] | None = None
-) -> list[str]:
-    """Remove ``tags`` from experiment ``name`` (tags it does not have are ignored); returns its
-    tags afterwards. A tag added by someone else while this runs stays.
+def remove_tags(root: Path, identity: str, name: str, tags: list[str]) -> list[str]:
+    """Remove ``tags`` from the experiment of ``identity`` (those it does not have are
+    ignored); returns its tags afterwards. A tag added by someone else meanwhile stays.
 
     Raises:
-        UnknownExperimentError, InvalidResultsError, ExperimentBusyError, StoreWriteError: as
-            ``tag_experiment``.
+        StoreWriteError: the store cannot be written.
     """
-    wanted = set(_valid_tags(tags))
-    root, identity = _identity(name, storage_dir)
-    events = _events(root, identity)
+    wanted = set(tags)
     drop = [
         [event, tag]
-        for event, tag in sorted(_live_tags(events))
+        for event, tag in sorted(_live_tags(_events(root, identity)))
         if tag in wanted  # the tag events this writer sees
     ]
     if drop:
@@ -85,20 +115,13 @@ def untag_experiment(
     return _state(root, identity).tags
 
 
-def set_note(
-    name: str, text: str | None, *, storage_dir: str | os.PathLike[str] | None = None
-) -> None:
-    """Set experiment ``name``'s note to ``text`` (None or empty: no note), replacing it.
+def replace_note(root: Path, identity: str, name: str, text: str | None) -> None:
+    """Set the note of the experiment of ``identity`` to ``text`` (checked by ``valid_note``;
+    None or empty: no note), replacing the notes this writer sees.
 
     Raises:
-        UnknownExperimentError, ExperimentBusyError, StoreWriteError: as ``tag_experiment``.
-        InvalidResultsError: ``text`` is not text, or longer than 100,000 characters.
+        StoreWriteError: the store cannot be written.
     """
-    if text is not None and not isinstance(text, str):
-        raise InvalidResultsError(f"a note must be text, got {type(text).__name__}")
-    if text is not None and len(text) > MAX_NOTE_LENGTH:
-        raise InvalidResultsError(f"a note is at most {MAX_NOTE_LENGTH:,} characters")
-    root, identity = _identity(name, storage_dir)
     replaced = sorted(_live_notes(_events(root, identity)))
     _write_event(root, identity, name, {"op": "note", "text": text or None, "drop": replaced})
 
@@ -153,36 +176,6 @@ def forget_annotations(root: Path, identity: str) -> None:
 
 
 # --------------------------------------------------------------------------------------------
-
-
-def _identity(name: str, storage_dir: str | os.PathLike[str] | None) -> tuple[Path, str]:
-    from common.experiments.write import has_rows
-
-    validate_experiment_name(name)
-    root = layout.resolve_dir(storage_dir, create=False)
-    held = claims.identity_of(root, name, has_rows=lambda n: has_rows(root, n))
-    return root, held.id
-
-
-def _valid_tags(tags: Iterable[Any]) -> list[str]:
-    out: list[str] = []
-    for tag in tags:
-        problem = None
-        if not isinstance(tag, str):
-            problem = f"it is {type(tag).__name__}, not text"
-        elif not tag:
-            problem = "it is empty"
-        elif len(tag) > MAX_TAG_LENGTH:
-            problem = f"it is longer than {MAX_TAG_LENGTH} characters"
-        elif tag != tag.strip():
-            problem = "it starts or ends with whitespace"
-        elif _CONTROL_RE.search(tag):
-            problem = "it contains a control character"
-        if problem:
-            raise InvalidResultsError(f"invalid tag {tag!r}: {problem}")
-        if tag not in out:
-            out.append(tag)
-    return out
 
 
 def _publish(root: Path, final: Path, doc: dict[str, Any]) -> None:

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 import duckdb
 
 from common.experiments import layout
+from common.experiments.column_types import registry
 from common.experiments.errors import DamagedStoreWarning, QueryError, QueryTimeoutError
 from common.experiments.guard import (
     ROWS_TABLE,
@@ -40,7 +41,6 @@ from common.experiments.schema import (
     SAVE_COLUMN,
     SQL_TYPES,
     logical_of_kind,
-    registry,
 )
 from common.experiments.snapshot import Snapshot, take_snapshot
 from common.experiments.sql import is_numeric, quote_ident, quote_str

@@ -7,9 +7,10 @@ import os
 import shutil
 
 from common.experiments import layout
+from common.experiments.column_types import registry
 from common.experiments.legacy import convert_legacy
 from common.experiments.read import Store
-from common.experiments.schema import SCHEMA_FOLDER, SQL_TYPES, entry_name, registry
+from common.experiments.schema import SCHEMA_FOLDER, SQL_TYPES, entry_name
 from common.experiments.snapshot import take_snapshot
 from common.experiments.write import rewrite_fresh
 
