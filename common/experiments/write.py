@@ -21,7 +21,16 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from common.experiments import annotations, claims, layout
+from common.experiments import claims, layout
+from common.experiments.annotations import (
+    add_tags,
+    forget_annotations,
+    record_annotated_name,
+    remove_tags,
+    replace_note,
+    valid_note,
+    valid_tags,
+)
 from common.experiments.column_types import mixed_columns, registry
 from common.experiments.compaction import after_save
 from common.experiments.errors import (
@@ -309,7 +318,7 @@ def delete_experiment(
         with claims.taking(root, name, has_rows=lambda n: has_rows(root, n)) as held:
             removed = rewrite_fresh(root, name, where="false")
         if removed:  # (a claim without rows may share its identity with a live experiment)
-            annotations.forget_annotations(root, held.id)
+            forget_annotations(root, held.id)
         total += removed
     after_save(root)
     return total
@@ -367,7 +376,7 @@ def rename_experiment(
                 raise
     except ExperimentExistsError as exc:
         raise ExperimentExistsError(f"cannot rename {old!r} to {new!r}: {exc}") from None
-    annotations.record_annotated_name(root, held.id, new)
+    record_annotated_name(root, held.id, new)
     after_save(root)
     return renamed
 
@@ -452,9 +461,9 @@ def tag_experiment(
         ExperimentBusyError: another process is renaming or deleting ``name``.
         StoreWriteError: the store cannot be written.
     """
-    wanted = annotations.valid_tags(tags)
+    wanted = valid_tags(tags)
     root, identity = _identity(name, storage_dir)
-    return annotations.add_tags(root, identity, name, wanted)
+    return add_tags(root, identity, name, wanted)
 
 
 def untag_experiment(
@@ -467,9 +476,9 @@ def untag_experiment(
         UnknownExperimentError, InvalidResultsError, ExperimentBusyError, StoreWriteError: as
             ``tag_experiment``.
     """
-    wanted = annotations.valid_tags(tags)
+    wanted = valid_tags(tags)
     root, identity = _identity(name, storage_dir)
-    return annotations.remove_tags(root, identity, name, wanted)
+    return remove_tags(root, identity, name, wanted)
 
 
 def set_note(
@@ -481,9 +490,9 @@ def set_note(
         UnknownExperimentError, ExperimentBusyError, StoreWriteError: as ``tag_experiment``.
         InvalidResultsError: ``text`` is not text, or longer than 100,000 characters.
     """
-    note = annotations.valid_note(text)
+    note = valid_note(text)
     root, identity = _identity(name, storage_dir)
-    annotations.replace_note(root, identity, name, note)
+    replace_note(root, identity, name, note)
 
 
 def _identity(name: str, storage_dir: str | os.PathLike[str] | None) -> tuple[Path, str]:
