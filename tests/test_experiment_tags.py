@@ -141,8 +141,12 @@ def test_a_stale_name_hint_is_resolved_through_the_claims(tmp_path: Path) -> Non
     tag_experiment("a", "t", storage_dir=root)
     identity = claims.claim_of(root, "a")
     assert identity is not None
-    (root / "annotations" / identity.id / "name.json").write_text('{"name": "elsewhere"}')
-    assert experiment_annotations(root) == {"a": Annotations(["t"], None)}
+    tag_experiment("a", "u", storage_dir=root)
+    set_note("a", "n", storage_dir=root)
+    hints = list((root / "annotations").glob(f"{identity.id}.*.name"))
+    assert len(hints) == 1  # each change replaces the hints it saw
+    hints[0].write_text('{"name": "elsewhere"}')
+    assert experiment_annotations(root) == {"a": Annotations(["t", "u"], "n")}
 
 
 def test_tags_survive_compaction_and_repair_and_an_older_store_can_be_tagged(

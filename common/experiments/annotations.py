@@ -5,7 +5,11 @@ rename carries them, a delete leaves them with no experiment (they are never sho
 compaction and repair, which rewrite rows, never touch them. Layout::
 
     annotations/<identity>/<event>.json   one change each: tag, untag or note (immutable)
-    annotations/<identity>/name.json      the name last seen (a hint, checked against the claim)
+    annotations/<identity>.<id>.name      the name last seen (a hint, checked against the claim)
+
+Every change publishes its event, then a new hint (under a new file name) and removes the hints
+it saw before, so each change adds a name to ``annotations/`` itself: listing that one folder
+tells a reader whether anything changed (``shared``).
 
 Every change is one new file, written under ``tmp/`` and renamed into place, so concurrent
 changes from many processes or machines all land. Order needs no clock, as in the row store: an
@@ -36,6 +40,7 @@ MAX_TAG_LENGTH = 100
 MAX_NOTE_LENGTH = 100_000
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 _EVENT_RE = re.compile(r"^[0-9a-f]{16}\.json$")
+_HINT = ".name"
 
 
 class Annotations(NamedTuple):
@@ -139,12 +144,13 @@ def experiment_annotations(
     """
     root = layout.resolve_dir(storage_dir, create=False)
     try:
-        identities = sorted(os.listdir(root / ANNOTATIONS))
+        listing = sorted(os.listdir(root / ANNOTATIONS))
     except FileNotFoundError:
         return {}
     except OSError as exc:
         raise StoreNotFoundError(f"cannot read the experiment store {root}: {exc}") from exc
-    names = _names_of(root, identities)
+    identities = [f for f in listing if "." not in f]
+    names = _names_of(root, identities, listing)
     out: dict[str, Annotations] = {}
     for identity in identities:
         name = names.get(identity)
@@ -158,10 +164,9 @@ def experiment_annotations(
 
 def record_annotated_name(root: Path, identity: str, name: str) -> None:
     """Note that ``identity`` is now called ``name`` (after a rename), if it has annotations."""
-    folder = root / ANNOTATIONS / identity
-    if folder.is_dir():
+    if (root / ANNOTATIONS / identity).is_dir():
         with contextlib.suppress(OSError):
-            _publish(root, folder / "name.json", {"name": name})
+            _write_hint(root, identity, name)
 
 
 def forget_annotations(root: Path, identity: str) -> None:
@@ -173,6 +178,9 @@ def forget_annotations(root: Path, identity: str) -> None:
     with contextlib.suppress(OSError):
         os.rename(folder, aside)
         shutil.rmtree(aside, ignore_errors=True)
+    for hint in _hints(root, identity):
+        with contextlib.suppress(OSError):
+            os.unlink(root / ANNOTATIONS / hint)
 
 
 # --------------------------------------------------------------------------------------------
@@ -204,10 +212,29 @@ def _publish(root: Path, final: Path, doc: dict[str, Any]) -> None:
 
 
 def _write_event(root: Path, identity: str, name: str, doc: dict[str, Any]) -> None:
-    folder = root / ANNOTATIONS / identity
-    _publish(root, folder / f"{layout.new_id()}.json", doc)
+    _publish(root, root / ANNOTATIONS / identity / f"{layout.new_id()}.json", doc)
     with contextlib.suppress(OSError):  # only a hint: a reader checks it against the claim
-        _publish(root, folder / "name.json", {"name": name})
+        _write_hint(root, identity, name)
+
+
+def _hints(root: Path, identity: str, listing: list[str] | None = None) -> list[str]:
+    """The file names of ``identity``'s name hints in ``annotations/``."""
+    if listing is None:
+        try:
+            listing = os.listdir(root / ANNOTATIONS)
+        except OSError:
+            return []
+    return [f for f in listing if f.startswith(identity + ".") and f.endswith(_HINT)]
+
+
+def _write_hint(root: Path, identity: str, name: str) -> None:
+    """Publish ``name`` as ``identity``'s hint under a new file name, then remove the hints seen
+    before (a hint written meanwhile by another change stays: it holds a name too)."""
+    before = _hints(root, identity)
+    _publish(root, root / ANNOTATIONS / f"{identity}.{layout.new_id()}{_HINT}", {"name": name})
+    for old in before:
+        with contextlib.suppress(OSError):
+            os.unlink(root / ANNOTATIONS / old)
 
 
 def _events(root: Path, identity: str) -> dict[str, dict[str, Any]]:
@@ -271,19 +298,21 @@ def _state(root: Path, identity: str) -> Annotations:
     return Annotations(tags, note if isinstance(note, str) else None)
 
 
-def _names_of(root: Path, identities: list[str]) -> dict[str, str]:
+def _names_of(root: Path, identities: list[str], listing: list[str]) -> dict[str, str]:
     """Identity -> the name whose claim holds it now, for the identities that have one."""
     out: dict[str, str] = {}
     missing = set(identities)
-    for identity in identities:  # the hint, checked against the claim
-        try:
-            hint = json.loads((root / ANNOTATIONS / identity / "name.json").read_bytes())["name"]
-            held = claims.claim_of(root, str(hint))
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
-        if held is not None and held.id == identity:
-            out[identity] = str(hint)
-            missing.discard(identity)
+    for identity in identities:  # the hints, checked against the claim
+        for hint in _hints(root, identity, listing):
+            try:
+                name = str(json.loads((root / ANNOTATIONS / hint).read_bytes())["name"])
+                held = claims.claim_of(root, name)
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+            if held is not None and held.id == identity:
+                out[identity] = name
+                missing.discard(identity)
+                break
     if missing:  # a stale hint: look through every claim
         for name, held in claims.all_claims(root):
             if held.id in missing:

@@ -3,8 +3,8 @@
 A process that asks the same store again (a notebook's ``query_experiments`` calls, the reports
 called without ``store=``) reuses the snapshot, its DuckDB connection and views. Before each use
 the folder's state is read again: the names, sizes and modification stamps of the entries of
-``saves/``, ``merged/`` and ``schema/``, the names of the tag and note changes under
-``annotations/`` and the names at its top. Every change to a store (a save, overwrite, delete,
+``saves/``, ``merged/`` and ``schema/``, the names in ``annotations/`` (each tag, untag or note
+adds one) and the names at its top. Every change to a store (a save, overwrite, delete,
 rename, rewind, compaction or repair, a tag, untag or note, from any process or machine) adds or
 removes a file there, and files are never changed in place; a damaged file changes its size or
 stamp. (``names/`` is not read: a claim that changes which experiment with rows a name shows
@@ -62,27 +62,15 @@ def store_state(root: Path) -> tuple[Any, ...]:
         except OSError as exc:
             raise StoreNotFoundError(f"cannot read the experiment store {root}: {exc}") from exc
         state.append(tuple(sorted(entries)))
-    state.append(_annotation_events(root))
+    try:  # every tag, untag or note adds a new name here (``annotations``)
+        state.append(tuple(sorted(os.listdir(root / ANNOTATIONS))))
+    except OSError:
+        state.append(())
     try:
         state.append(tuple(sorted(os.listdir(root))))
     except OSError as exc:
         raise StoreNotFoundError(f"cannot read the experiment store {root}: {exc}") from exc
     return tuple(state)
-
-
-def _annotation_events(root: Path) -> tuple[Any, ...]:
-    """The names of the files under ``annotations/<identity>/`` (each change is a new file)."""
-    try:
-        identities = sorted(os.listdir(root / ANNOTATIONS))
-    except OSError:
-        return ()
-    out = []
-    for identity in identities:
-        try:
-            out.append((identity, tuple(sorted(os.listdir(root / ANNOTATIONS / identity)))))
-        except OSError:
-            continue
-    return tuple(out)
 
 
 def shared_store(storage_dir: str | os.PathLike[str] | None = None) -> Store:
