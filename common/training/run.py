@@ -7,7 +7,10 @@ config) before the first step and trains it with the ``Trainer``. ``common.train
 parses arguments into a ``RunRequest`` and maps the errors to exit statuses.
 
 Runs live in ``assets/outputs/checkpoints/<name>``; a name is validated with the experiment
-store's rule before any work, and a new run never reuses the folder of an existing one.
+store's rule before any work, and a new run never reuses the folder of an existing one. A new
+run (``--reproduce`` and a sweep's runs included) claims its experiment name in the store
+(``claim_experiment``, owner: its folder) before its first write, so of two runs, renames or
+saves that want one name exactly one gets it; then the ``--tag``/``--note`` asked for are set.
 A run is trained by one process at a time: ``train_run`` (and the ``Trainer``) take the run
 folder's lease (``common.training.lease``) before the first write; a second trainer is refused.
 
