@@ -265,6 +265,7 @@ def _events(root: Path, identity: str) -> dict[str, dict[str, Any]]:
 
 
 _EVENT_CACHE: dict[tuple[str, str], dict[str, Any]] = {}  # events never change once written
+_HINT_CACHE: dict[str, str] = {}  # nor do hints (each is written under a new name)
 
 
 def _live_tags(events: dict[str, dict[str, Any]]) -> set[tuple[str, str]]:
@@ -304,8 +305,14 @@ def _names_of(root: Path, identities: list[str], listing: list[str]) -> dict[str
     missing = set(identities)
     for identity in identities:  # the hints, checked against the claim
         for hint in _hints(root, identity, listing):
+            path = root / ANNOTATIONS / hint
             try:
-                name = str(json.loads((root / ANNOTATIONS / hint).read_bytes())["name"])
+                name = _HINT_CACHE.get(str(path))
+                if name is None:
+                    name = str(json.loads(path.read_bytes())["name"])
+                    if len(_HINT_CACHE) > 100_000:
+                        _HINT_CACHE.clear()
+                    _HINT_CACHE[str(path)] = name
                 held = claims.claim_of(root, name)
             except (OSError, ValueError, KeyError, TypeError):
                 continue
