@@ -217,13 +217,12 @@ def _write_event(root: Path, identity: str, name: str, doc: dict[str, Any]) -> N
         _write_hint(root, identity, name)
 
 
-def _hints(root: Path, identity: str, listing: list[str] | None = None) -> list[str]:
+def _hints(root: Path, identity: str) -> list[str]:
     """The file names of ``identity``'s name hints in ``annotations/``."""
-    if listing is None:
-        try:
-            listing = os.listdir(root / ANNOTATIONS)
-        except OSError:
-            return []
+    try:
+        listing = os.listdir(root / ANNOTATIONS)
+    except OSError:
+        return []
     return [f for f in listing if f.startswith(identity + ".") and f.endswith(_HINT)]
 
 
@@ -303,8 +302,12 @@ def _names_of(root: Path, identities: list[str], listing: list[str]) -> dict[str
     """Identity -> the name whose claim holds it now, for the identities that have one."""
     out: dict[str, str] = {}
     missing = set(identities)
+    hints: dict[str, list[str]] = {}
+    for file in listing:
+        if file.endswith(_HINT):
+            hints.setdefault(file.partition(".")[0], []).append(file)
     for identity in identities:  # the hints, checked against the claim
-        for hint in _hints(root, identity, listing):
+        for hint in hints.get(identity, ()):
             path = root / ANNOTATIONS / hint
             try:
                 name = _HINT_CACHE.get(str(path))
