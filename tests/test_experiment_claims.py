@@ -17,8 +17,7 @@ from pathlib import Path
 import pytest
 
 import common.experiments as store
-from common.experiments import claims
-from common.experiments.annotations import experiment_annotations, tag_experiment
+from common.experiments import claims, experiment_annotations, tag_experiment
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -26,7 +25,6 @@ RACER = """
 import json, sys, time
 sys.path.insert(0, "tools")
 import common.experiments as s
-from common.experiments import claims, write
 import query_experiments
 root, start, action, args = sys.argv[1], float(sys.argv[2]), sys.argv[3], sys.argv[4:]
 while time.time() < start:
@@ -39,7 +37,7 @@ try:
     elif action == "delete":
         s.delete_experiment(args[0], storage_dir=root)
     elif action == "new-run":  # what a new run does: claim the name, then save its rows
-        claims.claim_experiment(args[0], args[1], storage_dir=root)
+        s.claim_experiment(args[0], args[1], storage_dir=root)
         s.save_experiment(args[0], {"step": [1, 2], "loss": [9.0, 8.0]}, storage_dir=root)
     print(json.dumps({"ok": True}))
 except s.ExperimentStoreError as exc:
@@ -173,15 +171,15 @@ def test_a_new_run_racing_a_rename_onto_its_name_exactly_one_owns_it(tmp_path: P
 def test_a_rename_onto_a_name_that_a_first_save_claimed_is_refused(tmp_path: Path) -> None:
     root = tmp_path / "store"
     two_experiments(root)
-    claims.claim_experiment("X", "run-7", storage_dir=root)  # a run that has not saved yet
+    store.claim_experiment("X", "run-7", storage_dir=root)  # a run that has not saved yet
     with pytest.raises(store.ExperimentExistsError, match="is taken"):
         store.rename_experiment("e0", "X", storage_dir=root)
     assert claims.owner_of(root, "e0") is not None  # the refused rename changed nothing
-    claims.claim_experiment("X", "run-7", storage_dir=root)  # the same owner again: allowed
+    store.claim_experiment("X", "run-7", storage_dir=root)  # the same owner again: allowed
     with pytest.raises(store.ExperimentExistsError):
-        claims.claim_experiment("X", "run-8", storage_dir=root)
+        store.claim_experiment("X", "run-8", storage_dir=root)
     with pytest.raises(store.ExperimentExistsError, match="exists"):
-        claims.claim_experiment("e1", "run-9", storage_dir=root)
+        store.claim_experiment("e1", "run-9", storage_dir=root)
     # the stale claim is freed by a delete, then the name can be taken
     assert store.delete_experiment("X", storage_dir=root) == 0
     assert store.rename_experiment("e0", "X", storage_dir=root) == 2
@@ -195,7 +193,7 @@ def test_a_store_without_claims_keeps_working(tmp_path: Path) -> None:
         store.rename_experiment("e0", "e1", storage_dir=root)
     assert rows_of(root) == before
     with pytest.raises(store.ExperimentExistsError):
-        claims.claim_experiment("e1", "run-1", storage_dir=root)
+        store.claim_experiment("e1", "run-1", storage_dir=root)
     assert store.rename_experiment("e0", "Y", storage_dir=root) == 2
     assert claims.owner_of(root, "Y") is not None and claims.owner_of(root, "e0") is None
     store.delete_experiment("e1", storage_dir=root)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import common.experiments as store
-from common.experiments import schema
+from common.experiments import column_types
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -134,7 +134,7 @@ def test_compaction_keeps_a_number_column_numeric_whatever_the_entry_says(
     numeric_store(root)
     entry = root / "schema" / "loss.json"
     entry.write_text(json.dumps({"column": "loss", "type": "text", "experiment": "e0"}))
-    schema._REGISTRIES.clear()  # as a new process would start
+    column_types._REGISTRIES.clear()  # as a new process would start
     store.compact_store(root)
     assert set(loss_types(root).values()) == {"DOUBLE"}
     assert [p.name for p in (root / "merged").iterdir()]  # the rows were rewritten
@@ -187,7 +187,7 @@ def test_a_merge_of_mixed_types_still_counts_as_the_majority_type(tmp_path: Path
     poison(root, "bad", "n/a")
     store.compact_store(root)  # one merged file: loss stored as text, holding mostly numbers
     shutil.rmtree(root / "schema")
-    schema._REGISTRIES.clear()
+    column_types._REGISTRIES.clear()
     assert save_in_new_process(root, "late", {"step": 1, "loss": "high"}).startswith("refused:")
     assert save_in_new_process(root, "late", {"step": 1, "loss": 0.1}) == "saved"
     report = store.repair_store(root)
@@ -195,3 +195,28 @@ def test_a_merge_of_mixed_types_still_counts_as_the_majority_type(tmp_path: Path
     store.compact_store(root)
     assert set(loss_types(root).values()) == {"DOUBLE"}
     assert store.check_store(root).ok
+
+
+def test_the_cli_check_reports_an_edited_entry_and_repair_restores_it(tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    numeric_store(root)
+    entry = root / "schema" / "loss.json"
+    entry.write_text(json.dumps({**json.loads(entry.read_text()), "type": "text"}))
+
+    check = cli("--check", "--dir", str(root))
+    assert check.returncode == 3, check.stdout + check.stderr
+    problems = [line for line in check.stdout.splitlines() if line.startswith("PROBLEM")]
+    assert len(problems) == 1
+    assert "schema/loss.json" in problems[0] and "text" in problems[0]
+    assert "number" in problems[0] and "--repair" in problems[0]
+
+    repair = cli("--repair", "--dir", str(root))
+    assert repair.returncode == 0, repair.stdout + repair.stderr
+    assert "restored the schema entry of loss (text -> number)" in repair.stdout
+    assert "nothing to repair" not in repair.stdout
+    assert json.loads(entry.read_text())["type"] == "number"
+    assert set(loss_types(root).values()) == {"DOUBLE"}  # the data was not converted
+
+    again = cli("--check", "--dir", str(root))
+    assert again.returncode == 0 and "OK" in again.stdout, again.stdout
+    assert "nothing to repair" in cli("--repair", "--dir", str(root)).stdout

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -12,9 +13,9 @@ from pathlib import Path
 import pytest
 
 import common.experiments as store
-from common.experiments import claims
-from common.experiments.annotations import (
+from common.experiments import (
     Annotations,
+    claims,
     experiment_annotations,
     set_note,
     tag_experiment,
@@ -25,7 +26,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 TAGGER = """
 import json, sys, time
-from common.experiments.annotations import tag_experiment, untag_experiment, set_note
+from common.experiments import tag_experiment, untag_experiment, set_note
 root, start, action, name, items = sys.argv[1], float(sys.argv[2]), sys.argv[3], sys.argv[4], \
     json.loads(sys.argv[5])
 while time.time() < start:
@@ -110,7 +111,7 @@ def test_a_new_run_that_claimed_its_name_can_be_tagged_before_its_first_save(
 ) -> None:
     root = tmp_path / "store"
     saved(root, "a")
-    claims.claim_experiment("run-x", "owner-1", storage_dir=root)
+    store.claim_experiment("run-x", "owner-1", storage_dir=root)
     tag_experiment("run-x", "from-cli", storage_dir=root)
     store.save_experiment("run-x", {"step": [1], "loss": [3.0]}, storage_dir=root)
     assert experiment_annotations(root) == {"run-x": Annotations(["from-cli"], None)}
@@ -140,8 +141,12 @@ def test_a_stale_name_hint_is_resolved_through_the_claims(tmp_path: Path) -> Non
     tag_experiment("a", "t", storage_dir=root)
     identity = claims.claim_of(root, "a")
     assert identity is not None
-    (root / "annotations" / identity.id / "name.json").write_text('{"name": "elsewhere"}')
-    assert experiment_annotations(root) == {"a": Annotations(["t"], None)}
+    tag_experiment("a", "u", storage_dir=root)
+    set_note("a", "n", storage_dir=root)
+    hints = list((root / "annotations").glob(f"{identity.id}.*.name"))
+    assert len(hints) == 1  # each change replaces the hints it saw
+    hints[0].write_text('{"name": "elsewhere"}')
+    assert experiment_annotations(root) == {"a": Annotations(["t", "u"], "n")}
 
 
 def test_tags_survive_compaction_and_repair_and_an_older_store_can_be_tagged(
@@ -189,7 +194,7 @@ def test_concurrent_tags_untags_and_notes_from_many_processes_lose_nothing(
 TAG_DURING_RENAME = """
 import json, sys, time
 import common.experiments as s
-from common.experiments.annotations import tag_experiment
+from common.experiments import tag_experiment
 root, start, who = sys.argv[1], float(sys.argv[2]), sys.argv[3]
 while time.time() < start:
     pass
@@ -232,3 +237,110 @@ def test_tags_written_while_the_experiment_is_renamed_all_follow_it(tmp_path: Pa
     found = experiment_annotations(root)
     assert set(found) <= {"X"}
     assert found.get("X", Annotations([], None)).tags == sorted(landed)
+
+
+def cli(root: Path, *args: str) -> subprocess.CompletedProcess:
+    """``tools/query_experiments.py ARGS --dir ROOT`` as a real process."""
+    return subprocess.run(
+        [sys.executable, "tools/query_experiments.py", *args, "--dir", str(root)],
+        cwd=REPO,
+        env={**os.environ, "COLUMNS": "200"},  # a table this wide is not transposed
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_the_cli_tags_untags_and_notes_and_list_and_sql_show_them(tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    saved(root, "a", "b", "c")
+    done = cli(root, "--tag", "a", "baseline", "paper", "--tag", "b", "paper")
+    assert done.returncode == 0, done.stderr
+    assert "tags of 'a': baseline, paper" in done.stdout
+    assert cli(root, "--untag", "a", "paper").returncode == 0
+    assert cli(root, "--note", "b", "lr too high; rerun").returncode == 0
+    assert cli(root, "--note", "c", "soon gone").returncode == 0
+    cleared = cli(root, "--note", "c", "")
+    assert cleared.returncode == 0 and "cleared" in cleared.stdout
+
+    listing = cli(root, "--list", "--format", "json")
+    assert listing.returncode == 0, listing.stderr
+    shown = {r["experiment_name"]: (r["tags"], r["note"]) for r in json.loads(listing.stdout)}
+    assert shown == {
+        "a": (["baseline"], None),
+        "b": (["paper"], "lr too high; rerun"),
+        "c": ([], None),
+    }
+    table = cli(root, "--list").stdout.splitlines()
+    assert table[0].split()[-2:] == ["tags", "note"]
+    assert any(line.startswith("b ") and "lr too high; rerun" in line for line in table)
+
+    sql = "SELECT experiment_name, tags, note FROM experiment_summary ORDER BY 1"
+    rows = json.loads(cli(root, "--sql", sql, "--format", "json").stdout)
+    assert [(r["experiment_name"], r["tags"], r["note"]) for r in rows] == [
+        ("a", ["baseline"], None),
+        ("b", ["paper"], "lr too high; rerun"),
+        ("c", [], None),
+    ]
+    tagged = "SELECT experiment_name FROM experiment_summary WHERE list_contains(tags, 'paper')"
+    assert json.loads(cli(root, "--sql", tagged, "--format", "json").stdout) == [
+        {"experiment_name": "b"}
+    ]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--tag", "nope", "x"], "unknown experiment 'nope'"),
+        (["--untag", "nope", "x"], "unknown experiment 'nope'"),
+        (["--note", "nope", "x"], "unknown experiment 'nope'"),
+        (["--tag", "a", " padded"], "invalid tag ' padded'"),
+        (["--tag", "a", "x" * 101], "longer than 100 characters"),
+        (["--tag", "a"], "--tag takes an experiment and at least one tag"),
+    ],
+)
+def test_cli_mistakes_exit_2_with_one_line_and_change_nothing(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    root = tmp_path / "store"
+    saved(root, "a")
+    done = cli(root, *args)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert message in done.stderr and "Traceback" not in done.stderr
+    assert experiment_annotations(root) == {}
+
+
+def test_a_change_from_another_process_is_seen_by_the_next_query(tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    saved(root, "a", "b")
+    sql = "SELECT experiment_name, tags, note FROM experiment_summary ORDER BY 1"
+
+    def summary() -> list[tuple[str, list[str], str | None]]:
+        frame = store.query_experiments(sql, storage_dir=root)
+        return [(n, list(t), None if v is None or v != v else v) for n, t, v in frame.values]
+
+    assert summary() == [("a", [], None), ("b", [], None)]
+    summary()  # asked again: the shared store keeps its snapshot (and rows in memory)
+    for args, expected in [
+        (["--tag", "a", "x", "y"], [("a", ["x", "y"], None), ("b", [], None)]),
+        (["--untag", "a", "x"], [("a", ["y"], None), ("b", [], None)]),
+        (["--note", "b", "first"], [("a", ["y"], None), ("b", [], "first")]),
+        (["--note", "b", "second"], [("a", ["y"], None), ("b", [], "second")]),
+        (["--tag", "a", "z"], [("a", ["y", "z"], None), ("b", [], "second")]),
+        (["--note", "b", ""], [("a", ["y", "z"], None), ("b", [], None)]),
+    ]:
+        assert cli(root, *args).returncode == 0
+        assert summary() == expected, args
+    store.rename_experiment("a", "renamed", storage_dir=root)
+    assert summary() == [("b", [], None), ("renamed", ["y", "z"], None)]
+
+
+def test_a_metadata_column_named_like_an_annotation_keeps_its_value(tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    store.save_experiment("a", {"step": [1], "loss": [1.0]}, {"note": "from the config"},
+                          storage_dir=root)  # fmt: skip
+    set_note("a", "from the user", storage_dir=root)
+    row = store.query_experiments(
+        "SELECT note, note_1 FROM experiment_summary", storage_dir=root
+    ).values.tolist()
+    assert row == [["from the user", "from the config"]]

@@ -155,7 +155,14 @@ def test_help_describes_every_option() -> None:
 def test_list_shows_every_experiment_in_aligned_columns(store: Path) -> None:
     out = ok(run_cli("--list", "--dir", str(store)))
     lines = out.splitlines()
-    assert lines[0].split() == ["experiment_name", "rows", "first_saved_at", "last_saved_at"]
+    assert lines[0].split() == [
+        "experiment_name",
+        "rows",
+        "first_saved_at",
+        "last_saved_at",
+        "tags",
+        "note",
+    ]
     assert set(lines[1]) <= {"-", " "}
     body = lines[2:]
     assert [line.split()[0] for line in body] == [

@@ -223,3 +223,47 @@ def test_a_new_run_never_adds_rows_to_an_existing_experiment(
     stored = query_experiments("SELECT step, split, loss FROM experiments")
     assert stored.values.tolist() == [[1, "val", 9.0]]
     assert not (isolated_assets / "outputs" / "checkpoints" / "taken").exists()
+
+
+def test_a_name_another_run_claimed_is_refused_before_any_work(
+    config: Path, isolated_assets: Path
+) -> None:
+    from common.utils import claim_experiment
+
+    claim_experiment("held", "another-run", storage_dir=isolated_assets / "outputs" / "experiments")
+    code, out, err = train("--config", str(config), "--name", "held")
+    assert code == EXIT_USER_ERROR, out + err
+    assert "'held' is taken" in err and "--delete held" in err and "Traceback" not in err
+    assert not (isolated_assets / "outputs" / "checkpoints" / "held").exists()
+
+
+def test_an_invalid_tag_is_refused_before_any_work(config: Path, isolated_assets: Path) -> None:
+    code, out, err = train("--config", str(config), "--name", "t", "--tag", "ok", "--tag", " x")
+    assert code == EXIT_USER_ERROR, out + err
+    assert "invalid tag ' x'" in err and "Traceback" not in err
+    assert not (isolated_assets / "outputs").exists() or not any(
+        (isolated_assets / "outputs").rglob("*.json")
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_tags_and_a_note_are_stored_from_the_start_of_a_run(
+    config: Path, isolated_assets: Path
+) -> None:
+    from common.utils import Annotations, experiment_annotations, query_experiments
+
+    # killed at its first store write: the tags and the note are there before any row
+    code, out, err = train(
+        "--config", str(config), "--name", "tagged", "--tag", "a", "--tag", "b",
+        "--note", "lr 1e-2: too high?", kill_at=r"saves/.*\.parquet$",
+    )  # fmt: skip
+    assert code == -signal.SIGKILL, out + err
+    assert experiment_annotations() == {"tagged": Annotations(["a", "b"], "lr 1e-2: too high?")}
+    code, out, err = train("--resume", "tagged", "--tag", "c", "--note", "")
+    assert code == 0, out + err
+    summary = query_experiments(
+        "SELECT experiment_name, tags, note, rows FROM experiment_summary"
+    ).values.tolist()
+    assert len(summary) == 1 and summary[0][0] == "tagged" and summary[0][3] > 0
+    assert list(summary[0][1]) == ["a", "b", "c"] and summary[0][2] is None

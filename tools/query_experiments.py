@@ -10,13 +10,15 @@ Examples (from the repository root)::
         GROUP BY 1 ORDER BY 2 LIMIT 3" --format markdown
     python tools/query_experiments.py --rename old-name new-name
     python tools/query_experiments.py --delete broken-run --yes
+    python tools/query_experiments.py --tag baseline paper-fig-2 --note baseline "warmup 200"
     python tools/query_experiments.py --check
 
 Exit status: 0 success; 2 a user mistake (bad SQL, unknown metric, experiment or split, missing
-store); 3 the answer was printed, but some store files are damaged or some values have the wrong
-type (warnings say which; ``--check`` lists them, ``--repair`` fixes what can be fixed); 1 an
-internal error (``RESEARCH_DEBUG=1`` shows its traceback); 130 interrupted (Ctrl-C). The answers
-are rendered by ``common.experiments.render``.
+store, invalid tag); 3 the answer was printed, but some store files are damaged or some values
+have the wrong type (warnings say which; ``--check`` lists them and schema entries that disagree
+with the data, ``--repair`` fixes what can be fixed); 1 an internal error (``RESEARCH_DEBUG=1``
+shows its traceback); 130 interrupted (Ctrl-C). The answers are rendered by
+``common.experiments.render``.
 
 Start-up is kept fast: the query path imports DuckDB and the store, never pandas, torch,
 transformers or datasets; only ``--plot`` loads matplotlib.
@@ -102,7 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
             '                             GROUP BY 1 ORDER BY best LIMIT 5" --format markdown\n'
             "\n"
             "The store is assets/outputs/experiments (RESEARCH_ASSETS_DIR relocates assets/).\n"
-            "Mistakes (bad SQL, unknown metric or experiment, missing store) exit with status 2."
+            "Mistakes (bad SQL, unknown metric or experiment, invalid tag, missing store) exit\n"
+            "with status 2."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -126,14 +129,37 @@ def build_parser() -> argparse.ArgumentParser:
     )
     action.add_argument("--rename", nargs=2, metavar=("OLD", "NEW"), help="rename an experiment")
     action.add_argument(
+        "--tag",
+        nargs="+",
+        action="append",
+        metavar=("EXP", "TAG"),
+        help="add tags to an experiment (repeatable: --tag a x --tag b y)",
+    )
+    action.add_argument(
+        "--untag",
+        nargs="+",
+        action="append",
+        metavar=("EXP", "TAG"),
+        help="remove tags from an experiment (repeatable)",
+    )
+    action.add_argument(
+        "--note",
+        nargs=2,
+        action="append",
+        metavar=("EXP", "TEXT"),
+        help='set an experiment\'s note ("" clears it; repeatable)',
+    )
+    action.add_argument(
         "--check",
         action="store_true",
-        help="verify every store file and column type; exit 3 when something is damaged",
+        help="verify every store file, column type and schema entry; exit 3 when something "
+        "is damaged",
     )
     action.add_argument(
         "--repair",
         action="store_true",
-        help="move damaged files aside (into damaged/) and convert values of the wrong type",
+        help="move damaged files aside (into damaged/), convert values of the wrong type and "
+        "restore schema entries from the data",
     )
 
     opts = parser.add_argument_group("modifiers")
@@ -213,6 +239,10 @@ def _check_combinations(parser: argparse.ArgumentParser, args: argparse.Namespac
         parser.error("--timeout must be more than 0 seconds")
     if args.yes and args.delete is None:
         parser.error("--yes goes with --delete")
+    for option, given in (("--tag", args.tag), ("--untag", args.untag)):
+        for values in given or ():
+            if len(values) < 2:
+                parser.error(f"{option} takes an experiment and at least one tag: {option} EXP TAG")
     if args.plot is not None:
         if args.compare is None and args.best is None:
             parser.error("--plot goes with --compare or --best")
@@ -251,6 +281,8 @@ def _run_guarded(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     storage_dir = _storage_dir(args.dir)
+    if args.tag or args.untag or args.note:
+        return _annotate(args, storage_dir)
     if args.delete is not None or args.rename is not None or args.repair:
         return _change(args, storage_dir)
     from common.experiments import reports
@@ -324,13 +356,19 @@ def _damaged_and_empty(store: Any) -> int:
 
 
 def _check(store: Any) -> int:
+    from common.experiments.repair import schema_problems
+
     snap = store.snapshot
+    problems = store.problems + schema_problems(store.root)
     print(f"store: {store.root}")
     print(f"files verified: {len(snap.files)}; damaged: {len(snap.damaged)}")
-    for problem in store.problems:
+    for problem in problems:
         print(f"PROBLEM: {problem}")
-    if not store.problems:
-        print("OK: every file matches its checksum and every column holds one type")
+    if not problems:
+        print(
+            "OK: every file matches its checksum, every column holds one type and every schema "
+            "entry agrees with the data"
+        )
         return 0
     print("repair what can be repaired with: python tools/query_experiments.py --repair")
     return EXIT_DAMAGED
@@ -351,7 +389,10 @@ def _change(args: argparse.Namespace, storage_dir: Path | None) -> int:
             print(f"moved a damaged file aside: {path}")
         for exp, cols in report.retyped.items():
             print(f"converted {', '.join(cols)} of experiment {exp!r} to the store's types")
-        if not (report.moved_aside or report.retyped or report.converted_rows):
+        for entry in report.schema_restored:
+            print(f"restored the schema entry of {entry} from the stored files")
+        done = (report.moved_aside, report.retyped, report.converted_rows, report.schema_restored)
+        if not any(done):
             print("nothing to repair")
         for problem in report.remaining:
             print(f"PROBLEM (not repaired): {problem}")
@@ -371,6 +412,22 @@ def _change(args: argparse.Namespace, storage_dir: Path | None) -> int:
             return 1
     n = write.delete_experiment(names, **kwargs)
     print(f"deleted {', '.join(repr(x) for x in names)} ({n} rows)")
+    return 0
+
+
+def _annotate(args: argparse.Namespace, storage_dir: Path | None) -> int:
+    """--tag, --untag or --note (each repeatable), applied in the order given."""
+    from common.experiments import write
+
+    for name, *tags in args.tag or ():
+        now = write.tag_experiment(name, *tags, storage_dir=storage_dir)
+        print(f"tags of {name!r}: {', '.join(now) or '(none)'}")
+    for name, *tags in args.untag or ():
+        now = write.untag_experiment(name, *tags, storage_dir=storage_dir)
+        print(f"tags of {name!r}: {', '.join(now) or '(none)'}")
+    for name, text in args.note or ():
+        write.set_note(name, text, storage_dir=storage_dir)
+        print(f"note of {name!r} {'set' if text else 'cleared'}")
     return 0
 
 

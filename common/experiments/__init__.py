@@ -8,13 +8,16 @@ experiment, each carrying ``experiment_name``, the result columns, the metadata 
 columns (``training__lr``), the provenance columns ``saved_at``, ``git_commit``, ``git_dirty``,
 ``host``, and the hidden ``_rx_save`` naming the save. Saves are never changed in place.
 
-Schema (``schema``). Each column has one logical type in a store (number, text, bool, timestamp,
-date), set by the first save that has it and kept as one file per column under ``schema/``,
-created by an exclusive link so concurrent first saves agree. int and float are both ``number``.
-A save whose values do not fit is refused (``SchemaError`` naming the column, both types and the
-experiment that set the type) before anything is written. Files that break the rule anyway (the
-previous format, hand-made files) stay readable: such values read as NULL with a warning, and
-``repair_store`` converts them.
+Schema (``schema``, ``column_types``). Each column has one logical type in a store (number, text,
+bool, timestamp, date): the type most of its stored rows have, read from the files' footers
+(``column_types``; int and float are both ``number``). ``schema/`` is a cache of it, one file per
+column created by an exclusive link, so concurrent first saves agree before any row is stored;
+where the stored files hold a column they decide (a missing entry is rebuilt from them, a
+disagreeing one is reported by ``check_store`` and restored by ``repair_store``, and data is
+never converted to follow an entry). A save whose values do not fit is refused (``SchemaError``
+naming the column, both types and the experiment that set the type) before anything is written.
+Files that break the rule anyway (the previous format, hand-made files) stay readable: such
+values read as NULL with a warning, and ``repair_store`` converts them.
 
 Files (``layout``). ``saves/`` holds one file per save; ``merged/`` the files compaction writes.
 Every file is written under ``tmp/``, fsynced and renamed, and its name carries the CRC-32 of its
@@ -26,6 +29,21 @@ writer. A reader shows every save that no file names as superseded, each from ex
 (merged files first, then by size and name). So what is visible depends only on which saves each
 change named, never on any host's clock: a save made after a change stays visible, whatever the
 clocks of the machines sharing the folder say.
+
+Names (``claims``). ``names/`` holds one claim file per experiment name, holding the
+experiment's identity (a random id kept through renames) and the owner that claimed it (a run).
+A claim is created only with an exclusive ``os.link`` and taken only with an ``os.rename``, so of
+two changes that want one name (two renames, a rename and a new run, ``claim_experiment`` from
+two sweeps) exactly one wins, on one machine and on a shared folder; the loser gets
+``ExperimentExistsError`` and changes nothing. A store written before claims existed is claimed
+name by name the first time a change needs it.
+
+Tags and notes (``annotations``). ``tag_experiment``, ``untag_experiment`` and ``set_note`` add one
+immutable file each under ``annotations/<identity>/``: they hang on the identity, so a rename
+carries them, a delete ends them, and compaction and repair never touch them. An untag names the
+tag events it removes and a note the notes it replaces, so concurrent changes all land in an
+order that needs no clock. ``experiment_annotations`` reads them; ``experiment_summary`` shows
+them as ``tags`` (a list of text) and ``note``.
 
 Compaction (``compaction``). When ``PENDING_LIMIT`` saves have gathered, the saving process merges
 them in a background thread (the save never waits); merged files of one size tier are merged
@@ -73,6 +91,12 @@ _EXPORTS = {
     "delete_experiment": ".write",
     "rename_experiment": ".write",
     "rewind_experiment": ".write",
+    "claim_experiment": ".write",
+    "tag_experiment": ".write",
+    "untag_experiment": ".write",
+    "set_note": ".write",
+    "experiment_annotations": ".annotations",
+    "Annotations": ".annotations",
     "Store": ".read",
     "QueryResult": ".read",
     "connect": ".read",
@@ -119,6 +143,7 @@ _EXPORTS = {
     "UnknownExperimentError": ".errors",
     "UnknownSplitError": ".errors",
     "ExperimentExistsError": ".errors",
+    "ExperimentBusyError": ".errors",
     "MetricDirectionError": ".errors",
     "ReadOnlyViolation": ".errors",
     "QueryError": ".errors",

@@ -5,13 +5,20 @@ rename carries them, a delete leaves them with no experiment (they are never sho
 compaction and repair, which rewrite rows, never touch them. Layout::
 
     annotations/<identity>/<event>.json   one change each: tag, untag or note (immutable)
-    annotations/<identity>/name.json      the name last seen (a hint, checked against the claim)
+    annotations/<identity>.<id>.name      the name last seen (a hint, checked against the claim)
+
+Every change publishes its event, then a new hint (under a new file name) and removes the hints
+it saw before, so each change adds a name to ``annotations/`` itself: listing that one folder
+tells a reader whether anything changed (``shared``).
 
 Every change is one new file, written under ``tmp/`` and renamed into place, so concurrent
 changes from many processes or machines all land. Order needs no clock, as in the row store: an
 untag names the tag events it removes (those its writer saw) and a note names the notes it
 replaces, so a tag added meanwhile stays. Two notes written at once, neither seeing the other,
 are both kept on disk; the one with the larger event id is shown.
+
+The public calls (``tag_experiment``, ``untag_experiment``, ``set_note``) are in ``write``: they
+find the experiment's identity through its claim, which needs to know whether it has rows.
 """
 
 from __future__ import annotations
@@ -27,13 +34,13 @@ from typing import Any, NamedTuple
 
 from common.experiments import claims, layout
 from common.experiments.errors import InvalidResultsError, StoreNotFoundError
-from common.experiments.schema import validate_experiment_name
 
 ANNOTATIONS = "annotations"
 MAX_TAG_LENGTH = 100
 MAX_NOTE_LENGTH = 100_000
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 _EVENT_RE = re.compile(r"^[0-9a-f]{16}\.json$")
+_HINT = ".name"
 
 
 class Annotations(NamedTuple):
@@ -43,128 +50,13 @@ class Annotations(NamedTuple):
     note: str | None
 
 
-def tag_experiment(
-    name: str, *tags: str, storage_dir: str | os.PathLike[str] | None = None
-) -> list[str]:
-    """Add ``tags`` to experiment ``name``; returns its tags afterwards.
+def valid_tags(tags: Iterable[Any]) -> list[str]:
+    """``tags`` without repeats, in order.
 
     Raises:
-        UnknownExperimentError: no experiment ``name`` (neither rows nor a run that claimed it).
         InvalidResultsError: a tag that is not text, empty, longer than 100 characters, with
             surrounding whitespace or a control character.
-        ExperimentBusyError: another process is renaming or deleting ``name``.
-        StoreWriteError: the store cannot be written.
     """
-    wanted = _valid_tags(tags)
-    root, identity = _identity(name, storage_dir)
-    if wanted:
-        _write_event(root, identity, name, {"op": "tag", "tags": wanted})
-    return _state(root, identity).tags
-
-
-def untag_experiment(
-    name: str, *tags: str, storage_dir: str | os.PathLike[str] | None = None
-) -> list[str]:
-    """Remove ``tags`` from experiment ``name`` (tags it does not have are ignored); returns its
-    tags afterwards. A tag added by someone else while this runs stays.
-
-    Raises:
-        UnknownExperimentError, InvalidResultsError, ExperimentBusyError, StoreWriteError: as
-            ``tag_experiment``.
-    """
-    wanted = set(_valid_tags(tags))
-    root, identity = _identity(name, storage_dir)
-    events = _events(root, identity)
-    drop = [
-        [event, tag]
-        for event, tag in sorted(_live_tags(events))
-        if tag in wanted  # the tag events this writer sees
-    ]
-    if drop:
-        _write_event(root, identity, name, {"op": "untag", "drop": drop})
-    return _state(root, identity).tags
-
-
-def set_note(
-    name: str, text: str | None, *, storage_dir: str | os.PathLike[str] | None = None
-) -> None:
-    """Set experiment ``name``'s note to ``text`` (None or empty: no note), replacing it.
-
-    Raises:
-        UnknownExperimentError, ExperimentBusyError, StoreWriteError: as ``tag_experiment``.
-        InvalidResultsError: ``text`` is not text, or longer than 100,000 characters.
-    """
-    if text is not None and not isinstance(text, str):
-        raise InvalidResultsError(f"a note must be text, got {type(text).__name__}")
-    if text is not None and len(text) > MAX_NOTE_LENGTH:
-        raise InvalidResultsError(f"a note is at most {MAX_NOTE_LENGTH:,} characters")
-    root, identity = _identity(name, storage_dir)
-    replaced = sorted(_live_notes(_events(root, identity)))
-    _write_event(root, identity, name, {"op": "note", "text": text or None, "drop": replaced})
-
-
-def experiment_annotations(
-    storage_dir: str | os.PathLike[str] | None = None,
-) -> dict[str, Annotations]:
-    """Every experiment that has tags or a note: experiment name -> ``Annotations``.
-
-    Experiments without any are left out; a deleted experiment's tags and notes never appear
-    (not even under a later experiment of the same name).
-
-    Raises:
-        StoreNotFoundError: the store folder does not exist.
-    """
-    root = layout.resolve_dir(storage_dir, create=False)
-    try:
-        identities = sorted(os.listdir(root / ANNOTATIONS))
-    except FileNotFoundError:
-        return {}
-    except OSError as exc:
-        raise StoreNotFoundError(f"cannot read the experiment store {root}: {exc}") from exc
-    names = _names_of(root, identities)
-    out: dict[str, Annotations] = {}
-    for identity in identities:
-        name = names.get(identity)
-        if name is None:
-            continue
-        state = _state(root, identity)
-        if state.tags or state.note is not None:
-            out[name] = state
-    return out
-
-
-def record_annotated_name(root: Path, identity: str, name: str) -> None:
-    """Note that ``identity`` is now called ``name`` (after a rename), if it has annotations."""
-    folder = root / ANNOTATIONS / identity
-    if folder.is_dir():
-        with contextlib.suppress(OSError):
-            _publish(root, folder / "name.json", {"name": name})
-
-
-def forget_annotations(root: Path, identity: str) -> None:
-    """Remove the tags and notes of a deleted experiment (they belong to no name any more)."""
-    folder = root / ANNOTATIONS / identity
-    if not folder.is_dir():
-        return
-    aside = layout.tmp_path(root, ".forgotten")
-    with contextlib.suppress(OSError):
-        os.rename(folder, aside)
-        shutil.rmtree(aside, ignore_errors=True)
-
-
-# --------------------------------------------------------------------------------------------
-
-
-def _identity(name: str, storage_dir: str | os.PathLike[str] | None) -> tuple[Path, str]:
-    from common.experiments.write import has_rows
-
-    validate_experiment_name(name)
-    root = layout.resolve_dir(storage_dir, create=False)
-    held = claims.identity_of(root, name, has_rows=lambda n: has_rows(root, n))
-    return root, held.id
-
-
-def _valid_tags(tags: Iterable[Any]) -> list[str]:
     out: list[str] = []
     for tag in tags:
         problem = None
@@ -183,6 +75,115 @@ def _valid_tags(tags: Iterable[Any]) -> list[str]:
         if tag not in out:
             out.append(tag)
     return out
+
+
+def valid_note(text: Any) -> str | None:
+    """``text`` as a note (None or empty: no note).
+
+    Raises:
+        InvalidResultsError: not text, or longer than 100,000 characters.
+    """
+    if text is not None and not isinstance(text, str):
+        raise InvalidResultsError(f"a note must be text, got {type(text).__name__}")
+    if text is not None and len(text) > MAX_NOTE_LENGTH:
+        raise InvalidResultsError(f"a note is at most {MAX_NOTE_LENGTH:,} characters")
+    return text or None
+
+
+def add_tags(root: Path, identity: str, name: str, tags: list[str]) -> list[str]:
+    """Add ``tags`` (checked by ``valid_tags``) to the experiment of ``identity``, now called
+    ``name``; returns its tags afterwards.
+
+    Raises:
+        StoreWriteError: the store cannot be written.
+    """
+    if tags:
+        _write_event(root, identity, name, {"op": "tag", "tags": tags})
+    return _state(root, identity).tags
+
+
+def remove_tags(root: Path, identity: str, name: str, tags: list[str]) -> list[str]:
+    """Remove ``tags`` from the experiment of ``identity`` (those it does not have are
+    ignored); returns its tags afterwards. A tag added by someone else meanwhile stays.
+
+    Raises:
+        StoreWriteError: the store cannot be written.
+    """
+    wanted = set(tags)
+    drop = [
+        [event, tag]
+        for event, tag in sorted(_live_tags(_events(root, identity)))
+        if tag in wanted  # the tag events this writer sees
+    ]
+    if drop:
+        _write_event(root, identity, name, {"op": "untag", "drop": drop})
+    return _state(root, identity).tags
+
+
+def replace_note(root: Path, identity: str, name: str, text: str | None) -> None:
+    """Set the note of the experiment of ``identity`` to ``text`` (checked by ``valid_note``;
+    None or empty: no note), replacing the notes this writer sees.
+
+    Raises:
+        StoreWriteError: the store cannot be written.
+    """
+    replaced = sorted(_live_notes(_events(root, identity)))
+    _write_event(root, identity, name, {"op": "note", "text": text or None, "drop": replaced})
+
+
+def experiment_annotations(
+    storage_dir: str | os.PathLike[str] | None = None,
+) -> dict[str, Annotations]:
+    """Every experiment that has tags or a note: experiment name -> ``Annotations``.
+
+    Experiments without any are left out; a deleted experiment's tags and notes never appear
+    (not even under a later experiment of the same name).
+
+    Raises:
+        StoreNotFoundError: the store folder does not exist.
+    """
+    root = layout.resolve_dir(storage_dir, create=False)
+    try:
+        listing = sorted(os.listdir(root / ANNOTATIONS))
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise StoreNotFoundError(f"cannot read the experiment store {root}: {exc}") from exc
+    identities = [f for f in listing if "." not in f]
+    names = _names_of(root, identities, listing)
+    out: dict[str, Annotations] = {}
+    for identity in identities:
+        name = names.get(identity)
+        if name is None:
+            continue
+        state = _state(root, identity)
+        if state.tags or state.note is not None:
+            out[name] = state
+    return out
+
+
+def record_annotated_name(root: Path, identity: str, name: str) -> None:
+    """Note that ``identity`` is now called ``name`` (after a rename), if it has annotations."""
+    if (root / ANNOTATIONS / identity).is_dir():
+        with contextlib.suppress(OSError):
+            _write_hint(root, identity, name)
+
+
+def forget_annotations(root: Path, identity: str) -> None:
+    """Remove the tags and notes of a deleted experiment (they belong to no name any more)."""
+    folder = root / ANNOTATIONS / identity
+    if not folder.is_dir():
+        return
+    aside = layout.tmp_path(root, ".forgotten")
+    with contextlib.suppress(OSError):
+        os.rename(folder, aside)
+        shutil.rmtree(aside, ignore_errors=True)
+    for hint in _hints(root, identity):
+        with contextlib.suppress(OSError):
+            os.unlink(root / ANNOTATIONS / hint)
+
+
+# --------------------------------------------------------------------------------------------
 
 
 def _publish(root: Path, final: Path, doc: dict[str, Any]) -> None:
@@ -211,10 +212,28 @@ def _publish(root: Path, final: Path, doc: dict[str, Any]) -> None:
 
 
 def _write_event(root: Path, identity: str, name: str, doc: dict[str, Any]) -> None:
-    folder = root / ANNOTATIONS / identity
-    _publish(root, folder / f"{layout.new_id()}.json", doc)
+    _publish(root, root / ANNOTATIONS / identity / f"{layout.new_id()}.json", doc)
     with contextlib.suppress(OSError):  # only a hint: a reader checks it against the claim
-        _publish(root, folder / "name.json", {"name": name})
+        _write_hint(root, identity, name)
+
+
+def _hints(root: Path, identity: str) -> list[str]:
+    """The file names of ``identity``'s name hints in ``annotations/``."""
+    try:
+        listing = os.listdir(root / ANNOTATIONS)
+    except OSError:
+        return []
+    return [f for f in listing if f.startswith(identity + ".") and f.endswith(_HINT)]
+
+
+def _write_hint(root: Path, identity: str, name: str) -> None:
+    """Publish ``name`` as ``identity``'s hint under a new file name, then remove the hints seen
+    before (a hint written meanwhile by another change stays: it holds a name too)."""
+    before = _hints(root, identity)
+    _publish(root, root / ANNOTATIONS / f"{identity}.{layout.new_id()}{_HINT}", {"name": name})
+    for old in before:
+        with contextlib.suppress(OSError):
+            os.unlink(root / ANNOTATIONS / old)
 
 
 def _events(root: Path, identity: str) -> dict[str, dict[str, Any]]:
@@ -245,6 +264,7 @@ def _events(root: Path, identity: str) -> dict[str, dict[str, Any]]:
 
 
 _EVENT_CACHE: dict[tuple[str, str], dict[str, Any]] = {}  # events never change once written
+_HINT_CACHE: dict[str, str] = {}  # nor do hints (each is written under a new name)
 
 
 def _live_tags(events: dict[str, dict[str, Any]]) -> set[tuple[str, str]]:
@@ -278,19 +298,31 @@ def _state(root: Path, identity: str) -> Annotations:
     return Annotations(tags, note if isinstance(note, str) else None)
 
 
-def _names_of(root: Path, identities: list[str]) -> dict[str, str]:
+def _names_of(root: Path, identities: list[str], listing: list[str]) -> dict[str, str]:
     """Identity -> the name whose claim holds it now, for the identities that have one."""
     out: dict[str, str] = {}
     missing = set(identities)
-    for identity in identities:  # the hint, checked against the claim
-        try:
-            hint = json.loads((root / ANNOTATIONS / identity / "name.json").read_bytes())["name"]
-            held = claims.claim_of(root, str(hint))
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
-        if held is not None and held.id == identity:
-            out[identity] = str(hint)
-            missing.discard(identity)
+    hints: dict[str, list[str]] = {}
+    for file in listing:
+        if file.endswith(_HINT):
+            hints.setdefault(file.partition(".")[0], []).append(file)
+    for identity in identities:  # the hints, checked against the claim
+        for hint in hints.get(identity, ()):
+            path = root / ANNOTATIONS / hint
+            try:
+                name = _HINT_CACHE.get(str(path))
+                if name is None:
+                    name = str(json.loads(path.read_bytes())["name"])
+                    if len(_HINT_CACHE) > 100_000:
+                        _HINT_CACHE.clear()
+                    _HINT_CACHE[str(path)] = name
+                held = claims.claim_of(root, name)
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+            if held is not None and held.id == identity:
+                out[identity] = name
+                missing.discard(identity)
+                break
     if missing:  # a stale hint: look through every claim
         for name, held in claims.all_claims(root):
             if held.id in missing:

@@ -8,8 +8,8 @@ first creator wins, on one machine and on a shared folder) and taken away only w
 ``os.rename`` into ``tmp/`` (exactly one taker wins):
 
 - a save creates the claim of its name when there is none (and otherwise joins the experiment);
-- ``claim_experiment`` (a new run, ``--reproduce``, a sweep's run) claims a name for an owner and
-  is refused when another experiment owns it or has rows under it;
+- ``claim_experiment`` (``write``: a new run, ``--reproduce``, a sweep's run) claims a name for
+  an owner and is refused when another experiment owns it or has rows under it;
 - a rename takes the old name's claim, then claims the new name with the same identity: of two
   renames onto one name exactly one links it, and the other puts its own claim back;
 - a delete takes the claim, and a rename or delete releases it once its change is published.
@@ -139,31 +139,6 @@ def ensure_claimed(root: Path, name: str) -> None:
     """
     if not claim_file(root, name).exists():
         _link(root, name, Claim(layout.new_id()))
-
-
-def claim_experiment(
-    name: str, owner: str, *, storage_dir: str | os.PathLike[str] | None = None
-) -> None:
-    """Make ``owner`` (a new run's identity, e.g. its run id) the owner of experiment ``name``.
-
-    Atomic against every other change that claims a name (another run, a rename onto ``name``,
-    a first save), on one machine and on a shared folder. Claiming a name the same owner holds
-    already is allowed (a resumed run).
-
-    Raises:
-        ExperimentExistsError: another experiment owns ``name`` or has rows under it.
-        InvalidExperimentNameError: unsafe name.
-        StoreWriteError: the store cannot be written.
-    """
-    from common.experiments.schema import validate_experiment_name
-    from common.experiments.write import has_rows
-
-    validate_experiment_name(name)
-    if not isinstance(owner, str) or not owner:
-        raise ValueError("owner must be a non-empty string (e.g. the run's id)")
-    root = layout.resolve_dir(storage_dir, create=True)
-    wanted = Claim(layout.new_id(), owner)
-    claim(root, name, wanted, has_rows=lambda n: has_rows(root, n), rejoin=True)
 
 
 def claim(root: Path, name: str, wanted: Claim, *, has_rows: HasRows, rejoin: bool = False) -> None:

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from common.experiments import layout
-from common.experiments.column_types import mixed_columns
+from common.experiments.column_types import mixed_columns, registry
 from common.experiments.errors import DamagedStoreWarning
 from common.experiments.layout import FileInfo
 from common.experiments.read import database, quote_ident, rows_relation
@@ -39,7 +39,6 @@ from common.experiments.schema import (
     SQL_TYPES,
     kind_of_sql_type,
     logical_of_kind,
-    registry,
     union_names,
 )
 from common.experiments.snapshot import Snapshot, take_snapshot

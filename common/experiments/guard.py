@@ -15,6 +15,8 @@ from common.experiments.sql import quote_str
 R = TypeVar("R")
 ROWS_TABLE = "_rx_rows"
 """The in-memory copy of a snapshot's rows (``Store.keep_in_memory``); not listed to users."""
+ANNOTATIONS_TABLE = "_rx_annotations"
+"""The snapshot's tags and notes (``Store``'s ``experiment_summary`` joins it); not listed."""
 
 
 _ALLOWED_STATEMENTS = {"SELECT"}
@@ -59,8 +61,8 @@ def query_error_message(con: duckdb.DuckDBPyConnection, exc: BaseException) -> s
             r[0]
             for r in con.execute(
                 "SELECT view_name FROM duckdb_views() WHERE NOT internal "
-                f"UNION ALL SELECT table_name FROM duckdb_tables() WHERE table_name <> "
-                f"{quote_str(ROWS_TABLE)} ORDER BY 1"
+                "UNION ALL SELECT table_name FROM duckdb_tables() WHERE table_name NOT IN "
+                f"({quote_str(ROWS_TABLE)}, {quote_str(ANNOTATIONS_TABLE)}) ORDER BY 1"
             ).fetchall()
         ]
         lines.append("Available tables: " + ", ".join(names))

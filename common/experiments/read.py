@@ -7,7 +7,10 @@ Views on every store connection:
   provenance columns ``saved_at``, ``git_commit``, ``git_dirty``, ``host``), columns unioned by
   name, each column read as its type in the store's schema (a value stored with another type,
   which only a damaged or hand-made file can hold, reads as NULL, with a warning);
-- ``experiment_summary``: one row per experiment (rows, first/last save, latest metadata);
+- ``experiment_summary``: one row per experiment: ``rows``, first/last save, ``tags`` (a list of
+  text, empty when none) and ``note`` (NULL when none) as ``experiment_annotations`` gives them
+  when the snapshot is taken, then the latest provenance and metadata (a metadata column named
+  ``tags`` or ``note`` shows there as ``tags_1`` / ``note_1``);
 - ``experiment_columns``: ``column_name``, ``kind`` (name, result, metadata, provenance),
   ``column_type``.
 """
@@ -26,8 +29,16 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 import duckdb
 
 from common.experiments import layout
-from common.experiments.errors import DamagedStoreWarning, QueryError, QueryTimeoutError
+from common.experiments.annotations import experiment_annotations
+from common.experiments.column_types import registry
+from common.experiments.errors import (
+    DamagedStoreWarning,
+    ExperimentStoreError,
+    QueryError,
+    QueryTimeoutError,
+)
 from common.experiments.guard import (
+    ANNOTATIONS_TABLE,
     ROWS_TABLE,
     check_readonly_sql,
     query_error_message,
@@ -40,7 +51,6 @@ from common.experiments.schema import (
     SAVE_COLUMN,
     SQL_TYPES,
     logical_of_kind,
-    registry,
 )
 from common.experiments.snapshot import Snapshot, take_snapshot
 from common.experiments.sql import is_numeric, quote_ident, quote_str
@@ -263,11 +273,16 @@ class Store:
             f"AS {quote_ident(c)}"
             for c in [*PROVENANCE_COLUMNS[1:], *meta_cols]
         ]
+        self._install_annotations()
         self.con.execute(
-            "CREATE OR REPLACE TEMP VIEW experiment_summary AS SELECT experiment_name, "
-            "count(*) AS rows, min(saved_at) AS first_saved_at, max(saved_at) AS last_saved_at, "
+            "CREATE OR REPLACE TEMP VIEW experiment_summary AS SELECT s.experiment_name, s.rows, "
+            "s.first_saved_at, s.last_saved_at, coalesce(a.tags, []::VARCHAR[]) AS tags, a.note, "
+            "s.* EXCLUDE (experiment_name, rows, first_saved_at, last_saved_at) FROM (SELECT "
+            "experiment_name, count(*) AS rows, min(saved_at) AS first_saved_at, max(saved_at) "
+            "AS last_saved_at, "
             + ", ".join(latest)
-            + " FROM experiments GROUP BY experiment_name"
+            + f" FROM experiments GROUP BY experiment_name) s LEFT JOIN {ANNOTATIONS_TABLE} a "
+            "ON a.experiment_name = s.experiment_name"
         )
         kinds = [(NAME_COLUMN, "name")] + [(c, "provenance") for c in PROVENANCE_COLUMNS]
         kinds += [(c, "metadata") for c in meta_cols] + [(c, "result") for c in result_cols]
@@ -282,6 +297,24 @@ class Store:
         if self.warn:
             for problem in self.problems:
                 warnings.warn(f"experiment store: {problem}", DamagedStoreWarning, stacklevel=3)
+
+    def _install_annotations(self) -> None:
+        """The tags and notes of this snapshot's time as a temporary table."""
+        try:
+            found = experiment_annotations(self.root)
+        except ExperimentStoreError as exc:
+            self.problems.append(f"cannot read the tags and notes: {exc}")
+            found = {}
+        self.con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {ANNOTATIONS_TABLE} "
+            "(experiment_name VARCHAR, tags VARCHAR[], note VARCHAR)"
+        )
+        if found:
+            names = sorted(found)
+            self.con.execute(
+                f"INSERT INTO {ANNOTATIONS_TABLE} SELECT unnest(?), unnest(?), unnest(?)",
+                [names, [found[n].tags for n in names], [found[n].note for n in names]],
+            )
 
     def _column_types(self, cols: dict[str, tuple[str, str]]) -> dict[str, str]:
         """Lower-case column -> logical type in the store (the schema's, else the first file's)."""

@@ -5,11 +5,13 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
+from pathlib import Path
 
 from common.experiments import layout
+from common.experiments.column_types import registry
 from common.experiments.legacy import convert_legacy
 from common.experiments.read import Store
-from common.experiments.schema import SCHEMA_FOLDER, SQL_TYPES, entry_name, registry
+from common.experiments.schema import SCHEMA_FOLDER, SQL_TYPES, entry_name
 from common.experiments.snapshot import take_snapshot
 from common.experiments.write import rewrite_fresh
 
@@ -37,16 +39,21 @@ def check_store(storage_dir: str | os.PathLike[str] | None = None) -> StoreCheck
     """
     with Store(storage_dir, warn=False) as store:
         snap = store.snapshot
-        problems = store.problems + [
-            f"schema entry {SCHEMA_FOLDER}/{entry_name(entry.column)} says column "
-            f"{entry.column!r} holds {entry.logical} values, but the stored files hold "
-            f"{found.logical} values; restore it from the data with: "
-            "python tools/query_experiments.py --repair"
-            for entry, found in registry(store.root).disagreements()
-        ]
+        problems = store.problems + schema_problems(store.root)
         return StoreCheck(
             str(store.root), len(snap.files) + len(snap.damaged), snap.damaged, problems
         )
+
+
+def schema_problems(root: Path) -> list[str]:
+    """One line per ``schema/`` entry whose type disagrees with the stored files'."""
+    return [
+        f"schema entry {SCHEMA_FOLDER}/{entry_name(entry.column)} says column "
+        f"{entry.column!r} holds {entry.logical} values, but the stored files hold "
+        f"{found.logical} values; restore it from the data with: "
+        "python tools/query_experiments.py --repair"
+        for entry, found in registry(root).disagreements()
+    ]
 
 
 @dataclasses.dataclass

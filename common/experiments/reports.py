@@ -151,12 +151,12 @@ def non_finite_notes(
 def list_experiments(
     storage_dir: str | os.PathLike[str] | None = None, *, store: Store | None = None
 ) -> QueryResult:
-    """One row per experiment: ``experiment_name, rows, first_saved_at, last_saved_at``."""
+    """One row per experiment: ``experiment_name, rows, first_saved_at, last_saved_at, tags,
+    note`` (``tags`` a list, empty when none; ``note`` None when none)."""
     store = _open(store, storage_dir)
     return store.execute(
-        "SELECT experiment_name, count(*) AS rows, min(saved_at) AS first_saved_at, "
-        "max(saved_at) AS last_saved_at FROM experiments GROUP BY experiment_name "
-        "ORDER BY experiment_name"
+        "SELECT experiment_name, rows, first_saved_at, last_saved_at, tags, note "
+        "FROM experiment_summary ORDER BY experiment_name"
     )
 
 

@@ -3,11 +3,14 @@
 A process that asks the same store again (a notebook's ``query_experiments`` calls, the reports
 called without ``store=``) reuses the snapshot, its DuckDB connection and views. Before each use
 the folder's state is read again: the names, sizes and modification stamps of the entries of
-``saves/``, ``merged/`` and ``schema/`` and the names at its top. Every change to a store (a save,
-overwrite, delete, rename, rewind, compaction or repair, from any process or machine) adds or
+``saves/``, ``merged/`` and ``schema/``, the names in ``annotations/`` (each tag, untag or note
+adds one) and the names at its top. Every change to a store (a save, overwrite, delete,
+rename, rewind, compaction or repair, a tag, untag or note, from any process or machine) adds or
 removes a file there, and files are never changed in place; a damaged file changes its size or
-stamp. So an equal state means an equal snapshot, and any difference takes a new one. The stamps
-only tell files apart, they never order anything (the store's design uses no clock).
+stamp. (``names/`` is not read: a claim that changes which experiment with rows a name shows
+comes with a rename or delete, which writes to ``saves/``.) So an equal state means an equal
+snapshot, and any difference takes a new one. The stamps only tell files apart, they never order
+anything (the store's design uses no clock).
 
 A store asked again on an unchanged snapshot keeps its rows in memory (``Store.keep_in_memory``,
 up to ``read.IN_MEMORY_LIMIT`` values), so repeated queries read no file.
@@ -24,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from common.experiments import layout
+from common.experiments.annotations import ANNOTATIONS
 from common.experiments.errors import DamagedStoreWarning, StoreNotFoundError
 from common.experiments.read import Store
 from common.experiments.schema import SCHEMA_FOLDER
@@ -58,6 +62,10 @@ def store_state(root: Path) -> tuple[Any, ...]:
         except OSError as exc:
             raise StoreNotFoundError(f"cannot read the experiment store {root}: {exc}") from exc
         state.append(tuple(sorted(entries)))
+    try:  # every tag, untag or note adds a new name here (``annotations``)
+        state.append(tuple(sorted(os.listdir(root / ANNOTATIONS))))
+    except OSError:
+        state.append(())
     try:
         state.append(tuple(sorted(os.listdir(root))))
     except OSError as exc:

@@ -1,4 +1,5 @@
-"""Writing: save, overwrite, delete, rename and rewind experiments.
+"""Writing: save, overwrite, delete, rename and rewind experiments; claim a name for a run; tag
+and annotate an experiment.
 
 A save is one new immutable file (``saves/<id>``) built with pyarrow: no DuckDB on the hot path.
 Every other change writes one file too, an *op* file, whose footer names the saves it supersedes
@@ -6,6 +7,9 @@ Every other change writes one file too, an *op* file, whose footer names the sav
 overwrite's new rows, a rename's rows under the new name, a rewind's rows up to its step. One
 file means the change is atomic, and naming saves instead of comparing times means the order of
 changes never depends on any host's clock: saves made after the change stay visible.
+
+Names and tags are changes too (``claims``, ``annotations``: files created atomically, no clock);
+their public calls are here because deciding who owns a name asks whether it has rows.
 """
 
 from __future__ import annotations
@@ -18,8 +22,16 @@ from pathlib import Path
 from typing import Any
 
 from common.experiments import claims, layout
-from common.experiments.annotations import forget_annotations, record_annotated_name
-from common.experiments.column_types import mixed_columns
+from common.experiments.annotations import (
+    add_tags,
+    forget_annotations,
+    record_annotated_name,
+    remove_tags,
+    replace_note,
+    valid_note,
+    valid_tags,
+)
+from common.experiments.column_types import mixed_columns, registry
 from common.experiments.compaction import after_save
 from common.experiments.errors import (
     ExperimentExistsError,
@@ -43,7 +55,6 @@ from common.experiments.schema import (
     flatten_metadata,
     kind_of_sql_type,
     normalize_results,
-    registry,
     typed_column,
     union_names,
     validate_experiment_name,
@@ -412,6 +423,84 @@ def rewind_experiment(
     if removed:
         after_save(root)
     return removed
+
+
+def claim_experiment(
+    name: str, owner: str, *, storage_dir: str | os.PathLike[str] | None = None
+) -> None:
+    """Make ``owner`` (a new run's identity, e.g. its run folder) the owner of experiment ``name``.
+
+    Atomic against every other change that claims a name (another run, a rename onto ``name``,
+    a first save), on one machine and on a shared folder. Claiming a name the same owner holds
+    already is allowed (a resumed run). The experiment can be tagged from then on, before its
+    first save.
+
+    Raises:
+        ExperimentExistsError: another experiment owns ``name`` or has rows under it.
+        InvalidExperimentNameError: unsafe name.
+        StoreWriteError: the store cannot be written.
+        ValueError: ``owner`` is not a non-empty string.
+    """
+    validate_experiment_name(name)
+    if not isinstance(owner, str) or not owner:
+        raise ValueError("owner must be a non-empty string (e.g. the run's id)")
+    root = layout.resolve_dir(storage_dir, create=True)
+    wanted = claims.Claim(layout.new_id(), owner)
+    claims.claim(root, name, wanted, has_rows=lambda n: has_rows(root, n), rejoin=True)
+
+
+def tag_experiment(
+    name: str, *tags: str, storage_dir: str | os.PathLike[str] | None = None
+) -> list[str]:
+    """Add ``tags`` to experiment ``name``; returns its tags afterwards.
+
+    Raises:
+        UnknownExperimentError: no experiment ``name`` (neither rows nor a run that claimed it).
+        InvalidResultsError: a tag that is not text, empty, longer than 100 characters, with
+            surrounding whitespace or a control character.
+        ExperimentBusyError: another process is renaming or deleting ``name``.
+        StoreWriteError: the store cannot be written.
+    """
+    wanted = valid_tags(tags)
+    root, identity = _identity(name, storage_dir)
+    return add_tags(root, identity, name, wanted)
+
+
+def untag_experiment(
+    name: str, *tags: str, storage_dir: str | os.PathLike[str] | None = None
+) -> list[str]:
+    """Remove ``tags`` from experiment ``name`` (tags it does not have are ignored); returns its
+    tags afterwards. A tag added by someone else while this runs stays.
+
+    Raises:
+        UnknownExperimentError, InvalidResultsError, ExperimentBusyError, StoreWriteError: as
+            ``tag_experiment``.
+    """
+    wanted = valid_tags(tags)
+    root, identity = _identity(name, storage_dir)
+    return remove_tags(root, identity, name, wanted)
+
+
+def set_note(
+    name: str, text: str | None, *, storage_dir: str | os.PathLike[str] | None = None
+) -> None:
+    """Set experiment ``name``'s note to ``text`` (None or empty: no note), replacing it.
+
+    Raises:
+        UnknownExperimentError, ExperimentBusyError, StoreWriteError: as ``tag_experiment``.
+        InvalidResultsError: ``text`` is not text, or longer than 100,000 characters.
+    """
+    note = valid_note(text)
+    root, identity = _identity(name, storage_dir)
+    replace_note(root, identity, name, note)
+
+
+def _identity(name: str, storage_dir: str | os.PathLike[str] | None) -> tuple[Path, str]:
+    """The store folder and the identity of experiment ``name`` (claimed now if it has rows and
+    no claim: a store written before claims existed)."""
+    validate_experiment_name(name)
+    root = layout.resolve_dir(storage_dir, create=False)
+    return root, claims.identity_of(root, name, has_rows=lambda n: has_rows(root, n)).id
 
 
 def _row_count(snap: Snapshot, name: str) -> int:

@@ -109,6 +109,15 @@ def build_arg_parser(
         help="train a stored experiment again from its stored config and seed, as a new run "
         "(default name: EXPERIMENT-repro); warns when the git commit or torch version differ",
     )
+    parser.add_argument(
+        "--tag",
+        dest="tags",
+        action="append",
+        default=[],
+        metavar="TAG",
+        help="tag the run's experiment (repeatable); see query_experiments.py --list",
+    )
+    parser.add_argument("--note", default=None, help="a note on the run's experiment")
     sweep = parser.add_argument_group(
         "sweeps", "a grid or random search of runs of this script (common.training.sweep)"
     )
@@ -162,7 +171,9 @@ def request_from_args(
     moved = config_dir / config if config is not None and config_dir is not None else None
     if config is not None and moved is not None and not config.exists() and moved.exists():
         config = moved
-    return RunRequest(project, config, overrides, args.resume, args.name, args.reproduce)
+    return RunRequest(
+        project, config, overrides, args.resume, args.name, args.reproduce, args.tags, args.note
+    )
 
 
 def _error(message: str, is_main: bool) -> None:

@@ -7,7 +7,10 @@ config) before the first step and trains it with the ``Trainer``. ``common.train
 parses arguments into a ``RunRequest`` and maps the errors to exit statuses.
 
 Runs live in ``assets/outputs/checkpoints/<name>``; a name is validated with the experiment
-store's rule before any work, and a new run never reuses the folder of an existing one.
+store's rule before any work, and a new run never reuses the folder of an existing one. A new
+run (``--reproduce`` and a sweep's runs included) claims its experiment name in the store
+(``claim_experiment``, owner: its folder) before its first write, so of two runs, renames or
+saves that want one name exactly one gets it; then the ``--tag``/``--note`` asked for are set.
 A run is trained by one process at a time: ``train_run`` (and the ``Trainer``) take the run
 folder's lease (``common.training.lease``) before the first write; a second trainer is refused.
 
@@ -67,6 +70,8 @@ class RunRequest:
         name: the new run's name (default: ``logging.experiment_name`` or a timestamped name);
             with ``resume=LATEST`` it names the run to resume.
         reproduce: a stored run to train again, from step 0, with its stored config and seed.
+        tags: tags to give the run's experiment (``--tag``).
+        note: the note to set on the run's experiment (``--note``; empty: none).
     """
 
     project: str
@@ -75,6 +80,8 @@ class RunRequest:
     resume: str | None = None
     name: str | None = None
     reproduce: str | None = None
+    tags: list[str] = field(default_factory=list)
+    note: str | None = None
 
 
 @dataclass
@@ -90,6 +97,9 @@ class Run:
         resume: continue from the folder's newest intact checkpoint (step 0 when there is none).
         overrides: the overrides applied (recorded in ``run.json`` on resume).
         note: a line to print before training (e.g. why a resume restarts from step 0).
+        tags: tags given to the run's experiment when training starts.
+        experiment_note: the note set on the run's experiment when training starts (None: the
+            note is left as it is).
     """
 
     name: str
@@ -100,6 +110,8 @@ class Run:
     resume: bool = False
     overrides: list[str] = field(default_factory=list)
     note: str | None = None
+    tags: list[str] = field(default_factory=list)
+    experiment_note: str | None = None
 
 
 def default_run_name(project: str, stem: str | None = None) -> str:
@@ -222,10 +234,26 @@ def resolve_run(
     """Decide the run ``request`` asks for; reads files, writes nothing.
 
     Raises:
-        ConfigError: a bad config or override, an invalid or taken name, a resume with
-            ``--config`` or with an override it cannot take, or no run to resume (the message
-            lists the project's runs).
+        ConfigError: a bad config, override, tag or note, an invalid or taken name, a resume
+            with ``--config`` or with an override it cannot take, or no run to resume (the
+            message lists the project's runs).
     """
+    from common.experiments.annotations import valid_note, valid_tags
+    from common.experiments.errors import InvalidResultsError
+
+    try:
+        tags, note = valid_tags(request.tags), valid_note(request.note)
+    except InvalidResultsError as exc:
+        raise ConfigError(f"--tag/--note: {exc}") from None
+    run = _decide(request, model_cls, default_config)
+    run.tags = tags
+    run.experiment_note = None if request.note is None else note or ""  # "": clear it
+    return run
+
+
+def _decide(
+    request: RunRequest, model_cls: type[ModelConfig], default_config: str | Path | None
+) -> Run:
     if request.reproduce is not None:
         return _reproduction(request, model_cls)
     if request.resume is None:
@@ -422,20 +450,53 @@ def _environment_differences(name: str) -> list[str]:
     ]
 
 
-def _check_name_unused(name: str, storage_dir: str | Path | None) -> None:
-    """A new run must not add its rows to another run's rows of the same name."""
-    from common.utils import StoreNotFoundError, experiment_names
+def _claim_name(run: Run, storage_dir: str | Path | None) -> None:
+    """Make the new run the owner of its experiment name, so that it never adds its rows to
+    another experiment's (one winner among runs, renames and first saves that want the name).
+    """
+    from common.experiments import ExperimentExistsError, claim_experiment, experiment_names
+    from common.experiments.errors import StoreNotFoundError
 
     try:
-        stored = name in experiment_names(storage_dir=storage_dir)
-    except StoreNotFoundError:
-        return
-    if stored:
+        claim_experiment(run.name, str(run.folder.resolve()), storage_dir=storage_dir)
+    except ExperimentExistsError as exc:
+        try:
+            stored = run.name in experiment_names(storage_dir=storage_dir)
+        except StoreNotFoundError:
+            stored = False
+        if not stored:
+            raise ConfigError(f"run name: {exc}") from None
         raise ConfigError(
-            f"the experiment store already has rows named {name!r} (from a run whose folder is "
-            f"gone, or saved from Python); choose another --name, or delete them first: "
-            f"python tools/query_experiments.py --delete {name}"
-        )
+            f"the experiment store already has rows named {run.name!r} (from a run whose folder "
+            f"is gone, or saved from Python); choose another --name, or delete them first: "
+            f"python tools/query_experiments.py --delete {run.name}"
+        ) from None
+
+
+def _annotate(run: Run, storage_dir: str | Path | None) -> None:
+    """Give the run's experiment the tags and note asked for (before its first save too)."""
+    if not run.tags and run.experiment_note is None:
+        return
+    from common.experiments import (
+        ExperimentExistsError,
+        UnknownExperimentError,
+        claim_experiment,
+        set_note,
+        tag_experiment,
+    )
+
+    def apply() -> None:
+        if run.tags:
+            tag_experiment(run.name, *run.tags, storage_dir=storage_dir)
+        if run.experiment_note is not None:
+            set_note(run.name, run.experiment_note, storage_dir=storage_dir)
+
+    try:
+        apply()
+    except UnknownExperimentError:  # a resumed run that never stored a row nor claimed its name
+        with contextlib.suppress(ExperimentExistsError):  # claimed meanwhile: tag its holder
+            claim_experiment(run.name, str(run.folder.resolve()), storage_dir=storage_dir)
+        apply()
 
 
 def train_run(
@@ -467,7 +528,9 @@ def train_run(
 
     ctx = dist_ctx or DistributedContext()
     if not run.resume:
-        _check_name_unused(run.name, storage_dir)
+        _claim_name(run, storage_dir)
+    if ctx.is_main:
+        _annotate(run, storage_dir)
     # one trainer per run: taken before the first write to the run folder (run.json)
     new_folder = not run.folder.exists()
     lease = acquire_run_lease(run.folder, is_main=ctx.is_main, run=run.name)
