@@ -668,7 +668,7 @@ def _post(
 
 
 def test_tags_and_notes_are_written_only_from_the_page_itself(tmp_path: Path):
-    from common.experiments.annotations import experiment_annotations, tag_experiment
+    from common.experiments import experiment_annotations, tag_experiment
 
     root = tmp_path / "outputs" / "experiments"
     for name in ("a", "b"):

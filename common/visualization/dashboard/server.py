@@ -268,8 +268,12 @@ class DashboardServer(ThreadingHTTPServer):
     def annotate(self, op: str, body: dict[str, Any]) -> dict[str, Any]:
         """Write a tag, untag or note through the store (``tag_experiment``,
         ``untag_experiment``, ``set_note``); the run's tags and note afterwards."""
-        from common.experiments import ExperimentStoreError
-        from common.experiments.annotations import set_note, tag_experiment, untag_experiment
+        from common.experiments import (
+            ExperimentStoreError,
+            set_note,
+            tag_experiment,
+            untag_experiment,
+        )
 
         name = body.get("name")
         if not isinstance(name, str):
