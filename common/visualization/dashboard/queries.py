@@ -513,6 +513,9 @@ class Dashboard:
                     [name],
                 )
                 samples = [{c: cell(v) for c, v in zip(result.columns, row)} for row in result.rows]
+        # a metadata key named like an annotation column (tags, note) is ``<key>_1`` in the summary
+        renamed = {k[:-2]: v for k, v in record.items() if k.lower() in ("tags_1", "note_1")}
+        record = {**record, **renamed}
         config = {
             k: cell(v)
             for k, v in record.items()
