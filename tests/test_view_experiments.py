@@ -25,6 +25,7 @@ import pytest
 
 from common.utils import save_experiment
 from common.visualization.dashboard.queries import Dashboard, DashboardError, chart_hint
+from common.visualization.dashboard.run_page import run_page
 from common.visualization.dashboard.server import DashboardServer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -191,7 +192,7 @@ def test_compare_lists_exactly_the_differing_config_keys(dash):
 
 
 def test_run_page_has_config_environment_provenance_and_checkpoints(dash, store: Path):
-    run = dash.run("lr1e-3-s1")
+    run = run_page(dash, "lr1e-3-s1")
     assert run["config"] == {
         "model__d_model": 64,
         "model__n_layers": 2,
@@ -208,9 +209,9 @@ def test_run_page_has_config_environment_provenance_and_checkpoints(dash, store:
         "steps": ["step_0000100"],
     }
     assert run["samples"] == []
-    assert dash.run("wide-s1")["checkpoints"]["exists"] is False
+    assert run_page(dash, "wide-s1")["checkpoints"]["exists"] is False
     with pytest.raises(DashboardError, match="unknown experiment"):
-        dash.run("nobody")
+        run_page(dash, "nobody")
 
 
 def test_sql_box_answers_read_only_queries_and_refuses_writes(dash, store: Path):
@@ -574,7 +575,7 @@ def test_scatter_and_importance_from_the_runs(grid):
 
 def test_run_page_lists_the_system_metrics_and_they_have_no_best(grid):
     name = _grid_name(*GRID[0])
-    assert grid.run(name)["system_metrics"] == ["sys__rss_mb"]
+    assert run_page(grid, name)["system_metrics"] == ["sys__rss_mb"]
     columns = grid.runs(limit=1)["all_columns"]
     assert "last_sys__rss_mb" in columns and "best_sys__rss_mb" not in columns
 

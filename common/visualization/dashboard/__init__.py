@@ -1,7 +1,8 @@
 """A local web dashboard over the experiment store (``tools/view_experiments.py``).
 
-``queries`` answers the page's questions (runs table, curves, compare, run page, SQL) through the
-store's read API; ``views`` the views over many runs (parallel coordinates, scatter, importance); ``server`` serves the page and a JSON API on 127.0.0.1 and follows new saves;
+``queries`` answers the page's questions (runs table, curves, compare, SQL) through the store's
+read API; ``run_page`` a run's page; ``views`` the views over many runs (parallel coordinates,
+scatter, importance); ``server`` serves the page and a JSON API on 127.0.0.1 and follows saves;
 ``export`` writes the same page as one self-contained HTML file; ``static/`` holds the page,
 its script and style (plotly.js comes from the ``plotly`` package).
 """

@@ -21,6 +21,7 @@ from common.visualization.dashboard.queries import (
     Dashboard,
     DashboardError,
 )
+from common.visualization.dashboard.run_page import run_page
 from common.visualization.dashboard.server import static_text
 
 
@@ -115,7 +116,7 @@ def export_report(
             rows.sort(key=lambda r: order[r[0]])
         curve_names = [r[0] for r in rows[:MAX_CURVE_RUNS]]
         curves = data.curves(curve_names)
-        runs = {name: data.run(name) for name in curve_names}
+        runs = {name: run_page(data, name) for name in curve_names}
         bundle: dict[str, Any] = {
             "meta": {**meta, "experiments": len(rows)},
             "table": table,

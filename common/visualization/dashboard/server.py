@@ -32,6 +32,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from common.visualization.dashboard import views
 from common.visualization.dashboard.queries import QUERY_TIMEOUT_S, Dashboard, DashboardError
+from common.visualization.dashboard.run_page import run_page
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 STATIC_TYPES = {
@@ -211,7 +212,7 @@ class DashboardServer(ThreadingHTTPServer):
             "runs": self._runs,
             "curves": lambda p: self.data.curves(p.get("name", [])),
             "compare": lambda p: self.data.compare(p.get("name", []), _one(p, "split")),
-            "run": lambda p: self.data.run(_one(p, "name") or ""),
+            "run": lambda p: run_page(self.data, _one(p, "name") or ""),
             "sql": lambda p: self.data.sql(_one(p, "q") or ""),
             "parcoords": lambda p: views.parallel_coordinates(self.data, **_view_args(p)),
             "scatter": lambda p: views.scatter(self.data, x=_one(p, "x"), **_view_args(p, False)),
@@ -293,7 +294,7 @@ class DashboardServer(ThreadingHTTPServer):
         except ExperimentStoreError as exc:
             raise DashboardError(str(exc)) from None
         self.data.poll(force=True)
-        run = self.data.run(name)
+        run = run_page(self.data, name)
         return {"name": name, "tags": run["tags"], "note": run["note"]}
 
     def serve_forever(self, poll_interval: float = 0.5) -> None:
