@@ -77,8 +77,8 @@ def metrics_row(
     ``perplexity`` is derived from ``loss`` when the metrics lack it; one-element tensors become
     numbers. With ``floor_bits_per_byte`` (the data's entropy: what a perfect model scores) the
     row also has it and ``gap_bits_per_byte`` (``bits_per_byte`` minus the floor; None without
-    ``bits_per_byte``). ``split`` is ``train``, ``val`` (the validation data, whoever evaluates it) or
-    another name for other data.
+    ``bits_per_byte``). ``split`` is ``train``, ``val`` (the validation data, whoever evaluates
+    it) or another name for other data.
 
     Raises:
         ValueError: a column is given twice (in ``metrics`` and ``columns``, or as ``epoch`` or
