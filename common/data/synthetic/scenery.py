@@ -16,6 +16,7 @@ from common.data.synthetic.words import (
     FEELINGS,
     HIDING_SPOTS,
     KEEPSAKE_WAYS,
+    PASSER_ADJECTIVES,
     PASSERS_BY,
     SKIES,
     SMELLS,
@@ -23,6 +24,7 @@ from common.data.synthetic.words import (
     SYNONYMS,
     THINGS_TO_COUNT,
     TRINKETS,
+    WINDS,
 )
 
 if TYPE_CHECKING:
@@ -75,22 +77,32 @@ def detail(s: Story) -> str:
         kinds.append("give")
     kind = d.pick(tuple(kinds))
     if kind == "sky":
-        return "The sky was " + d.pick(SKIES) + "."
+        sky = d.pick(SKIES)
+        if d.chance(0.5):
+            return f"The sky was {sky}, and the wind was {d.pick(WINDS)}."
+        return f"The sky was {sky}."
     if kind == "smell":
-        return h.f(d.pick(("The air smelled of {x}.", "{Name} could smell {x}.")), x=d.pick(SMELLS))
+        x = d.pick(SMELLS)
+        if d.chance(0.5):
+            x += " and " + d.pick(tuple(y for y in SMELLS if y != x))
+        return h.f(d.pick(("The air smelled of {x}.", "{Name} could smell {x}.")), x=x)
     if kind == "sound":
         first = d.pick(SOUNDS)
         second = d.pick(tuple(x for x in SOUNDS if x != first))
         return h.f("{Name} could hear {x} and {y}.", x=first, y=second)
     if kind == "count":
-        n = d.pick(range(2, 100))
-        return h.f(d.pick(("{Name} counted {n} {x}.", "{He} could see {n} {x}.")), n=str(n),
-                   x=d.pick(THINGS_TO_COUNT))  # fmt: skip
+        x = d.pick(THINGS_TO_COUNT)
+        counted = f"{d.pick(range(2, 100))} {x}"
+        if d.chance(0.5):
+            y = d.pick(tuple(t for t in THINGS_TO_COUNT if t != x))
+            counted += f" and {d.pick(range(2, 100))} {y}"
+        return h.f(d.pick(("{Name} counted {x}.", "{He} could see {x}.")), x=counted)
     if kind == "meet":
         name = d.pick(tuple(sorted(NAMES - s.taken)))
         s.taken.add(name)
         s.met.append(name)
-        return h.f("{Name} met {x} the {k}, who was {doing}.", x=name, k=d.pick(ANIMALS),
+        return h.f("{Name} met {x} the {adj} {k}, who was {doing}.", x=name,
+                   adj=d.pick(PASSER_ADJECTIVES), k=d.pick(ANIMALS),
                    doing=d.pick(PASSERS_BY))  # fmt: skip
     if kind == "clock":  # the clock only moves forward within a story
         hours = ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",

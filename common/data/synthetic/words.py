@@ -558,3 +558,11 @@ KEEPSAKE_WAYS = (
     "{He} still had the {x} from {spot}.",
     "{Name} held the {x} tight.",
 )
+WINDS = (
+    "calm", "soft", "cold", "warm", "strong", "gusty", "gentle", "chilly", "fresh", "wild",
+    "still", "howling",
+)  # fmt: skip
+PASSER_ADJECTIVES = (
+    "old", "young", "friendly", "chatty", "busy", "jolly", "sleepy", "clever", "kind", "gentle",
+    "funny", "polite", "tired", "cheerful", "quiet", "curious", "grumpy", "shy", "brave", "silly",
+)  # fmt: skip
