@@ -88,6 +88,23 @@ def test_pronouns_and_verbs_agree(stories: list[str]) -> None:
     assert not re.search(r"\b(an [^aeiouAEIOU\W]|a [aeiou])\w*", text.replace("a one", ""))
 
 
+def test_people_met_and_things_found_come_back_consistently(stories: list[str]) -> None:
+    waves = found_back = 0
+    for story in stories:
+        for name in re.findall(r"(\w+) waved at \w+ again", story):
+            assert story.index(f"met {name} the") < story.index(f"{name} waved at"), story
+            waves += 1
+        kept = (
+            r"(?:looked at the (.+?) in \w+ pocket again|had the (.+?) that|held the (.+?) tight)"
+        )
+        for match in re.finditer(kept, story):
+            thing = next(g for g in match.groups() if g)
+            found = re.search(rf"(?:found|discovered|picked up) an? {thing} ", story)
+            assert found is not None and found.start() < match.start(), story
+            found_back += 1
+    assert waves > 20 and found_back > 20
+
+
 def _cross_entropy_bits(train: list[list[str]], test: list[list[str]], order: int) -> float:
     """Interpolated (order 1 or 2) word model cross-entropy on ``test``, in bits per word."""
     uni: Counter[str] = Counter(w for doc in train for w in doc)

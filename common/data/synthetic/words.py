@@ -496,7 +496,7 @@ SYNONYMS = (
     ("friend", "pal", "buddy"),
     ("pretty", "lovely", "beautiful", "wonderful"),
     ("happy", "glad", "joyful", "delighted"),
-    ("saw", "spotted", "noticed"),
+    ("saw", "noticed"),
     ("started", "began"),
     ("wanted", "wished"),
     ("went", "headed"),
@@ -555,7 +555,7 @@ TRINKETS = (
 )  # fmt: skip
 KEEPSAKE_WAYS = (
     "{Name} looked at the {x} in {his} pocket again.",
-    "{He} still had the {x} from {spot}.",
+    "{He} still had the {x} that {he} found {spot}.",
     "{Name} held the {x} tight.",
 )
 WINDS = (
