@@ -9,6 +9,10 @@ same number of training bytes as the slice. Writes benchmarks/results/synthetic_
 
     python benchmarks/bench_synthetic_corpus.py                  # 1 seed, 200 steps
     python benchmarks/bench_synthetic_corpus.py --seeds 2
+    python benchmarks/bench_synthetic_corpus.py --real-from OLD.json   # retrain only synthetic
+
+``--real-from`` takes the TinyStories figures of an earlier result with the same steps, settings
+and configs (they do not depend on the generator), so a generator change costs half the time.
 """
 
 from __future__ import annotations
@@ -91,6 +95,7 @@ def main() -> None:
     slices = [up / "shared/data/tinystories" for up in (ROOT.parent, ROOT.parent.parent)]
     default = next((p for p in slices if p.is_dir()), slices[0])
     parser.add_argument("--tinystories", type=Path, default=default)
+    parser.add_argument("--real-from", type=Path, default=None, metavar="JSON")
     parser.add_argument(
         "--out", type=Path, default=ROOT / "benchmarks/results/synthetic_corpus.json"
     )
@@ -108,6 +113,7 @@ def main() -> None:
     per_story = sum(len(s.text.encode()) for s in sample) / len(sample)
     stories = int(train_bytes / per_story)
     results: dict[str, dict[str, list[float]]] = {"synthetic": {}, "tinystories": {}}
+    reused = _reused_real(args.real_from, args.steps, args.seeds)
     floor = corpus_floor_bits_per_byte(sample)
     start = time.time()
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -115,6 +121,9 @@ def main() -> None:
     for seed in range(args.seeds):  # seed outermost: each finished seed is a complete comparison
         for cfg, overrides in CONFIGS.items():
             for corpus in results:
+                if corpus == "tinystories" and reused is not None:
+                    results[corpus].setdefault(cfg, []).append(reused[cfg][seed])
+                    continue
                 settings = COMMON + corpus_settings(corpus, args.tinystories, stories) + overrides
                 bpb = train(
                     settings, args.steps, 1337 + seed, f"bench-corpus-{stamp}-{corpus}-{cfg}-{seed}"
@@ -128,6 +137,7 @@ def main() -> None:
             "steps": args.steps, "seeds_requested": args.seeds, "synthetic_train_stories": stories,
             "synthetic_difficulty": DEFAULT_DIFFICULTY, "synthetic_floor_bits_per_byte": floor,
             "common_settings": COMMON, "configs": CONFIGS, "wall_s": time.time() - start,
+            "tinystories_from": str(args.real_from) if reused is not None else None,
         })  # fmt: skip
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(report, indent=2) + "\n")
@@ -141,6 +151,20 @@ def main() -> None:
         print(f"{n:10s} {mean['synthetic'][n]:10.4f} {mean['tinystories'][n]:12.4f}{tail}")
     print(f"Spearman {report['spearman']:.2f}; synthetic floor {floor:.3f} bits/byte; "
           f"wrote {args.out}")  # fmt: skip
+
+
+def _reused_real(path: Path | None, steps: int, seeds: int) -> dict[str, list[float]] | None:
+    """The TinyStories figures of an earlier result run with the same steps, settings, configs."""
+    if path is None:
+        return None
+    old = json.loads(path.read_text())
+    same = (old.get("steps"), old.get("common_settings"), old.get("configs")) == (
+        steps, COMMON, CONFIGS,
+    )  # fmt: skip
+    real = old.get("bits_per_byte", {}).get("tinystories", {})
+    if not same or any(len(real.get(cfg, [])) < seeds for cfg in CONFIGS):
+        raise SystemExit(f"{path} was not run with these steps, settings, configs and seeds")
+    return {cfg: list(real[cfg]) for cfg in CONFIGS}
 
 
 def summarize(results: dict[str, dict[str, list[float]]], seeds_done: int) -> dict:

@@ -46,9 +46,9 @@ def test_corpus_has_at_least_the_requested_size_in_whole_stories() -> None:
     assert EOT not in generate_corpus(1, seed=0)
 
 
-def test_stories_have_100_to_350_words_and_dialogue(stories: list[str]) -> None:
+def test_stories_have_100_to_450_words_and_dialogue(stories: list[str]) -> None:
     counts = [len(s.split()) for s in stories]
-    assert min(counts) >= 100 and max(counts) <= 350
+    assert min(counts) >= 100 and max(counts) <= 450
     assert sum('"' in s for s in stories) / len(stories) > 0.95
     assert all(s == s.strip() and "  " not in s and "{" not in s for s in stories)
 
@@ -86,6 +86,23 @@ def test_pronouns_and_verbs_agree(stories: list[str]) -> None:
     they = [s for s in stories if re.search(r"\bThey were\b", s) and "themselves" not in s]
     assert they  # characters using they/them exist
     assert not re.search(r"\b(an [^aeiouAEIOU\W]|a [aeiou])\w*", text.replace("a one", ""))
+
+
+def test_people_met_and_things_found_come_back_consistently(stories: list[str]) -> None:
+    waves = found_back = 0
+    for story in stories:
+        for name in re.findall(r"(\w+) waved at \w+ again", story):
+            assert story.index(f"met {name} the") < story.index(f"{name} waved at"), story
+            waves += 1
+        kept = (
+            r"(?:looked at the (.+?) in \w+ pocket again|had the (.+?) that|held the (.+?) tight)"
+        )
+        for match in re.finditer(kept, story):
+            thing = next(g for g in match.groups() if g)
+            found = re.search(rf"(?:found|discovered|picked up) an? {thing} ", story)
+            assert found is not None and found.start() < match.start(), story
+            found_back += 1
+    assert waves > 20 and found_back > 20
 
 
 def _cross_entropy_bits(train: list[list[str]], test: list[list[str]], order: int) -> float:

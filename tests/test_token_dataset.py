@@ -18,9 +18,9 @@ from common.data.token_dataset import (
     TokenFile,
     build_token_file,
     token_dtype,
-    unigram_baseline,
 )
 from common.data.tokenizers import EOT, DataError, Tokenizer, train_bpe_tokenizer
+from common.data.unigram import unigram_baseline
 
 DOCS = [*generate_stories(30, seed=5), "Ünïcödé døc: 日本語 🙂 and a tab\there.", "", "end"]
 

@@ -46,7 +46,7 @@ _EXPORTS = {
     "build_token_file": ".token_dataset",
     "RandomWindowLoader": ".token_dataset",
     "SequentialLoader": ".token_dataset",
-    "unigram_baseline": ".token_dataset",
+    "unigram_baseline": ".unigram",
     "prepare_data": ".pipeline",
     "PreparedData": ".pipeline",
     "DataError": ".pipeline",

@@ -46,7 +46,6 @@ from common.data.token_dataset import (
     SequentialLoader,
     TokenFile,
     build_token_file,
-    unigram_baseline,
     wait_for_token_file,
 )
 from common.data.tokenizers import (
@@ -57,6 +56,7 @@ from common.data.tokenizers import (
     load_tokenizer,
     train_bpe_tokenizer,
 )
+from common.data.unigram import unigram_baseline
 from common.paths import get_cache_dir, get_datasets_dir
 from common.utils.config import DataConfig
 

@@ -330,6 +330,12 @@ def _fmt(value: Any, spec: str = ".4f") -> str:
     return "n/a" if value is None else format(value, spec)
 
 
+def _floor_lines(floor: float | None, gap: float | None) -> list[str]:
+    if floor is None:
+        return []
+    return [f"  floor {floor:.4f} bits per byte (a perfect model's score), gap {_fmt(gap)}"]
+
+
 def _print_summary(result: dict[str, Any]) -> None:
     from common.paths import get_experiments_dir
 
@@ -346,6 +352,7 @@ def _print_summary(result: dict[str, Any]) -> None:
         f"  val loss {_fmt(result.get('val_loss'))}{best_note}, perplexity "
         f"{_fmt(result.get('val_perplexity'), '.2f')}, bits per byte "
         f"{_fmt(result.get('val_bits_per_byte'))}",
+        *_floor_lines(result.get("val_floor_bits_per_byte"), result.get("val_gap_bits_per_byte")),
         f"  checkpoint: {result.get('last_checkpoint')}",
         f"  experiment: {name} (store: {get_experiments_dir()})",
         f"  query: {query}",

@@ -5,7 +5,8 @@ default it loads the newest intact checkpoint of the project's most recent run; 
 picks a run, ``--checkpoint PATH`` a checkpoint folder (or a run folder: its newest intact
 checkpoint). The validation data is rebuilt from the config saved in the checkpoint (cached token
 files are reused). The metrics are stored as a row with split ``val`` (as during training; the row
-also has ``eval_tokens``, ``eval_batches`` and ``checkpoint`` columns) in the run's experiment.
+also has ``eval_tokens``, ``eval_batches`` and ``checkpoint`` columns, and on the embedded corpus
+``floor_bits_per_byte`` and ``gap_bits_per_byte``) in the run's experiment.
 Exit statuses follow ``common.utils.cli``: 2 a user error (one line), 1 an internal error, 130
 Ctrl-C.
 """
@@ -229,6 +230,10 @@ def evaluate(
         f"{ratio}",
         flush=True,
     )
+    floor = data.floor_bits_per_byte
+    if floor is not None:
+        gap = None if bpb is None else bpb - floor
+        print(f"floor (a perfect model's score): bits per byte {floor:.4f} | gap {_fmt(gap)}")
 
     prompts = args.prompts or list(dict.fromkeys([*config.logging.sample_prompts, *extra_prompts]))
     max_new = args.max_new_tokens or max(config.logging.sample_tokens, 1)
@@ -246,6 +251,7 @@ def evaluate(
         {"loss": loss, "perplexity": float(metrics["perplexity"]), "bits_per_byte": bpb},
         split="val",
         epoch=epoch,
+        floor_bits_per_byte=data.floor_bits_per_byte,
         step=step,
         tokens_seen=train_tokens,
         eval_tokens=int(metrics["num_tokens"]),

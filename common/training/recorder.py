@@ -16,12 +16,18 @@ from common.training.state import TrainState
 
 
 def evaluation_rows(
-    state: TrainState, val_metrics: dict[str, Any] | None, *, epoch: float | None, **columns: Any
+    state: TrainState,
+    val_metrics: dict[str, Any] | None,
+    *,
+    epoch: float | None,
+    floor_bits_per_byte: float | None = None,
+    **columns: Any,
 ) -> tuple[list[dict[str, Any]], str | None]:
     """The rows of an evaluation and its log line (None without validation metrics).
 
     A ``train`` row holds the mean training loss since the previous evaluation (when a step ran
-    since), a ``val`` row ``val_metrics``; ``state`` takes the new ``last_metrics`` and best
+    since), a ``val`` row ``val_metrics`` (with the floor and gap given ``floor_bits_per_byte``,
+    the validation data's entropy); ``state`` takes the new ``last_metrics`` and best
     validation loss, and its training-loss sums restart.
     """
     rows: list[dict[str, Any]] = []
@@ -44,6 +50,7 @@ def evaluation_rows(
         },
         split="val",
         epoch=epoch,
+        floor_bits_per_byte=floor_bits_per_byte,
         **columns,
     )
     rows.append(row)
@@ -52,6 +59,8 @@ def evaluation_rows(
             "val_loss": row["loss"],
             "val_perplexity": row["perplexity"],
             "val_bits_per_byte": row["bits_per_byte"],
+            "val_floor_bits_per_byte": row.get("floor_bits_per_byte"),
+            "val_gap_bits_per_byte": row.get("gap_bits_per_byte"),
             "val_step": step,
         }
     )
@@ -61,6 +70,7 @@ def evaluation_rows(
     line = (
         f"eval step {step}: val loss {row['loss']:.4f} | perplexity {row['perplexity']:.2f}"
         + (f" | bits/byte {bpb:.4f}" if bpb is not None else "")
+        + (f" (gap {gap:.4f})" if (gap := row.get("gap_bits_per_byte")) is not None else "")
         + train_note
     )
     return rows, line

@@ -3,7 +3,9 @@
 The Trainer, ``evaluate.py`` scripts and ``Evaluator.create_metrics_dataframe`` all build their
 rows with ``metrics_row`` and their metadata with ``run_metadata``, so every row of every run has
 the same columns (``step``, ``epoch``, ``split``, ``loss``, ``perplexity``, ``bits_per_byte``,
-``lr``, ``tokens_seen``, ``elapsed_s`` and the config flattened by the store).
+``lr``, ``tokens_seen``, ``elapsed_s`` and the config flattened by the store). Rows of data
+with a known entropy (the embedded corpus) also have ``floor_bits_per_byte`` and
+``gap_bits_per_byte``.
 """
 
 from __future__ import annotations
@@ -63,26 +65,38 @@ def _plain(value: Any) -> Any:
 
 
 def metrics_row(
-    metrics: Mapping[str, Any], *, split: str, epoch: float | None = None, **columns: Any
+    metrics: Mapping[str, Any],
+    *,
+    split: str,
+    epoch: float | None = None,
+    floor_bits_per_byte: float | None = None,
+    **columns: Any,
 ) -> dict[str, Any]:
     """One store row: ``epoch``, ``split``, the metrics, then ``columns`` (``step``, ``lr``, ...).
 
     ``perplexity`` is derived from ``loss`` when the metrics lack it; one-element tensors become
-    numbers. ``split`` is ``train``, ``val`` (the validation data, whoever evaluates it) or
-    another name for other data.
+    numbers. With ``floor_bits_per_byte`` (the data's entropy: what a perfect model scores) the
+    row also has it and ``gap_bits_per_byte`` (``bits_per_byte`` minus the floor; None without
+    ``bits_per_byte``). ``split`` is ``train``, ``val`` (the validation data, whoever evaluates
+    it) or another name for other data.
 
     Raises:
         ValueError: a column is given twice (in ``metrics`` and ``columns``, or as ``epoch`` or
             ``split``).
     """
+    derived = {"epoch", "split", "floor_bits_per_byte", "gap_bits_per_byte"}
     clash = sorted(({"epoch", "split"} | set(metrics)) & set(columns))
-    clash += sorted({"epoch", "split"} & set(metrics))
+    clash += sorted(derived & set(metrics))
     if clash:
         raise ValueError(f"column(s) given twice: {clash}")
     row: dict[str, Any] = {"epoch": epoch, "split": split}
     row.update((key, _plain(value)) for key, value in metrics.items())
     if row.get("loss") is not None and "perplexity" not in row:
         row["perplexity"] = compute_perplexity(float(row["loss"]))
+    if floor_bits_per_byte is not None:
+        bpb = row.get("bits_per_byte")
+        row["floor_bits_per_byte"] = float(floor_bits_per_byte)
+        row["gap_bits_per_byte"] = None if bpb is None else float(bpb) - float(floor_bits_per_byte)
     row.update((key, _plain(value)) for key, value in columns.items())
     return row
 

@@ -103,6 +103,8 @@ class Trainer:
         train_tokens: tokens in the training set, for the ``epoch`` column (default: read from the
             loader's ``num_tokens``/``tokens`` when it has them).
         data_description: one line saying what data was used, stored as metadata.
+        floor_bits_per_byte: the validation data's entropy in bits per byte (the embedded
+            corpus's); validation rows then carry it and the gap to it.
         callbacks: functions ``f(trainer, step_metrics)`` called after every optimizer step.
         save_experiments: write rows to the experiment store (rank 0).
 
@@ -125,6 +127,7 @@ class Trainer:
         dist_ctx: DistributedContext | None = None,
         train_tokens: int | None = None,
         data_description: str | None = None,
+        floor_bits_per_byte: float | None = None,
         callbacks: Iterable[Callback] = (),
         save_experiments: bool = True,
     ) -> None:
@@ -158,6 +161,7 @@ class Trainer:
         self.storage_dir = storage_dir
         self.train_tokens = train_tokens or loader_tokens(train_loader)
         self.data_description = data_description
+        self.floor_bits_per_byte = floor_bits_per_byte
         self.callbacks = list(callbacks)
         self.save_experiments = save_experiments
         self._metadata: dict[str, Any] | None = None
@@ -207,6 +211,7 @@ class Trainer:
         kwargs.setdefault("tokenizer", getattr(data, "tokenizer", None))
         kwargs.setdefault("train_tokens", getattr(data, "train_tokens", None))
         kwargs.setdefault("data_description", getattr(data, "description", None))
+        kwargs.setdefault("floor_bits_per_byte", getattr(data, "floor_bits_per_byte", None))
         return cls(model, config, data.train_loader, data.val_loader, **kwargs)
 
     # the progress, read from ``self.state`` (the seed's attribute names)
@@ -545,7 +550,13 @@ class Trainer:
         }
         epoch = self.tokens_seen / self.train_tokens if self.train_tokens else None
         metrics = self.evaluate() if self.val_loader is not None else None
-        rows, line = evaluation_rows(self.state, metrics, epoch=epoch, **columns)
+        rows, line = evaluation_rows(
+            self.state,
+            metrics,
+            epoch=epoch,
+            floor_bits_per_byte=self.floor_bits_per_byte,
+            **columns,
+        )
         if line:
             self._log(line)
         self.history.extend(rows)
@@ -574,6 +585,8 @@ class Trainer:
             "elapsed_s": self.elapsed(),
             **{k: self.last_metrics.get(k) for k in ("train_loss", "val_loss", "val_perplexity")},
             "val_bits_per_byte": self.last_metrics.get("val_bits_per_byte"),
+            "val_floor_bits_per_byte": self.last_metrics.get("val_floor_bits_per_byte"),
+            "val_gap_bits_per_byte": self.last_metrics.get("val_gap_bits_per_byte"),
             "best_val_loss": self.state.best_val_loss,
             "best_val_step": self.best_val_step,
             "samples": samples,

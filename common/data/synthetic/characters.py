@@ -90,7 +90,7 @@ def appearance(d: Draws, c: Char) -> str:
     if c.kind in FEATHERED:
         soft = d.pick(("soft", "shiny", "fluffy"))
         return f"{{He}} had {soft} {d.pick(FUR_COLORS)} feathers and a little orange beak."
-    if c.kind in ("turtle", "frog"):
+    if c.kind in ("turtle", "frog", "toad"):
         skin = d.pick(("green", "bumpy", "smooth", "spotted"))
         rest = " and a hard shell." if c.kind == "turtle" else " and long legs for jumping."
         return "{He} had " + skin + " skin" + rest

@@ -367,10 +367,10 @@ def _plot_newfriend(s: Story) -> None:
     s.add(h.f("{Name} walked over to {friend}.", friend=f.name))
     s.add(s.say(h, s.c("Hello! Do you want to play with me?", "Hi! What is your name?")))
     s.add(f.f('{Name} smiled for the first time that day. "Yes, please!" {he} said.'))
-    s.add(s.c(
-        f"They decided to {s.c(*s.activities)} together.",
-        "They played until it was time to go home.",
-    ))  # fmt: skip
+    if s.chance(0.5):  # the activity is drawn only when the text shows it
+        s.add(f"They decided to {s.c(*s.activities)} together.")
+    else:
+        s.add("They played until it was time to go home.")
     s.add(h.f("Soon {Name} and {friend} were best friends.", friend=f.name))
     s.moral((
         "everyone wants to have a friend",

@@ -50,6 +50,10 @@ class Story:
         self.creature_back = False
         self.collection: tuple[int, str] | None = None
         self.hour = -1  # index of the last hour a clock showed
+        self.trinket: tuple[str, str] | None = None  # a thing found on the way, and where
+        self.trinket_back = False
+        self.met: list[str] = []  # names of the passers-by met
+        self.waved = False
 
     # ---------------------------------------------------------- drawn when first used
     @property
@@ -128,11 +132,13 @@ class Story:
                 starts_with_someone = subject is not None and (
                     subject.group(1) in NAMES or subject.group(1) in ("He", "She", "They")
                 )
-                if self.intro_end and starts_with_someone and self.chance(0.4 * d):
+                if self.intro_end and starts_with_someone and self.chance(0.6 * d):
                     sentence = self._open(sentence)
             self.out.append(sentence)
-            if plot and len(self.out) > 1 and self.chance(0.6 * d):
-                self.out.append(detail(self))
+            if plot and len(self.out) > 1 and self.chance(0.9 * d):
+                self.out.append(vary_words(self, detail(self)))
+                if self.chance(0.5 * d):
+                    self.out.append(vary_words(self, detail(self)))
 
     def _open(self, sentence: str) -> str:
         opener = self.draws.pick(OPENERS)
@@ -167,7 +173,7 @@ class Story:
         else:
             verb = self.draws.pick(("said", "whispered", "replied"), (2, 1, 1))
             adverbs = SPEECH_ADVERBS
-        adverb = " " + self.c(*adverbs) if self.chance(0.7 * self.difficulty) else ""
+        adverb = " " + self.c(*adverbs) if self.chance(0.9 * self.difficulty) else ""
         if self.chance(0.5):
             if line.endswith("."):
                 line = line[:-1] + ","

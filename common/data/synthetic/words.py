@@ -39,18 +39,36 @@ GIRLS = (
     "Nora", "Ivy", "Hannah", "Rosa", "Amy", "Julia", "Daisy", "Molly", "Sophie", "Clara", "Lena",
     "Tara", "Nina", "Olive", "Hazel", "Alice", "Kate", "Bella", "Fatima", "Aisha", "Mei", "Priya",
     "Elena", "Freya", "Greta", "Iris", "Jade", "Layla", "Luna", "Maria", "Nadia", "Poppy", "Rita",
-    "Stella", "Wendy", "Yara", "Zara", "Beth",
+    "Stella", "Wendy", "Yara", "Zara", "Beth", "Abby", "Ada", "Agnes", "Alma", "Amara", "Amelia",
+    "Ana", "Anya", "Ava", "Bea", "Bianca", "Carla", "Carmen", "Cora", "Dalia", "Dina", "Dora",
+    "Edith", "Eliza", "Elsa", "Emily", "Erin", "Eva", "Fiona", "Flora", "Gemma", "Gina", "Gloria",
+    "Helen", "Ilse", "Ines", "Isla", "Jana", "Jenny", "Josie", "Kara", "Keiko", "Kira", "Lara",
+    "Leila", "Lola", "Lotte", "Lucia", "Mabel", "Mara", "Matilda", "Mina", "Miriam", "Nell",
+    "Nia", "Noor", "Paula", "Petra", "Pia", "Rachel", "Rania", "Rhea", "Rosie", "Sadie", "Selma",
+    "Sina", "Sofia", "Suki", "Talia", "Thea", "Tilly", "Uma", "Vera", "Viola", "Wanda", "Willa",
+    "Xenia", "Yasmin", "Yuki", "Zelda", "Zina", "Ayla", "Celia", "Delia", "Esme", "Farah",
+    "Hilda", "Imani", "Juno", "Lina", "Marta", "Nala", "Odette", "Pearl", "Rina", "Saanvi",
 )  # fmt: skip
 BOYS = (
     "Tom", "Ben", "Max", "Leo", "Sam", "Jack", "Tim", "Noah", "Finn", "Oscar", "Hugo", "Eli",
     "Luke", "Adam", "Owen", "Jake", "Theo", "Milo", "Ryan", "Paul", "Omar", "Ravi", "Kai", "Dan",
     "Toby", "Henry", "Felix", "Louis", "Arlo", "Joe", "Amir", "Bruno", "Carlos", "David", "Ezra",
     "George", "Ivan", "Jonah", "Kenji", "Liam", "Marco", "Nico", "Pablo", "Rafael", "Simon",
-    "Victor", "Walter", "Yusuf", "Zack", "Billy",
+    "Victor", "Walter", "Yusuf", "Zack", "Billy", "Aaron", "Abel", "Ahmed", "Alan", "Albert",
+    "Andre", "Anton", "Arthur", "Axel", "Boris", "Brian", "Caleb", "Cyrus", "Dario", "Dennis",
+    "Diego", "Dmitri", "Eddie", "Elias", "Emil", "Eric", "Ethan", "Fabio", "Frank", "Gabe",
+    "Gus", "Hamid", "Hans", "Harry", "Hiro", "Ian", "Igor", "Isaac", "Jamal", "Jasper", "Jonas",
+    "Karl", "Kofi", "Lars", "Lenny", "Levi", "Lucas", "Malik", "Mateo", "Mika", "Nathan", "Ned",
+    "Niko", "Ollie", "Otto", "Pedro", "Peter", "Rami", "Rex", "Rudy", "Sami", "Sergio", "Seth",
+    "Stan", "Tariq", "Teddy", "Timo", "Tobias", "Ugo", "Vik", "Wes", "Xavier", "Yann", "Yosef",
+    "Zane", "Anders", "Bastian", "Cedric", "Duncan", "Emilio", "Femi", "Gideon", "Harvey",
+    "Idris", "Jude", "Kwame", "Lorenzo", "Manu", "Nils", "Orion", "Piet", "Quentin", "Rohan",
 )  # fmt: skip
 NEUTRAL = (
     "Alex", "Robin", "Sky", "Jordan", "Riley", "Quinn", "Charlie", "Kit", "Rowan", "Jesse",
-    "Avery", "Morgan", "Casey", "Remy", "Sasha",
+    "Avery", "Morgan", "Casey", "Remy", "Sasha", "Ari", "Blake", "Cameron", "Dakota", "Eden",
+    "Emery", "Finley", "Harper", "Jamie", "Jules", "Ash", "Lee", "Logan", "Marlo", "Bailey",
+    "Noel", "Parker", "Reese", "Sage", "Shay", "Taylor", "Tatum", "Wren", "Yael", "Zuri",
 )  # fmt: skip
 
 HUMAN_KINDS = {"he": ("boy",), "she": ("girl",), "they": ("kid", "child")}
@@ -58,6 +76,11 @@ ANIMALS = (
     "rabbit", "fox", "bear", "mouse", "cat", "dog", "duck", "owl", "squirrel", "turtle", "frog",
     "pig", "lamb", "puppy", "kitten", "hedgehog", "deer", "goose", "lion", "monkey", "elephant",
     "giraffe", "zebra", "penguin", "hen", "badger", "otter", "raccoon", "tiger", "koala",
+    "beaver", "mole", "goat", "pony", "horse", "donkey", "camel", "panda", "wolf", "sheep",
+    "cow", "calf", "bunny", "chipmunk", "hamster", "kangaroo", "llama", "moose", "seal",
+    "walrus", "sloth", "weasel", "ferret", "lynx", "leopard", "cheetah", "hippo", "rhino",
+    "gorilla", "bison", "yak", "lemur", "meerkat", "possum", "skunk", "bat", "robin", "parrot",
+    "swan", "crow", "sparrow", "chick", "turkey", "pelican", "flamingo", "toad",
 )  # fmt: skip
 
 # trait -> (adjective, description sentences, how the trait shows in a problem)
@@ -201,6 +224,8 @@ PLACES: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
 COLORS = (
     "red", "blue", "green", "yellow", "purple", "orange", "pink", "white", "brown", "gold",
     "silver", "black", "gray", "striped", "spotted",
+    "violet", "crimson", "teal", "navy", "cream", "lilac", "turquoise", "amber", "scarlet", "lime",
+    "peach", "plum-colored",
 )  # fmt: skip
 # object noun -> (adjectives, what you do with it)
 OBJECTS: dict[str, tuple[tuple[str, ...], str]] = {
@@ -233,14 +258,25 @@ FOODS = (
     "cookies", "apples", "a cake", "sandwiches", "strawberries", "a pie", "cherries", "muffins",
     "carrots", "honey bread", "pancakes", "grapes", "cheese", "plums", "biscuits", "soup",
     "pears", "a big melon", "blueberries", "nuts",
+    "oranges", "bananas", "peaches", "pretzels", "crackers", "waffles", "dumplings", "noodles",
+    "rice balls", "tacos", "a pizza", "a fruit salad", "cupcakes", "donuts", "popcorn",
+    "raisins", "figs", "dates", "olives", "a loaf of bread", "corn cakes", "jam tarts",
+    "cheese rolls", "boiled eggs", "mangoes", "kiwis", "apricots", "lemon cake", "oat bars",
+    "a jar of honey", "tomatoes", "cucumbers", "a bowl of berries", "ginger biscuits", "scones",
 )  # fmt: skip
 HIDING_SPOTS = (
     "under a bush", "behind a big rock", "inside a hollow log", "under the bench",
     "next to a tree", "in the tall grass", "under a pile of leaves", "behind the fence",
+    "under a wheelbarrow", "behind the shed", "in a flower bed", "beside a puddle",
+    "under a wooden crate", "near the gate", "in a hole in the wall", "behind a bucket",
+    "under a parked bike", "inside an old boot",
 )  # fmt: skip
 TIMES = (
     "One sunny morning", "One day", "One afternoon", "One windy day", "Early one morning",
     "On Saturday", "One warm evening", "After lunch", "One cloudy day", "On the first warm day",
+    "One rainy morning", "On Sunday", "One foggy morning", "On a snowy day", "One bright morning",
+    "Late one afternoon", "On Monday", "One chilly evening", "On the last day of summer",
+    "One spring morning", "One autumn day", "Before dinner",
 )  # fmt: skip
 ELDERS = ("mom", "dad", "grandma", "grandpa", "aunt", "uncle")
 ELDER_PRON = {
@@ -248,7 +284,10 @@ ELDER_PRON = {
 }  # fmt: skip
 
 
-FEATHERED = ("duck", "owl", "goose")
+FEATHERED = (
+    "duck", "owl", "goose", "penguin", "hen", "robin", "parrot", "swan", "crow", "sparrow", "chick",
+    "turkey", "pelican", "flamingo",
+)  # fmt: skip
 FUR_COLORS = ("brown", "white", "gray", "golden", "black", "orange", "spotted")
 CLOSINGS = (
     "That night, {Name} went to bed with a big smile.",
@@ -363,36 +402,59 @@ OPENERS = (
     "Soon,", "Just then,", "A moment later,", "After a while,", "Before long,", "At that moment,",
     "Right away,", "For a moment,", "All of a sudden,", "A little later,", "Without a word,",
     "By then,", "In no time,", "At first,", "Meanwhile,", "Once more,",
+    "Right then,", "Not long after,", "Later on,", "Just as quickly,", "Next,",
+    "With a sigh,", "With a smile,", "Without waiting,", "Bit by bit,", "That morning,",
+    "Then and there,", "Straight away,", "Step by step,", "Little by little,", "In a flash,",
+    "Sure enough,", "To everyone's surprise,", "Quite suddenly,", "For a while,",
 )  # fmt: skip
 SPEECH_ADVERBS = (
     "softly", "happily", "sadly", "quietly", "slowly", "gently", "kindly", "shyly", "firmly",
     "sweetly", "nervously", "calmly",
+    "warmly", "politely", "brightly", "cheerfully", "patiently", "softly and slowly", "seriously",
+    "thoughtfully",
 )  # fmt: skip
-EXCLAIM_ADVERBS = ("loudly", "happily", "proudly", "bravely", "excitedly", "quickly", "angrily")
-QUESTION_ADVERBS = ("softly", "quietly", "nervously", "shyly", "slowly", "curiously", "gently")
+EXCLAIM_ADVERBS = (
+    "loudly", "happily", "proudly", "bravely", "excitedly", "quickly", "angrily", "eagerly",
+    "joyfully", "suddenly", "wildly", "boldly", "merrily",
+)  # fmt: skip
+QUESTION_ADVERBS = (
+    "softly", "quietly", "nervously", "shyly", "slowly", "curiously", "gently", "carefully",
+    "hopefully", "timidly", "politely", "anxiously", "kindly",
+)  # fmt: skip
 FEELINGS = (
     "happy", "sad", "scared", "excited", "worried", "surprised", "angry", "calm", "tired",
-    "proud", "lonely", "hopeful", "confused", "grateful", "nervous", "glad",
+    "proud", "lonely", "hopeful", "confused", "grateful", "nervous", "relieved", "sleepy",
+    "curious", "shy", "bored", "jolly", "puzzled", "cheery", "safe", "cozy",
 )  # fmt: skip
 FEELING_WAYS = (
     "{Name} felt {feeling}.",
     "{Name} was very {feeling}.",
-    "{He} felt a little {feeling}.",
+    "{He} felt a bit {feeling}.",
     "Deep inside, {Name} felt {feeling}.",
     "{His} face looked {feeling}.",
 )
 SKIES = (
     "blue", "full of white clouds", "gray", "pink and orange", "pale", "soft and golden",
     "full of birds", "very big",
+    "dark and stormy", "clear and bright", "the color of milk", "streaked with gold",
+    "purple at the edges", "dotted with tiny clouds", "wide and empty", "heavy with rain",
 )  # fmt: skip
 SMELLS = (
     "fresh rain", "warm bread", "wet grass", "pine trees", "sweet flowers", "the sea",
     "wood smoke", "ripe apples", "cut hay", "hot soup", "lemons", "old leaves",
+    "cinnamon", "fresh paint", "roses", "mint leaves", "baking cookies", "clean laundry",
+    "oranges", "the river", "popcorn", "pepper", "chocolate", "wet sand", "lavender",
+    "burnt toast", "hot pancakes", "fresh mud", "cut grass", "strawberry jam",
 )  # fmt: skip
 SOUNDS = (
     "birds singing", "a dog barking far away", "the wind in the trees", "children laughing",
     "a bell ringing", "water splashing", "leaves rustling", "a train whistle",
     "bees humming", "rain tapping on a roof", "a cow mooing", "music from a window",
+    "a drum far away", "a baby crying", "a car horn", "frogs croaking", "a kettle whistling",
+    "someone whistling a tune", "an owl hooting", "a door creaking", "a clock ticking",
+    "a cat meowing", "a horse trotting", "a plane flying over", "thunder rumbling",
+    "a bicycle bell", "people clapping", "a radio playing", "a rooster crowing",
+    "sheep bleating",
 )  # fmt: skip
 # creatures met on the way: (noun, adjectives, what it is doing, what it does when seen again)
 CREATURES = (
@@ -421,33 +483,86 @@ COUNTS = ("two", "three", "four", "five", "six", "seven", "eight", "ten")
 # Interchangeable words of plot sentences: any member of a group may stand for any other. No
 # member is a trait, a speech verb, or an option of a draw that also offers another member.
 SYNONYMS = (
-    ("big", "large", "huge", "giant"),
-    ("little", "small", "tiny"),
-    ("very", "really"),
-    ("ran", "raced", "rushed", "hurried"),
-    ("walked", "strolled", "wandered"),
+    ("big", "large", "huge", "giant", "enormous"),
+    ("little", "small", "tiny", "wee"),
+    ("very", "really", "truly"),
+    ("ran", "raced", "rushed", "hurried", "dashed"),
+    ("walked", "strolled", "wandered", "stepped"),
     ("smiled", "grinned", "beamed"),
     ("laughed", "giggled", "chuckled"),
-    ("jumped", "leaped", "hopped"),
+    ("jumped", "leaped", "hopped", "bounced"),
     ("scared", "afraid", "frightened"),
-    ("sad", "unhappy", "gloomy"),
+    ("sad", "unhappy", "gloomy", "glum"),
     ("friend", "pal", "buddy"),
-    ("pretty", "lovely"),
+    ("pretty", "lovely", "beautiful", "wonderful"),
+    ("happy", "glad", "joyful", "delighted"),
+    ("saw", "noticed"),
+    ("started", "began"),
+    ("wanted", "wished"),
+    ("went", "headed"),
+    ("found", "discovered"),
+    ("fell", "tumbled"),
+    ("strange", "odd", "weird"),
+    ("loud", "noisy"),
+    ("good", "nice"),
+    ("ate", "munched"),
+    ("hugged", "squeezed"),
+    ("everyone", "everybody"),
+    ("mom", "mother", "mommy", "mama"),
+    ("dad", "father", "daddy", "papa"),
+    ("grandma", "granny", "grandmother", "nana"),
+    ("grandpa", "grandfather", "granddad", "grandad"),
+    ("aunt", "auntie"),
+    ("shiny", "sparkly", "gleaming"),
+    ("fast", "quick", "speedy"),
 )
 THINGS_TO_COUNT = (
     "birds", "clouds", "stones", "flowers", "trees", "ducks", "shells", "leaves", "cars", "boats",
     "apples", "stars", "bees", "windows", "steps", "ants", "kites", "sheep", "cows", "houses",
     "butterflies", "snails", "buttons", "puddles", "bricks", "acorns", "pebbles", "feathers",
     "cookies", "balloons", "fish", "mushrooms",
+    "pigeons", "lamps", "chairs", "benches", "crows", "dogs", "fences", "hats", "carrots",
+    "candles", "jars", "ladders", "spoons", "cups", "wheels", "tents", "flags", "pumpkins",
+    "goats", "rabbits", "bottles", "socks", "doors", "pencils", "marbles", "books", "bells",
+    "frogs", "squirrels", "daisies",
 )  # fmt: skip
 PASSERS_BY = (
     "carrying a basket", "riding a bike", "walking a dog", "eating an apple", "reading a book",
     "flying a kite", "painting a fence", "singing a song", "selling balloons", "picking flowers",
     "pushing a cart", "feeding the birds", "looking for a lost key", "wearing a funny hat",
     "holding an umbrella", "carrying a ladder",
+    "carrying a big cake", "pulling a wagon", "juggling three balls", "fixing a bike",
+    "watering plants", "sweeping the path", "looking at a map", "blowing bubbles",
+    "drawing with chalk", "playing a flute", "hanging up washing", "building a sandcastle",
+    "carrying a fishing rod", "pushing a pram", "counting coins", "tying a shoelace",
+    "chasing a butterfly", "humming a tune", "eating a sandwich", "holding a balloon",
 )  # fmt: skip
 # things a character owns a number of, gives some away, and counts again later
 COLLECTIONS = (
     "marbles", "stickers", "crayons", "shells", "buttons", "coins", "cookies", "acorns",
     "pebbles", "ribbons", "cards", "beads",
+    "stamps", "feathers", "keys", "pencils", "rocks", "bottle caps", "leaves", "toy cars",
+    "seeds", "spoons",
+)  # fmt: skip
+# small things a character finds on the way, keeps, and looks at again later
+TRINKETS = (
+    "shell", "feather", "button", "leaf", "pebble", "ribbon", "key", "coin", "marble", "bead",
+    "acorn", "pine cone", "stone", "spoon", "bell", "thimble", "glove", "sock", "mitten", "crayon",
+    "pencil", "sticker", "card", "ticket", "bottle cap", "toy soldier", "whistle", "yo-yo string",
+    "hair clip", "bracelet", "seashell", "map", "letter", "postcard", "kite string", "paintbrush",
+    "jar lid", "walnut", "chestnut", "umbrella handle", "toy boat", "rubber duck", "plastic ring",
+    "tin cup", "candle", "compass", "magnifying glass", "notebook", "puzzle piece", "domino",
+)  # fmt: skip
+KEEPSAKE_WAYS = (
+    "{Name} looked at the {x} in {his} pocket again.",
+    "{He} still had the {x} that {he} found {spot}.",
+    "{Name} held the {x} tight.",
+)
+WINDS = (
+    "calm", "soft", "cold", "warm", "strong", "gusty", "gentle", "chilly", "fresh", "wild",
+    "still", "howling",
+)  # fmt: skip
+PASSER_ADJECTIVES = (
+    "old", "young", "friendly", "chatty", "busy", "jolly", "sleepy", "clever", "kind", "gentle",
+    "funny", "polite", "tired", "cheerful", "quiet", "curious", "grumpy", "shy", "brave", "silly",
 )  # fmt: skip
