@@ -20,6 +20,7 @@ each run's status; each run's output goes to ``logs/<run>.log`` beside it.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import math
@@ -27,11 +28,12 @@ import os
 import queue
 import random
 import re
+import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator, Sequence
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +42,8 @@ from common.utils.config import ConfigError
 
 LAUNCHERS = ("local", "submitit-local", "slurm")
 SWEEP_FILE = "sweep.json"
+FINAL_STATUSES = ("finished", "diverged", "pruned")
+"""Statuses a rerun leaves as they are (a diverged run would diverge again)."""
 _DISTRIBUTION_RE = re.compile(r"^\s*(uniform|loguniform|int|choice)\s*\((.*)\)\s*$", re.S)
 _EXIT_DIVERGED = 3  # common.training.cli.EXIT_DIVERGED (cli imports this module)
 
@@ -186,14 +190,90 @@ def sweep_dir(sweep: str) -> Path:
     return get_checkpoints_dir().parent / "sweeps" / sweep
 
 
-def run_command(argv: list[str], env: dict[str, str], log_path: str) -> int:
+def run_command(argv: list[str], env: dict[str, str], log_path: str, on_start: Any = None) -> int:
     """Run one sweep run's command with ``env`` added, output appended to ``log_path``;
-    returns its exit status (what every launcher executes)."""
+    returns its exit status (what every launcher executes).
+
+    The command runs in its own session (a terminal's Ctrl-C reaches the sweep only, which
+    forwards it once). ``on_start(process)`` is called once it runs. In a process's main thread
+    (a submitit job) SIGINT and SIGTERM are forwarded to the command as SIGINT, so a cancelled
+    job lets its run checkpoint and stop.
+    """
     Path(log_path).parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
-        return subprocess.run(
-            argv, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT, check=False
-        ).returncode
+        proc = subprocess.Popen(
+            argv,
+            env={**os.environ, **env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    if on_start is not None:
+        on_start(proc)
+    previous: dict[int, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous[signum] = signal.signal(signum, lambda *_: interrupt_process(proc))
+    try:
+        return proc.wait()
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def interrupt_process(proc: subprocess.Popen[bytes]) -> None:
+    """Send SIGINT to a process started by ``run_command`` and its process group (a run
+    checkpoints and stops; a second one stops it at once)."""
+    if proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGINT)
+
+
+class Children:
+    """The processes and jobs a sweep started, so that a stop reaches every one of them."""
+
+    def __init__(self, launcher: str) -> None:
+        self.launcher = launcher
+        self.stopping = False
+        self._lock = threading.Lock()
+        self._running: dict[int, Any] = {}
+
+    def started(self, key: int, child: Any) -> None:
+        """Track a started process or submitit job (stopped at once if a stop came first)."""
+        with self._lock:
+            self._running[key] = child
+            stop = self.stopping
+        if stop:
+            self._stop_one(child)
+
+    def ended(self, key: int) -> None:
+        """Stop tracking a process or job that has ended."""
+        with self._lock:
+            self._running.pop(key, None)
+
+    def stop(self) -> int:
+        """Ask every running child to checkpoint and stop; returns how many were asked."""
+        with self._lock:
+            self.stopping = True
+            running = list(self._running.values())
+        for child in running:
+            self._stop_one(child)
+        return len(running)
+
+    def _stop_one(self, child: Any) -> None:
+        if isinstance(child, subprocess.Popen):
+            interrupt_process(child)
+        elif self.launcher == "submitit-local":
+            # SIGTERM: submitit's local controller forwards it to the job, whose run_command
+            # forwards SIGINT to the run (its cancel() would SIGKILL the job after 1 s).
+            process = getattr(child, "_process", None)
+            if process is not None and process.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    process.send_signal(signal.SIGTERM)
+        else:  # Slurm: scancel sends SIGTERM to the job, forwarded to the run as SIGINT
+            with contextlib.suppress(Exception):
+                child.cancel(check=False)
 
 
 def script_command() -> list[str]:
@@ -382,6 +462,7 @@ def run_sweep(
             overrides=run.overrides,
             action=states[run.name],
             **({"status": "finished"} if done else {}),
+            **({"status": "pending"} if states[run.name] != "skip" else {}),
         )
     jobs = max(1, min(options.jobs, len(todo) or 1))
     gpus = _gpu_count() if options.launcher == "local" and todo else 0
@@ -389,7 +470,9 @@ def run_sweep(
     for slot in range(jobs):
         slots.put(slot)
 
-    def launch(run: SweepRun) -> int:
+    children = Children(options.launcher)
+
+    def launch(run: SweepRun) -> int | None:
         if states[run.name] == "resume":
             args = ["--resume", run.name]
         else:
@@ -400,20 +483,26 @@ def run_sweep(
         argv = [*script, *args, "--sweep-metadata", metadata]
         log = str(folder / "logs" / f"{run.name}.log")
         slot = slots.get()
+        key = id(run)
         try:
+            if children.stopping:
+                return None
             save(run.name, status="running")
             env = _child_env(slot, jobs, gpus) if options.launcher != "slurm" else {}
             if executor is None:
-                code = run_command(argv, env, log)
+                code = run_command(argv, env, log, lambda proc: children.started(key, proc))
             else:
                 try:
-                    code = executor.submit(run_command, argv, env, log).result()
+                    job = executor.submit(run_command, argv, env, log)
+                    children.started(key, job)
+                    code = job.result()
                 except Exception as exc:  # the job itself failed (killed, timed out)
                     save(run.name, error=str(exc).strip().splitlines()[-1:])
-                    code = 1
+                    code = 130 if children.stopping else 1
             save(run.name, status=_status(code), exit_code=code)
             return code
         finally:
+            children.ended(key)
             slots.put(slot)
 
     print(
@@ -421,23 +510,76 @@ def run_sweep(
         f"done), {jobs} at a time ({options.launcher}); logs in {folder / 'logs'}",
         flush=True,
     )
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        list(pool.map(launch, todo))
+    with _forwarding_stops(children, options.name), ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = [pool.submit(launch, run) for run in todo]
+        while wait(futures, timeout=0.5, return_when=FIRST_EXCEPTION).not_done:
+            continue  # wakes up to let a signal handler run promptly
+        for future in futures:
+            future.result()
+    for run in todo:
+        if recorded[run.name].get("status") in ("pending", "running"):
+            save(run.name, status="not started")
+    return _report(options.name, runs, recorded, folder, interrupted=children.stopping)
+
+
+@contextlib.contextmanager
+def _forwarding_stops(children: Children, sweep: str) -> Iterator[None]:
+    """While the sweep runs, SIGINT and SIGTERM stop it: every running child is asked to
+    checkpoint and stop (a second signal stops them at once), and no new run starts."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handle(signum: int, frame: Any) -> None:
+        again = children.stopping
+        asked = children.stop()
+        what = "stopping them at once" if again else "asking them to checkpoint and stop"
+        print(
+            f"\nsweep {sweep}: {signal.Signals(signum).name}: {asked} running run(s), {what}; "
+            "no new run starts" + ("" if again else " (again to stop at once)"),
+            file=sys.stderr,
+            flush=True,
+        )
+
+    previous = {s: signal.signal(s, handle) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _report(
+    sweep: str,
+    runs: list[SweepRun],
+    recorded: dict[str, Any],
+    folder: Path,
+    *,
+    interrupted: bool,
+) -> int:
+    """Print every run's status and the closing line; returns the sweep's exit status (0 all
+    finished, 130 stopped by a signal, else 1)."""
     best = _best_values([r.name for r in runs])
     table = []
-    failed = 0
     for run in runs:
         status = recorded.get(run.name, {}).get("status", "finished")
-        failed += status not in ("finished",)
         value, step = best.get(run.name, (None, None))
         table.append([run.name, status, step, value])
     _print_table(["run", "status", "step", "best val loss"], table)
     for run, row in zip(runs, table):
-        if row[1] != "finished":
+        if row[1] not in ("finished", "not started"):
             print(f"{run.name}: {_last_error(folder / 'logs' / f'{run.name}.log')}", flush=True)
-    again = f"rerun the same command with --sweep-name {options.name} to resume it"
-    print(f"sweep {options.name}: {len(runs) - failed}/{len(runs)} finished; {again}", flush=True)
-    return 1 if failed else 0
+    finished = sum(row[1] == "finished" for row in table)
+    left = sum(row[1] not in FINAL_STATUSES for row in table)
+    line = f"sweep {sweep}: {finished}/{len(runs)} finished"
+    if interrupted:
+        line += ", stopped by a signal"
+    if left:
+        line += f"; {left} left: rerun the same command (--sweep-name {sweep}) to resume"
+    print(line, flush=True)
+    if interrupted:
+        return 130
+    return 0 if finished == len(runs) else 1
 
 
 def _last_error(log: Path) -> str:
