@@ -302,6 +302,83 @@ class SweepOptions:
     slurm_partition: str | None = None
     slurm_gpus_per_job: int = 0
     slurm_time: int = 60
+    search: str | None = None
+    objective: str = "loss"
+    prune: str = "none"
+
+
+class SweepRecord:
+    """``sweep.json``: the sweep's name, project and each run's entry (status, overrides, ...).
+
+    Every save rewrites the file atomically; with ``shared`` (a study several sweep processes
+    work on) each save first re-reads the file under a lock file, so no process's entries are
+    lost.
+    """
+
+    def __init__(self, path: Path, name: str, project: str, *, shared: bool = True) -> None:
+        self.path = path
+        self.shared = shared
+        self._lock = threading.Lock()
+        self.record = self._read() or {"name": name, "project": project, "runs": {}}
+        self.runs: dict[str, Any] = self.record.setdefault("runs", {})
+
+    def _read(self) -> dict[str, Any] | None:
+        try:
+            record = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return record if isinstance(record, dict) else None
+
+    def save(self, run: str, **entry: Any) -> None:
+        """Update run ``run``'s entry and write the file."""
+        from common.utils.atomic import atomic_write_text
+
+        with self._lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self._file_lock():
+                if self.shared:
+                    disk = (self._read() or {}).get("runs")
+                    if isinstance(disk, dict):
+                        self.runs.update({k: v for k, v in disk.items() if k != run})
+                self.runs.setdefault(run, {}).update(entry)
+                atomic_write_text(self.path, json.dumps(self.record, indent=2) + "\n")
+
+    @contextlib.contextmanager
+    def _file_lock(self) -> Iterator[None]:
+        if not self.shared:
+            yield
+            return
+        from optuna.storages.journal import JournalFileOpenLock
+
+        lock = JournalFileOpenLock(str(self.path))
+        lock.acquire()
+        try:
+            yield
+        finally:
+            lock.release()
+
+    def statuses(self) -> dict[str, str]:
+        """Each run's recorded status."""
+        return {k: str(v.get("status", "")) for k, v in self.runs.items()}
+
+
+def launch_child(
+    children: Children, executor: Any, argv: list[str], env: dict[str, str], log: str, key: int
+) -> tuple[int, str | None]:
+    """Run one run's command locally or as a submitit job, tracked in ``children``; returns its
+    exit status and, when the job itself failed, why."""
+    try:
+        if executor is None:
+            return run_command(argv, env, log, lambda proc: children.started(key, proc)), None
+        try:
+            job = executor.submit(run_command, argv, env, log)
+            children.started(key, job)
+            return int(job.result()), None
+        except Exception as exc:  # the job itself failed (killed, timed out)
+            lines = str(exc).strip().splitlines()
+            return (130 if children.stopping else 1), (lines[-1] if lines else repr(exc))
+    finally:
+        children.ended(key)
 
 
 def run_state(run: SweepRun, recorded: dict[str, Any]) -> str:
@@ -410,8 +487,14 @@ def run_sweep(
     from common.utils.atomic import atomic_write_text
     from common.utils.config import load_config
 
-    base = load_config(config_path, list(base_overrides), model_cls=model_cls)
     validate_run_name(options.name)
+    if options.search is not None:
+        from common.training.search import run_search
+
+        return run_search(
+            options, config_path, base_overrides, project=project, model_cls=model_cls
+        )
+    base = load_config(config_path, list(base_overrides), model_cls=model_cls)
     runs = expand(
         options.name,
         options.axes,
@@ -483,26 +566,17 @@ def run_sweep(
         argv = [*script, *args, "--sweep-metadata", metadata]
         log = str(folder / "logs" / f"{run.name}.log")
         slot = slots.get()
-        key = id(run)
         try:
             if children.stopping:
                 return None
             save(run.name, status="running")
             env = _child_env(slot, jobs, gpus) if options.launcher != "slurm" else {}
-            if executor is None:
-                code = run_command(argv, env, log, lambda proc: children.started(key, proc))
-            else:
-                try:
-                    job = executor.submit(run_command, argv, env, log)
-                    children.started(key, job)
-                    code = job.result()
-                except Exception as exc:  # the job itself failed (killed, timed out)
-                    save(run.name, error=str(exc).strip().splitlines()[-1:])
-                    code = 130 if children.stopping else 1
+            code, error = launch_child(children, executor, argv, env, log, key=id(run))
+            if error is not None:
+                save(run.name, error=[error])
             save(run.name, status=_status(code), exit_code=code)
             return code
         finally:
-            children.ended(key)
             slots.put(slot)
 
     print(
@@ -510,7 +584,7 @@ def run_sweep(
         f"done), {jobs} at a time ({options.launcher}); logs in {folder / 'logs'}",
         flush=True,
     )
-    with _forwarding_stops(children, options.name), ThreadPoolExecutor(max_workers=jobs) as pool:
+    with forwarding_stops(children, options.name), ThreadPoolExecutor(max_workers=jobs) as pool:
         futures = [pool.submit(launch, run) for run in todo]
         while wait(futures, timeout=0.5, return_when=FIRST_EXCEPTION).not_done:
             continue  # wakes up to let a signal handler run promptly
@@ -523,7 +597,7 @@ def run_sweep(
 
 
 @contextlib.contextmanager
-def _forwarding_stops(children: Children, sweep: str) -> Iterator[None]:
+def forwarding_stops(children: Children, sweep: str) -> Iterator[None]:
     """While the sweep runs, SIGINT and SIGTERM stop it: every running child is asked to
     checkpoint and stop (a second signal stops them at once), and no new run starts."""
     if threading.current_thread() is not threading.main_thread():

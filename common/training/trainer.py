@@ -52,7 +52,12 @@ from common.training.distributed import (
     resolve_device,
     wrap_model,
 )
-from common.training.errors import RowsNotStoredError, TrainingDivergedError, TrainingInterrupted
+from common.training.errors import (
+    RowsNotStoredError,
+    RunPruned,
+    TrainingDivergedError,
+    TrainingInterrupted,
+)
 from common.training.evaluator import seeded_samples, split_batch
 from common.training.interrupt import InterruptHandler
 from common.training.lease import acquire_run_lease
@@ -75,6 +80,9 @@ __all__ = [
 ]
 
 Callback = Callable[["Trainer", dict[str, Any]], None]
+EvaluationHook = Callable[["Trainer", list[dict[str, Any]]], bool]
+"""``f(trainer, rows)`` after each evaluation, before its rows are stored; True stops the run
+(pruned: the rows get ``pruned = true``, a checkpoint is written, ``RunPruned`` is raised)."""
 
 
 def _from_state(name: str, doc: str) -> Any:
@@ -104,6 +112,7 @@ class Trainer:
             loader's ``num_tokens``/``tokens`` when it has them).
         data_description: one line saying what data was used, stored as metadata.
         callbacks: functions ``f(trainer, step_metrics)`` called after every optimizer step.
+        evaluation_hooks: ``EvaluationHook`` functions (a search's pruning).
         save_experiments: write rows to the experiment store (rank 0).
 
     Raises:
@@ -127,6 +136,7 @@ class Trainer:
         data_description: str | None = None,
         callbacks: Iterable[Callback] = (),
         save_experiments: bool = True,
+        evaluation_hooks: Iterable[EvaluationHook] = (),
     ) -> None:
         tcfg = validate_config(config).training
         self.config = config
@@ -159,6 +169,8 @@ class Trainer:
         self.train_tokens = train_tokens or loader_tokens(train_loader)
         self.data_description = data_description
         self.callbacks = list(callbacks)
+        self.evaluation_hooks = list(evaluation_hooks)
+        self._pruned = False
         self.save_experiments = save_experiments
         self._metadata: dict[str, Any] | None = None
         try:
@@ -359,6 +371,7 @@ class Trainer:
                     paused = True
                 if (
                     final
+                    or self._pruned
                     or self.step == target
                     or (tcfg.checkpoint_interval > 0 and self.step % tcfg.checkpoint_interval == 0)
                 ):
@@ -366,6 +379,8 @@ class Trainer:
                     just_saved = paused = True
                 if paused:  # tokens per second measure training only
                     window_tokens, window_start = 0, time.perf_counter()
+                if self._pruned and not final:
+                    break
                 # Under torchrun every rank stops at the step where any rank saw Ctrl-C.
                 stop = stats["stop"] or (self._interrupt.requested and not self.dist.is_distributed)
                 if stop and self.step < target:
@@ -378,6 +393,11 @@ class Trainer:
             self.ddp_model, self.forward_model = None, self.model
             self.progress.close()
             self._interrupt.restore()
+        if self._pruned and self.step < max_steps:
+            message = f"pruned at step {self.step}; checkpoint {self.last_checkpoint} written"
+            self._log(message)
+            self.recorder.flush(self.state)
+            raise RunPruned(message, self.step, self.last_checkpoint)
         if interrupted:
             message = (
                 f"interrupted at step {self.step}; checkpoint {self.last_checkpoint} written; "
@@ -548,6 +568,15 @@ class Trainer:
         rows, line = evaluation_rows(self.state, metrics, epoch=epoch, **columns)
         if line:
             self._log(line)
+        stop = self.dist.is_main and any([hook(self, rows) for hook in self.evaluation_hooks])
+        if self.dist.is_distributed and self.evaluation_hooks:  # every rank stops together
+            flag = torch.tensor([float(stop)], device=self.device)
+            self.dist.all_reduce(flag)
+            stop = bool(flag.item() > 0)
+        if stop:
+            self._pruned = True
+            for row in rows:
+                row["pruned"] = True
         self.history.extend(rows)
         self.recorder.record(self.state, rows)
 
