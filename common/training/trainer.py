@@ -5,9 +5,10 @@ optimizer steps. Each step accumulates gradients over ``grad_accum_steps`` micro
 ``no_sync`` on the non-final ones when data-parallel), clips them, and takes an AdamW step on the
 learning-rate schedule. Every ``eval_interval`` steps and at the end the model is evaluated on the
 validation loader through the ``Evaluator``, and the rows (``split`` ``val``, plus a ``train`` row
-with the mean training loss since the previous evaluation) are appended to the experiment store
-with the run's metadata. Every ``checkpoint_interval`` steps and at the end a checkpoint is written
-to ``checkpoint_dir/step_XXXXXXX``; the last ``keep_checkpoints`` are kept.
+with the mean training loss since the previous evaluation, both with the ``sys__*`` system
+metrics of ``system_metrics``) are appended to the experiment store with the run's metadata.
+Every ``checkpoint_interval`` steps and at the end a checkpoint is written to
+``checkpoint_dir/step_XXXXXXX``; the last ``keep_checkpoints`` are kept.
 
 Resume (``train(resume=True)``) restores weights, optimizer, scheduler, gradient-scaler, RNG states
 (per rank) and the data loader's position from the newest intact checkpoint (a damaged one is
@@ -67,6 +68,7 @@ from common.training.recorder import Recorder, evaluation_rows
 from common.training.records import count_parameters, loader_tokens, run_metadata
 from common.training.schedules import create_scheduler
 from common.training.state import TrainState
+from common.training.system_metrics import SystemMetrics
 from common.utils.config import SCHEDULE_KEYS, Config, ConfigError, validate_config
 
 __all__ = [
@@ -205,6 +207,7 @@ class Trainer:
             distributed=self.dist.is_distributed, announce=self.dist.is_main
         )
         self._evaluator: Any = None
+        self._system = SystemMetrics(self.device) if self.dist.is_main else None
 
     @classmethod
     def from_prepared(cls, model: nn.Module, config: Config, data: Any, **kwargs: Any) -> Trainer:
@@ -565,6 +568,8 @@ class Trainer:
         }
         epoch = self.tokens_seen / self.train_tokens if self.train_tokens else None
         metrics = self.evaluate() if self.val_loader is not None else None
+        if self._system is not None:  # sys__* columns: memory, CPU and GPU use
+            columns.update(self._system.sample())
         rows, line = evaluation_rows(self.state, metrics, epoch=epoch, **columns)
         if line:
             self._log(line)
