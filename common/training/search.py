@@ -376,6 +376,7 @@ def run_search(
     """
     from concurrent.futures import ThreadPoolExecutor
 
+    from common.training import launch
     from common.training import sweep as sw
     from common.utils.config import load_config
 
@@ -409,12 +410,12 @@ def run_search(
               f"would resume {len(resumable)} and ask {left} more")  # fmt: skip
         return 0
 
-    script = sw.script_command()
-    executor = None if options.launcher == "local" else sw._submitit_executor(options, folder)
+    script = launch.script_command()
+    executor = None if options.launcher == "local" else launch.submitit_executor(options, folder)
     sweep_keys = ",".join(a.key.replace(".", "__") for a in options.axes)
     jobs = max(1, options.jobs)
-    gpus = sw._gpu_count() if options.launcher == "local" else 0
-    children = sw.Children(options.launcher)
+    gpus = launch.gpu_count() if options.launcher == "local" else 0
+    children = launch.Children(options.launcher)
     pending = list(resumable)
     pending_lock = threading.Lock()
 
@@ -450,9 +451,9 @@ def run_search(
             argv = [*script, *args, "--sweep-metadata", metadata,
                     "--sweep-trial", search.link(number).to_json()]  # fmt: skip
             record.save(name, trial=number, overrides=overrides, action=state, status="running")
-            env = sw._child_env(slot, jobs, gpus) if options.launcher != "slurm" else {}
+            env = launch.child_env(slot, jobs, gpus) if options.launcher != "slurm" else {}
             log = str(folder / "logs" / f"{name}.log")
-            code, error = sw.launch_child(children, executor, argv, env, log, key=number)
+            code, error = launch.launch_child(children, executor, argv, env, log, key=number)
             if error is not None:
                 record.save(name, error=[error])
             status = "pruned" if code == EXIT_PRUNED else sw._status(code)
@@ -462,7 +463,7 @@ def run_search(
           f"{len(search.study.trials)} trial(s) in the study, resuming {len(resumable)}, up to "
           f"{search.total} in all; {jobs} at a time ({options.launcher}); logs in "
           f"{folder / 'logs'}", flush=True)  # fmt: skip
-    with sw.forwarding_stops(children, options.name), ThreadPoolExecutor(jobs) as pool:
+    with launch.forwarding_stops(children, options.name), ThreadPoolExecutor(jobs) as pool:
         for future in [pool.submit(work, slot) for slot in range(jobs)]:
             while not future.done():
                 try:
