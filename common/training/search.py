@@ -288,7 +288,8 @@ class Search:
             deepcopy=False, states=[optuna.trial.TrialState.RUNNING]
         ):
             name = trial.user_attrs.get("run")
-            if name is None:
+            if name is None:  # asked by a sweep killed before it named the run: never ran
+                tell(self.study, trial.number, state=optuna.trial.TrialState.FAIL)
                 continue
             holder = _read(run_dir(name) / LEASE_FILE)
             if holder is not None and _alive(holder):
@@ -475,6 +476,9 @@ def run_search(
     for row in rows:
         row[2] = statuses.get(row[1], row[2])
     sw._print_table(header, rows)
+    for name, status in statuses.items():
+        if status.startswith(("failed", "killed", "diverged")):
+            print(f"{name}: {sw._last_error(folder / 'logs' / f'{name}.log')}", flush=True)
     done = [t for t in search.study.trials if t.state.name == "COMPLETE"]
     if done:
         best = search.study.best_trial
