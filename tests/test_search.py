@@ -172,3 +172,37 @@ def test_a_sigkilled_search_rerun_loses_and_repeats_no_trial(
         assert len(stored) == 12 and len({(r[0], r[1]) for r in stored}) == 12
     log = isolated_assets / "outputs" / "sweeps" / "kr" / "logs" / f"{killed}.log"
     assert "resum" in log.read_text()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_sigterm_stops_a_search_and_the_rerun_resumes_its_trials(
+    config: Path, isolated_assets: Path  # noqa: F811
+) -> None:
+    import psutil
+
+    search = ["--config", str(config), "--max-steps", "40", "--search", "tpe", "--trials", "2",
+              "--jobs", "2", "--sweep", "training.lr=loguniform(3e-3,2e-2)",
+              "--sweep-name", "st"]  # fmt: skip
+    runs = isolated_assets / "outputs" / "checkpoints"
+    proc = worker(*search, session=True)
+    deadline = time.monotonic() + 240
+    while len(list(runs.glob("st-t*/step_0000005"))) < 2:
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.02)
+    children = psutil.Process(proc.pid).children(recursive=True)
+    proc.terminate()
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "2 left: rerun the same command" in out, out + err
+    assert not psutil.wait_procs(children, timeout=5)[1]  # no run outlives the search
+    record = sweep_record(isolated_assets, "st")
+    assert {e["status"] for e in record.values()} == {"interrupted"}
+    assert [t.state.name for t in study(isolated_assets, "st").trials] == ["RUNNING"] * 2
+
+    code, out, err = train(*search)
+    assert code == 0 and "resuming 2" in out and "2 finished, 2 trials" in out, out + err
+    trials = study(isolated_assets, "st").trials
+    assert sorted(t.user_attrs["run"] for t in trials) == sorted(record)
+    for name in record:
+        stored = rows(name)
+        assert len(stored) == 40 and len({(r[0], r[1]) for r in stored}) == 40
