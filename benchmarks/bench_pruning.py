@@ -7,8 +7,9 @@ Both searches run the same points in the same order (the grid sampler is seeded 
 config's seed), one run at a time, through the real command line
 (``python -m projects.custom_transformer.train --search grid ... --prune ...``) into a
 temporary assets folder. Reported per search: optimizer steps spent over every trial (each
-run's last stored step), trials finished and pruned, the best objective (validation loss),
-wall time and the child processes' CPU time.
+run's last stored step), the seconds spent training (each run's last ``elapsed_s``), trials
+finished and pruned, the best objective (validation loss), and the whole search's wall time and
+child processes' CPU time (which include every run's process start and data preparation).
 
 Usage::
 
@@ -76,6 +77,7 @@ def run_search(config: Path, assets: Path, prune: str) -> dict[str, Any]:
 
     per_run = query_experiments(
         "SELECT experiment_name, training__lr AS lr, max(step) AS steps, "
+        "max(elapsed_s) AS train_s, "
         "min(loss) FILTER (WHERE split = 'val') AS best FROM experiments "
         f"WHERE sweep = '{name}' GROUP BY ALL ORDER BY lr"
     )
@@ -85,6 +87,7 @@ def run_search(config: Path, assets: Path, prune: str) -> dict[str, Any]:
     return {
         "total_steps": int(per_run["steps"].sum()),
         "hopeless_steps": int(hopeless["steps"].sum()),
+        "training_s": round(float(per_run["train_s"].sum()), 1),
         "trials": len(per_run),
         "finished": statuses.count("finished"),
         "pruned": statuses.count("pruned"),
@@ -111,11 +114,12 @@ def main() -> None:
         for prune in (args.pruner, "none"):
             results[prune] = run_search(config, Path(tmp) / f"assets-{prune}", prune)
     with_p, without = results[args.pruner], results["none"]
-    print(f"{'search':<12}{'steps':>7}{'hopeless':>10}{'pruned':>8}{'best val':>10}{'wall s':>8}"
-          f"{'cpu s':>8}")  # fmt: skip
+    print(f"{'search':<12}{'steps':>7}{'hopeless':>10}{'pruned':>8}{'best val':>10}"
+          f"{'train s':>9}{'wall s':>8}{'cpu s':>8}")  # fmt: skip
     for label, r in results.items():
         print(f"{label:<12}{r['total_steps']:>7}{r['hopeless_steps']:>10}{r['pruned']:>8}"
-              f"{r['best_val_loss']:>10.4f}{r['wall_s']:>8}{r['children_cpu_s']:>8}")  # fmt: skip
+              f"{r['best_val_loss']:>10.4f}{r['training_s']:>9}{r['wall_s']:>8}"
+              f"{r['children_cpu_s']:>8}")  # fmt: skip
     summary = {
         "benchmark": "pruning",
         "command": f"python benchmarks/bench_pruning.py --steps {args.steps} --eval-interval "
@@ -125,6 +129,9 @@ def main() -> None:
         "steps_per_trial": args.steps,
         "results": results,
         "steps_saved_fraction": round(1 - with_p["total_steps"] / without["total_steps"], 3),
+        "training_time_saved_fraction": round(
+            1 - with_p["training_s"] / max(without["training_s"], 1e-9), 3
+        ),
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -411,13 +411,13 @@ def main(
     metadata = None
     if args.sweep_metadata is not None:
         metadata = json.loads(args.sweep_metadata)
-    reporter = None
-    if args.sweep_trial is not None:  # a run of a search: report to its trial
-        from common.training.search import TrialLink, TrialReporter
-
-        reporter = TrialReporter(TrialLink.from_json(args.sweep_trial))
 
     def body() -> int:
+        reporter = None
+        if args.sweep_trial is not None:  # a run of a search: report to its trial
+            from common.training.search import TrialLink, TrialReporter
+
+            reporter = TrialReporter(TrialLink.from_json(args.sweep_trial))
         try:
             run_training(
                 model_factory,

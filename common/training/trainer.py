@@ -578,7 +578,7 @@ class Trainer:
             flag = torch.tensor([float(stop)], device=self.device)
             self.dist.all_reduce(flag)
             stop = bool(flag.item() > 0)
-        if stop:
+        if stop and self.step < self.config.training.max_steps:  # the last one has nothing to save
             self._pruned = True
             for row in rows:
                 row["pruned"] = True
