@@ -218,7 +218,11 @@ def test_sweep_killed_midway_then_rerun_skips_resumes_and_starts(
     while not (runs / "k-s1338" / "step_0000005").is_dir():
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
         time.sleep(0.02)
-    os.killpg(proc.pid, signal.SIGKILL)  # the sweep and its running training process
+    import psutil
+
+    # the sweep and its running training process (in its own session), as a power loss would
+    for process in [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]:
+        process.kill()
     proc.communicate()
     assert (runs / "k-s1337" / "step_0000012").is_dir()
     assert not (runs / "k-s1338" / "step_0000012").exists()
@@ -327,3 +331,46 @@ def test_sweep_options_without_a_sweep_are_refused(config: Path, capsys) -> None
             main(run_worker.build_model, project="runs", argv=["--config", str(config), *flag])
         assert exc.value.code == 2
         assert f"{flag[0]} goes with --sweep, --seeds or --trials" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_sigterm_to_a_sweep_stops_every_child_with_a_checkpoint_then_rerun_resumes(
+    config: Path, isolated_assets: Path
+) -> None:
+    import json
+
+    import psutil
+
+    runs = isolated_assets / "outputs" / "checkpoints"
+    sweep = ["--config", str(config), "--max-steps", "40", "--seeds", "2", "--jobs", "2",
+             "--sweep-name", "t"]  # fmt: skip
+    names = ("t-s1337", "t-s1338")
+    proc = worker(*sweep, session=True)
+    deadline = time.monotonic() + 240
+    while not all((runs / n / "step_0000005").is_dir() for n in names):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.02)
+    children = psutil.Process(proc.pid).children(recursive=True)
+    holders = {json.loads((runs / n / "lease.json").read_text())["pid"] for n in names}
+    assert holders <= {c.pid for c in children} and len(holders) == 2
+    os.kill(proc.pid, signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out + err
+    assert "0/2 finished, stopped by a signal; 2 left: rerun the same command" in out, out
+    gone, alive = psutil.wait_procs(children, timeout=5)
+    assert not alive, alive  # no child outlives the sweep
+    record = json.loads((isolated_assets / "outputs" / "sweeps" / "t" / "sweep.json").read_text())
+    assert {n: record["runs"][n]["status"] for n in names} == dict.fromkeys(names, "interrupted")
+    for name in names:
+        log = (isolated_assets / "outputs" / "sweeps" / "t" / "logs" / f"{name}.log").read_text()
+        assert "interrupted at step" in log, log
+        steps = sorted(p.name for p in (runs / name).glob("step_*"))
+        assert "step_0000005" < steps[-1] < "step_0000040", steps
+        assert not (runs / name / "lease.json").exists()
+
+    code, out, err = train(*sweep)
+    assert code == 0 and "2/2 finished" in out and "rerun" not in out, out + err
+    for name in names:
+        stored = rows(name)
+        assert len(stored) == 40 and len({(r[0], r[1]) for r in stored}) == 40

@@ -13,10 +13,11 @@ A project's script is a model factory and its default config::
 ``main`` parses ``--config``, ``--set SECTION.KEY=VALUE`` (repeatable), ``--resume [RUN]``,
 ``--reproduce EXPERIMENT``, ``--device``, ``--max-steps`` and ``--name`` into a ``RunRequest``
 (with ``--sweep``/``--seeds``/``--trials`` it hands the request to ``common.training.sweep``,
-which starts this same script once per run); ``common.training.run``
+which starts this same script once per run; ``--search`` runs an Optuna study through
+``common.training.search``); ``common.training.run``
 decides and trains the run (joining the ``torchrun`` process group when launched by it); this
 module prints the summary and turns every expected failure into one line on stderr and an exit
-status (``EXIT_*``: ``common.utils.cli``'s 0, 2, 1 and 130, plus 3 to 6 below), never a
+status (``EXIT_*``: ``common.utils.cli``'s 0, 2, 1 and 130, plus 3 to 7 below), never a
 traceback. Nothing heavy is imported until a run starts, so
 ``--help`` is instant.
 """
@@ -32,6 +33,7 @@ from typing import Any
 
 from common import settings
 from common.training.run import LATEST, ModelFactory, RunRequest
+from common.training.search import EXIT_PRUNED, PRUNERS, SEARCHES
 from common.training.sweep import LAUNCHERS, SweepOptions, parse_axis, run_sweep
 from common.utils.cli import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, run_cli
 from common.utils.config import ConfigError, ModelConfig
@@ -52,6 +54,7 @@ __all__ = [
     "EXIT_INTERNAL",
     "EXIT_INTERRUPTED",
     "EXIT_OK",
+    "EXIT_PRUNED",
     "EXIT_RANK_FAILED",
     "EXIT_ROWS_NOT_STORED",
     "EXIT_USER_ERROR",
@@ -150,7 +153,27 @@ def build_arg_parser(
     sweep.add_argument(
         "--dry-run", action="store_true", help="list the runs a sweep would start, resume or skip"
     )
+    sweep.add_argument(
+        "--search",
+        choices=SEARCHES,
+        default=None,
+        help="an Optuna study over the --sweep axes: random, tpe, cmaes or grid, with --trials",
+    )
+    sweep.add_argument(
+        "--objective",
+        default="loss",
+        metavar="METRIC",
+        help="with --search: the val column to optimize (default loss; loss, perplexity and "
+        "bits_per_byte are minimized; say max:METRIC or min:METRIC for others)",
+    )
+    sweep.add_argument(
+        "--prune",
+        choices=PRUNERS,
+        default="none",
+        help=f"with --search: stop hopeless runs early (median, hyperband; exit {EXIT_PRUNED})",
+    )
     sweep.add_argument("--sweep-metadata", default=None, help=argparse.SUPPRESS)
+    sweep.add_argument("--sweep-trial", default=None, help=argparse.SUPPRESS)
     return parser
 
 
@@ -188,6 +211,7 @@ def run_training(
     model_cls: type[ModelConfig] = ModelConfig,
     default_config: DefaultConfig = None,
     metadata: dict[str, Any] | None = None,
+    evaluation_hooks: Sequence[Any] = (),
 ) -> dict[str, Any]:
     """Decide the run, train it and print a summary.
 
@@ -197,7 +221,7 @@ def run_training(
     from common.data.pipeline import DataError
     from common.models.checkpoint import CheckpointError, CheckpointWriteError
     from common.training.distributed import DistributedFailure
-    from common.training.errors import RowsNotStoredError, TrainingDivergedError
+    from common.training.errors import RowsNotStoredError, RunPruned, TrainingDivergedError
     from common.training.lease import RunLeasedError
 
     is_main = settings.dist_rank() == 0
@@ -218,7 +242,9 @@ def run_training(
             raise ConfigError(f"training.device: {exc}") from None
         is_main = ctx.is_main
         run = broadcast_object(run)  # every rank trains rank 0's run (one name, one folder)
-        result = train_run(run, model_factory, dist_ctx=ctx, metadata=metadata)
+        result = train_run(
+            run, model_factory, dist_ctx=ctx, metadata=metadata, evaluation_hooks=evaluation_hooks
+        )
         if is_main:
             _print_summary(result)
         return result
@@ -234,6 +260,8 @@ def run_training(
     except RowsNotStoredError as exc:
         _error(str(exc), is_main)
         raise SystemExit(EXIT_ROWS_NOT_STORED) from None
+    except RunPruned:  # not an error: the Trainer has said where it stopped
+        raise SystemExit(EXIT_PRUNED) from None
     except DistributedFailure as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)  # every rank says what it saw
         raise SystemExit(EXIT_RANK_FAILED) from None
@@ -281,6 +309,9 @@ def _sweep_options(args: argparse.Namespace, request: RunRequest) -> SweepOption
         slurm_partition=args.slurm_partition,
         slurm_gpus_per_job=args.slurm_gpus_per_job,
         slurm_time=args.slurm_time,
+        search=args.search,
+        objective=args.objective,
+        prune=args.prune,
     )
 
 
@@ -388,11 +419,11 @@ def main(
     parser = build_arg_parser(description, default_config=help_default)
     args = parser.parse_args(argv)
     request = request_from_args(args, project, config_dir)
-    if args.sweep_axes or args.seeds is not None or args.trials is not None:
+    if args.sweep_axes or args.seeds is not None or args.trials is not None or args.search:
         return run_sweep_command(args, request, model_cls=model_cls, default_config=default_config)
     defaults = parser.parse_args([])
     for flag in ("sweep_name", "jobs", "launcher", "slurm_partition", "slurm_gpus_per_job",
-                 "slurm_time", "dry_run"):  # fmt: skip
+                 "slurm_time", "dry_run", "objective", "prune"):  # fmt: skip
         if getattr(args, flag) != getattr(defaults, flag):
             parser.error(f"--{flag.replace('_', '-')} goes with --sweep, --seeds or --trials")
     metadata = None
@@ -400,6 +431,11 @@ def main(
         metadata = json.loads(args.sweep_metadata)
 
     def body() -> int:
+        reporter = None
+        if args.sweep_trial is not None:  # a run of a search: report to its trial
+            from common.training.search import TrialLink, TrialReporter
+
+            reporter = TrialReporter(TrialLink.from_json(args.sweep_trial))
         try:
             run_training(
                 model_factory,
@@ -407,8 +443,11 @@ def main(
                 model_cls=model_cls,
                 default_config=default_config,
                 metadata=metadata,
+                evaluation_hooks=[reporter] if reporter is not None else [],
             )
         except SystemExit as exc:
+            if exc.code == EXIT_PRUNED and reporter is not None:
+                reporter.mark_pruned()
             return int(exc.code or 0)
         return EXIT_OK
 

@@ -1,4 +1,4 @@
-"""The training loop's errors: an interrupted run, a diverged run, rows the store refused."""
+"""The training loop's errors: an interrupted, pruned or diverged run, rows the store refused."""
 
 from __future__ import annotations
 
@@ -11,6 +11,15 @@ class TrainingInterrupted(KeyboardInterrupt):
 
     def __init__(self, message: str, checkpoint: Path | None = None) -> None:
         super().__init__(message)
+        self.checkpoint = checkpoint
+
+
+class RunPruned(Exception):
+    """A search's pruner stopped the run after an evaluation; its checkpoint and rows are kept."""
+
+    def __init__(self, message: str, step: int, checkpoint: Path | None = None) -> None:
+        super().__init__(message)
+        self.step = step
         self.checkpoint = checkpoint
 
 

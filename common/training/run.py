@@ -506,6 +506,7 @@ def train_run(
     dist_ctx: DistributedContext | None = None,
     storage_dir: str | Path | None = None,
     metadata: dict[str, Any] | None = None,
+    evaluation_hooks: Sequence[Any] = (),
 ) -> dict[str, Any]:
     """Prepare the data, build the model, record the run and train it.
 
@@ -515,6 +516,7 @@ def train_run(
         dist_ctx: the ``init_distributed`` context (default: one process).
         storage_dir: the experiment store (default ``get_experiments_dir()``).
         metadata: extra metadata stored with every row.
+        evaluation_hooks: the Trainer's ``evaluation_hooks`` (a search's pruning).
 
     Returns:
         ``Trainer.train``'s final metrics plus ``config`` (the resolved ``Config``).
@@ -535,7 +537,7 @@ def train_run(
     new_folder = not run.folder.exists()
     lease = acquire_run_lease(run.folder, is_main=ctx.is_main, run=run.name)
     try:
-        return _prepare_and_train(run, model_factory, ctx, storage_dir, metadata)
+        return _prepare_and_train(run, model_factory, ctx, storage_dir, metadata, evaluation_hooks)
     finally:
         if lease is not None:
             lease.release()
@@ -550,6 +552,7 @@ def _prepare_and_train(
     ctx: DistributedContext,
     storage_dir: str | Path | None,
     metadata: dict[str, Any] | None,
+    evaluation_hooks: Sequence[Any] = (),
 ) -> dict[str, Any]:
     import torch
 
@@ -593,6 +596,7 @@ def _prepare_and_train(
         metadata={"project": run.project, "config_file": run.config_file, **(metadata or {})},
         storage_dir=storage_dir,
         dist_ctx=ctx,
+        evaluation_hooks=evaluation_hooks,
     )
     result = trainer.train(resume=run.resume)
     result["config"] = config

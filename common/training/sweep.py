@@ -16,30 +16,46 @@ threads split among them, one GPU each when there are GPUs), or as submitit jobs
 again skips finished (and diverged) runs, resumes interrupted ones from their checkpoints and
 starts the missing ones. The sweep's record, ``assets/outputs/sweeps/<sweep>/sweep.json``, holds
 each run's status; each run's output goes to ``logs/<run>.log`` beside it.
+
+Ctrl-C or SIGTERM stops a sweep: every run it started checkpoints and stops (``launch``), is
+recorded ``interrupted``, and the sweep exits 130. ``--search`` (``common.training.search``)
+asks an Optuna study for the points instead, with pruning.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import math
-import os
 import queue
 import random
 import re
-import subprocess
-import sys
 import threading
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator, Sequence
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from common.training.launch import (
+    Children,
+    child_env,
+    forwarding_stops,
+    gpu_count,
+    launch_child,
+    script_command,
+    submitit_executor,
+)
+from common.training.launch import (
+    run_command as run_command,  # the command every launcher executes (re-exported)
+)
 from common.utils.config import ConfigError
 
 LAUNCHERS = ("local", "submitit-local", "slurm")
 SWEEP_FILE = "sweep.json"
+FINAL_STATUSES = ("finished", "diverged", "pruned")
+"""Statuses a rerun leaves as they are (a diverged run would diverge again)."""
 _DISTRIBUTION_RE = re.compile(r"^\s*(uniform|loguniform|int|choice)\s*\((.*)\)\s*$", re.S)
 _EXIT_DIVERGED = 3  # common.training.cli.EXIT_DIVERGED (cli imports this module)
 
@@ -186,28 +202,6 @@ def sweep_dir(sweep: str) -> Path:
     return get_checkpoints_dir().parent / "sweeps" / sweep
 
 
-def run_command(argv: list[str], env: dict[str, str], log_path: str) -> int:
-    """Run one sweep run's command with ``env`` added, output appended to ``log_path``;
-    returns its exit status (what every launcher executes)."""
-    Path(log_path).parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "ab") as log:
-        return subprocess.run(
-            argv, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT, check=False
-        ).returncode
-
-
-def script_command() -> list[str]:
-    """How to start this process's train script again (``python -m MODULE`` or the file)."""
-    main = sys.modules.get("__main__")
-    spec = getattr(main, "__spec__", None)
-    if spec is not None and spec.name and spec.name != "__main__":
-        return [sys.executable, "-m", spec.name]
-    path = getattr(main, "__file__", None)
-    if not path or not str(path).endswith(".py"):
-        raise ConfigError("--sweep runs a project's train script; start it as one")
-    return [sys.executable, str(Path(path).resolve())]
-
-
 @dataclass
 class SweepOptions:
     """How to run a sweep (the command line's sweep options)."""
@@ -222,6 +216,64 @@ class SweepOptions:
     slurm_partition: str | None = None
     slurm_gpus_per_job: int = 0
     slurm_time: int = 60
+    search: str | None = None
+    objective: str = "loss"
+    prune: str = "none"
+
+
+class SweepRecord:
+    """``sweep.json``: the sweep's name, project and each run's entry (status, overrides, ...).
+
+    Every save rewrites the file atomically; with ``shared`` (a study several sweep processes
+    work on) each save first re-reads the file under a lock file, so no process's entries are
+    lost.
+    """
+
+    def __init__(self, path: Path, name: str, project: str, *, shared: bool = True) -> None:
+        self.path = path
+        self.shared = shared
+        self._lock = threading.Lock()
+        self.record = self._read() or {"name": name, "project": project, "runs": {}}
+        self.runs: dict[str, Any] = self.record.setdefault("runs", {})
+
+    def _read(self) -> dict[str, Any] | None:
+        try:
+            record = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return record if isinstance(record, dict) else None
+
+    def save(self, run: str, **entry: Any) -> None:
+        """Update run ``run``'s entry and write the file."""
+        from common.utils.atomic import atomic_write_text
+
+        with self._lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self._file_lock():
+                if self.shared:
+                    disk = (self._read() or {}).get("runs")
+                    if isinstance(disk, dict):
+                        self.runs.update({k: v for k, v in disk.items() if k != run})
+                self.runs.setdefault(run, {}).update(entry)
+                atomic_write_text(self.path, json.dumps(self.record, indent=2) + "\n")
+
+    @contextlib.contextmanager
+    def _file_lock(self) -> Iterator[None]:
+        if not self.shared:
+            yield
+            return
+        from optuna.storages.journal import JournalFileOpenLock
+
+        lock = JournalFileOpenLock(str(self.path))
+        lock.acquire()
+        try:
+            yield
+        finally:
+            lock.release()
+
+    def statuses(self) -> dict[str, str]:
+        """Each run's recorded status."""
+        return {k: str(v.get("status", "")) for k, v in self.runs.items()}
 
 
 def run_state(run: SweepRun, recorded: dict[str, Any]) -> str:
@@ -271,47 +323,6 @@ def _best_values(names: list[str]) -> dict[str, tuple[Any, Any]]:
     return {r[0]: (r[1], r[2]) for r in rows}
 
 
-def _child_env(slot: int, jobs: int, gpus: int) -> dict[str, str]:
-    env = {"PYTHONUNBUFFERED": "1"}
-    if "OMP_NUM_THREADS" not in os.environ:
-        env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // jobs))
-    if gpus:
-        env["CUDA_VISIBLE_DEVICES"] = str(slot % gpus)
-    return env
-
-
-def _gpu_count() -> int:
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if visible is not None:
-        return len([d for d in visible.split(",") if d.strip()])
-    import torch
-
-    return torch.cuda.device_count() if torch.cuda.is_available() else 0
-
-
-def _submitit_executor(options: SweepOptions, folder: Path) -> Any:
-    try:
-        import submitit
-    except ImportError:
-        raise ConfigError(
-            f"--launcher {options.launcher} needs submitit: uv pip install submitit "
-            "(or bash scripts/setup.sh)"
-        ) from None
-    cluster = "local" if options.launcher == "submitit-local" else "slurm"
-    try:
-        executor = submitit.AutoExecutor(folder=folder / "submitit", cluster=cluster)
-    except RuntimeError as exc:  # e.g. no srun: not on a Slurm cluster
-        raise ConfigError(f"--launcher {options.launcher}: {exc}") from None
-    params: dict[str, Any] = {"timeout_min": options.slurm_time, "name": options.name}
-    if cluster == "slurm":
-        params.update(
-            slurm_partition=options.slurm_partition,
-            gpus_per_node=options.slurm_gpus_per_job or None,
-        )
-    executor.update_parameters(**{k: v for k, v in params.items() if v is not None})
-    return executor
-
-
 def run_sweep(
     options: SweepOptions,
     config_path: Path | None,
@@ -330,8 +341,14 @@ def run_sweep(
     from common.utils.atomic import atomic_write_text
     from common.utils.config import load_config
 
-    base = load_config(config_path, list(base_overrides), model_cls=model_cls)
     validate_run_name(options.name)
+    if options.search is not None:
+        from common.training.search import run_search
+
+        return run_search(
+            options, config_path, base_overrides, project=project, model_cls=model_cls
+        )
+    base = load_config(config_path, list(base_overrides), model_cls=model_cls)
     runs = expand(
         options.name,
         options.axes,
@@ -361,7 +378,7 @@ def run_sweep(
         return 0
 
     script = script_command()
-    executor = None if options.launcher == "local" else _submitit_executor(options, folder)
+    executor = None if options.launcher == "local" else submitit_executor(options, folder)
     keys = [a.key.replace(".", "__") for a in options.axes]
     if options.seeds > 1 and "training__seed" not in keys:
         keys.append("training__seed")
@@ -382,14 +399,17 @@ def run_sweep(
             overrides=run.overrides,
             action=states[run.name],
             **({"status": "finished"} if done else {}),
+            **({"status": "pending"} if states[run.name] != "skip" else {}),
         )
     jobs = max(1, min(options.jobs, len(todo) or 1))
-    gpus = _gpu_count() if options.launcher == "local" and todo else 0
+    gpus = gpu_count() if options.launcher == "local" and todo else 0
     slots: queue.Queue[int] = queue.Queue()
     for slot in range(jobs):
         slots.put(slot)
 
-    def launch(run: SweepRun) -> int:
+    children = Children(options.launcher)
+
+    def launch(run: SweepRun) -> int | None:
         if states[run.name] == "resume":
             args = ["--resume", run.name]
         else:
@@ -401,16 +421,13 @@ def run_sweep(
         log = str(folder / "logs" / f"{run.name}.log")
         slot = slots.get()
         try:
+            if children.stopping:
+                return None
             save(run.name, status="running")
-            env = _child_env(slot, jobs, gpus) if options.launcher != "slurm" else {}
-            if executor is None:
-                code = run_command(argv, env, log)
-            else:
-                try:
-                    code = executor.submit(run_command, argv, env, log).result()
-                except Exception as exc:  # the job itself failed (killed, timed out)
-                    save(run.name, error=str(exc).strip().splitlines()[-1:])
-                    code = 1
+            env = child_env(slot, jobs, gpus) if options.launcher != "slurm" else {}
+            code, error = launch_child(children, executor, argv, env, log, key=id(run))
+            if error is not None:
+                save(run.name, error=[error])
             save(run.name, status=_status(code), exit_code=code)
             return code
         finally:
@@ -421,23 +438,49 @@ def run_sweep(
         f"done), {jobs} at a time ({options.launcher}); logs in {folder / 'logs'}",
         flush=True,
     )
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        list(pool.map(launch, todo))
+    with forwarding_stops(children, options.name), ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = [pool.submit(launch, run) for run in todo]
+        while wait(futures, timeout=0.5, return_when=FIRST_EXCEPTION).not_done:
+            continue  # wakes up to let a signal handler run promptly
+        for future in futures:
+            future.result()
+    for run in todo:
+        if recorded[run.name].get("status") in ("pending", "running"):
+            save(run.name, status="not started")
+    return _report(options.name, runs, recorded, folder, interrupted=children.stopping)
+
+
+def _report(
+    sweep: str,
+    runs: list[SweepRun],
+    recorded: dict[str, Any],
+    folder: Path,
+    *,
+    interrupted: bool,
+) -> int:
+    """Print every run's status and the closing line; returns the sweep's exit status (0 all
+    finished, 130 stopped by a signal, else 1)."""
     best = _best_values([r.name for r in runs])
     table = []
-    failed = 0
     for run in runs:
         status = recorded.get(run.name, {}).get("status", "finished")
-        failed += status not in ("finished",)
         value, step = best.get(run.name, (None, None))
         table.append([run.name, status, step, value])
     _print_table(["run", "status", "step", "best val loss"], table)
     for run, row in zip(runs, table):
-        if row[1] != "finished":
+        if row[1] not in ("finished", "not started"):
             print(f"{run.name}: {_last_error(folder / 'logs' / f'{run.name}.log')}", flush=True)
-    again = f"rerun the same command with --sweep-name {options.name} to resume it"
-    print(f"sweep {options.name}: {len(runs) - failed}/{len(runs)} finished; {again}", flush=True)
-    return 1 if failed else 0
+    finished = sum(row[1] == "finished" for row in table)
+    left = sum(row[1] not in FINAL_STATUSES for row in table)
+    line = f"sweep {sweep}: {finished}/{len(runs)} finished"
+    if interrupted:
+        line += ", stopped by a signal"
+    if left:
+        line += f"; {left} left: rerun the same command (--sweep-name {sweep}) to resume"
+    print(line, flush=True)
+    if interrupted:
+        return 130
+    return 0 if finished == len(runs) else 1
 
 
 def _last_error(log: Path) -> str:

@@ -5,9 +5,10 @@ optimizer steps. Each step accumulates gradients over ``grad_accum_steps`` micro
 ``no_sync`` on the non-final ones when data-parallel), clips them, and takes an AdamW step on the
 learning-rate schedule. Every ``eval_interval`` steps and at the end the model is evaluated on the
 validation loader through the ``Evaluator``, and the rows (``split`` ``val``, plus a ``train`` row
-with the mean training loss since the previous evaluation) are appended to the experiment store
-with the run's metadata. Every ``checkpoint_interval`` steps and at the end a checkpoint is written
-to ``checkpoint_dir/step_XXXXXXX``; the last ``keep_checkpoints`` are kept.
+with the mean training loss since the previous evaluation, both with the ``sys__*`` system
+metrics of ``system_metrics``) are appended to the experiment store with the run's metadata.
+Every ``checkpoint_interval`` steps and at the end a checkpoint is written to
+``checkpoint_dir/step_XXXXXXX``; the last ``keep_checkpoints`` are kept.
 
 Resume (``train(resume=True)``) restores weights, optimizer, scheduler, gradient-scaler, RNG states
 (per rank) and the data loader's position from the newest intact checkpoint (a damaged one is
@@ -52,7 +53,12 @@ from common.training.distributed import (
     resolve_device,
     wrap_model,
 )
-from common.training.errors import RowsNotStoredError, TrainingDivergedError, TrainingInterrupted
+from common.training.errors import (
+    RowsNotStoredError,
+    RunPruned,
+    TrainingDivergedError,
+    TrainingInterrupted,
+)
 from common.training.evaluator import seeded_samples, split_batch
 from common.training.interrupt import InterruptHandler
 from common.training.lease import acquire_run_lease
@@ -62,6 +68,7 @@ from common.training.recorder import Recorder, evaluation_rows
 from common.training.records import count_parameters, loader_tokens, run_metadata
 from common.training.schedules import create_scheduler
 from common.training.state import TrainState
+from common.training.system_metrics import SystemMetrics
 from common.utils.config import SCHEDULE_KEYS, Config, ConfigError, validate_config
 
 __all__ = [
@@ -75,6 +82,9 @@ __all__ = [
 ]
 
 Callback = Callable[["Trainer", dict[str, Any]], None]
+EvaluationHook = Callable[["Trainer", list[dict[str, Any]]], bool]
+"""``f(trainer, rows)`` after each evaluation, before its rows are stored; True stops the run
+(pruned: the rows get ``pruned = true``, a checkpoint is written, ``RunPruned`` is raised)."""
 
 
 def _from_state(name: str, doc: str) -> Any:
@@ -106,6 +116,7 @@ class Trainer:
         floor_bits_per_byte: the validation data's entropy in bits per byte (the embedded
             corpus's); validation rows then carry it and the gap to it.
         callbacks: functions ``f(trainer, step_metrics)`` called after every optimizer step.
+        evaluation_hooks: ``EvaluationHook`` functions (a search's pruning).
         save_experiments: write rows to the experiment store (rank 0).
 
     Raises:
@@ -130,6 +141,7 @@ class Trainer:
         floor_bits_per_byte: float | None = None,
         callbacks: Iterable[Callback] = (),
         save_experiments: bool = True,
+        evaluation_hooks: Iterable[EvaluationHook] = (),
     ) -> None:
         tcfg = validate_config(config).training
         self.config = config
@@ -163,6 +175,8 @@ class Trainer:
         self.data_description = data_description
         self.floor_bits_per_byte = floor_bits_per_byte
         self.callbacks = list(callbacks)
+        self.evaluation_hooks = list(evaluation_hooks)
+        self._pruned = False
         self.save_experiments = save_experiments
         self._metadata: dict[str, Any] | None = None
         try:
@@ -197,6 +211,7 @@ class Trainer:
             distributed=self.dist.is_distributed, announce=self.dist.is_main
         )
         self._evaluator: Any = None
+        self._system = SystemMetrics(self.device) if self.dist.is_main else None
 
     @classmethod
     def from_prepared(cls, model: nn.Module, config: Config, data: Any, **kwargs: Any) -> Trainer:
@@ -364,6 +379,7 @@ class Trainer:
                     paused = True
                 if (
                     final
+                    or self._pruned
                     or self.step == target
                     or (tcfg.checkpoint_interval > 0 and self.step % tcfg.checkpoint_interval == 0)
                 ):
@@ -371,6 +387,8 @@ class Trainer:
                     just_saved = paused = True
                 if paused:  # tokens per second measure training only
                     window_tokens, window_start = 0, time.perf_counter()
+                if self._pruned and not final:
+                    break
                 # Under torchrun every rank stops at the step where any rank saw Ctrl-C.
                 stop = stats["stop"] or (self._interrupt.requested and not self.dist.is_distributed)
                 if stop and self.step < target:
@@ -383,6 +401,11 @@ class Trainer:
             self.ddp_model, self.forward_model = None, self.model
             self.progress.close()
             self._interrupt.restore()
+        if self._pruned and self.step < max_steps:
+            message = f"pruned at step {self.step}; checkpoint {self.last_checkpoint} written"
+            self._log(message)
+            self.recorder.flush(self.state)
+            raise RunPruned(message, self.step, self.last_checkpoint)
         if interrupted:
             message = (
                 f"interrupted at step {self.step}; checkpoint {self.last_checkpoint} written; "
@@ -550,6 +573,8 @@ class Trainer:
         }
         epoch = self.tokens_seen / self.train_tokens if self.train_tokens else None
         metrics = self.evaluate() if self.val_loader is not None else None
+        if self._system is not None:  # sys__* columns: memory, CPU and GPU use
+            columns.update(self._system.sample())
         rows, line = evaluation_rows(
             self.state,
             metrics,
@@ -559,6 +584,15 @@ class Trainer:
         )
         if line:
             self._log(line)
+        stop = self.dist.is_main and any([hook(self, rows) for hook in self.evaluation_hooks])
+        if self.dist.is_distributed and self.evaluation_hooks:  # every rank stops together
+            flag = torch.tensor([float(stop)], device=self.device)
+            self.dist.all_reduce(flag)
+            stop = bool(flag.item() > 0)
+        if stop and self.step < self.config.training.max_steps:  # the last one has nothing to save
+            self._pruned = True
+            for row in rows:
+                row["pruned"] = True
         self.history.extend(rows)
         self.recorder.record(self.state, rows)
 
