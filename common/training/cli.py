@@ -329,7 +329,13 @@ def run_sweep_command(
     try:
         options = _sweep_options(args, request)
         config_path = request.config_file or _default_config_path(request, default_config, True)
-        return run_sweep(
+        if options.search is not None:  # a search that learns: Optuna asks for the points
+            from common.training.search import run_search
+
+            run = run_search
+        else:
+            run = run_sweep
+        return run(
             options,
             config_path,
             request.overrides,

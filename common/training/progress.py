@@ -1,9 +1,12 @@
-"""What a training run prints: a tqdm bar on a terminal, else a log line every few steps."""
+"""What a training run reports: a tqdm bar on a terminal, else a log line every few steps, and the
+summary ``Trainer.train`` returns."""
 
 from __future__ import annotations
 
 import sys
 from typing import Any
+
+from common.training.records import count_parameters
 
 
 class Progress:
@@ -74,3 +77,45 @@ class Progress:
                 f"step {step}/{target} | loss {stats['loss']:.4f} | lr {stats['lr']:.2e} | "
                 f"grad norm {stats['grad_norm']:.3f} | {tok_per_s:,.0f} tok/s | {elapsed:.0f}s"
             )
+
+
+def run_summary(trainer: Any, *, finished: bool, samples: list[str]) -> dict[str, Any]:
+    """What ``Trainer.train`` returns: the run's name, folders, progress, last and best
+    metrics, samples, size and device."""
+    return {
+        "experiment_name": trainer.experiment_name,
+        "checkpoint_dir": str(trainer.checkpoint_dir),
+        "last_checkpoint": str(trainer.last_checkpoint) if trainer.last_checkpoint else None,
+        "step": trainer.step,
+        "tokens_seen": trainer.tokens_seen,
+        "elapsed_s": trainer.elapsed(),
+        **{k: trainer.last_metrics.get(k) for k in ("train_loss", "val_loss", "val_perplexity")},
+        "val_bits_per_byte": trainer.last_metrics.get("val_bits_per_byte"),
+        "val_floor_bits_per_byte": trainer.last_metrics.get("val_floor_bits_per_byte"),
+        "val_gap_bits_per_byte": trainer.last_metrics.get("val_gap_bits_per_byte"),
+        "best_val_loss": trainer.state.best_val_loss,
+        "best_val_step": trainer.best_val_step,
+        "samples": samples,
+        "num_parameters": count_parameters(trainer.model),
+        "device": str(trainer.device),
+        "world_size": trainer.dist.world_size,
+        "finished": finished,
+        "collapsed_at": trainer.collapsed_at,
+    }
+
+
+def generate_samples(trainer: Any) -> list[str]:
+    """The run's text samples from ``logging.sample_prompts`` (rank 0, with a tokenizer), logged."""
+    from common.training.evaluator import seeded_samples
+
+    prompts, tokens = (
+        list(trainer.config.logging.sample_prompts),
+        trainer.config.logging.sample_tokens,
+    )
+    if not prompts or tokens <= 0 or not trainer.dist.is_main or trainer.tokenizer is None:
+        return []
+    evaluator, seed = trainer._get_evaluator(), trainer.config.training.seed
+    samples = seeded_samples(evaluator, prompts, trainer.tokenizer, max_length=tokens, seed=seed)
+    for prompt, text in zip(prompts, samples):
+        trainer._log(f"sample [{prompt}] {text!r}")
+    return samples

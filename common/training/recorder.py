@@ -2,17 +2,20 @@
 
 Rows the store refuses (disk full, permissions) stay in ``TrainState.unstored_rows``, travel in
 checkpoints and are retried at each evaluation. A resume from step k first supersedes the run's
-stored rows after k (``TrainState.store_rewind_to``), so no row is stored twice or lost.
+stored rows after k (``TrainState.store_rewind_to``), so no row is stored twice or lost. A new
+run first claims its experiment name (``claim_run_name``) and gets its tags and note.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from common.training.records import metrics_row
 from common.training.state import TrainState
+from common.utils.config import ConfigError
 
 
 def evaluation_rows(
@@ -149,3 +152,58 @@ class Recorder:
             self.log("the experiment store accepts rows again; the kept rows are stored")
             self.error = None
         return True
+
+
+def claim_run_name(name: str, folder: Path, storage_dir: str | Path | None) -> None:
+    """Make a new run (its folder) the owner of its experiment name, so that it never adds its
+    rows to another experiment's (one winner among runs, renames and first saves that want it).
+    """
+    from common.experiments import ExperimentExistsError, claim_experiment, experiment_names
+    from common.experiments.errors import StoreNotFoundError
+
+    try:
+        claim_experiment(name, str(folder.resolve()), storage_dir=storage_dir)
+    except ExperimentExistsError as exc:
+        try:
+            stored = name in experiment_names(storage_dir=storage_dir)
+        except StoreNotFoundError:
+            stored = False
+        if not stored:
+            raise ConfigError(f"run name: {exc}") from None
+        raise ConfigError(
+            f"the experiment store already has rows named {name!r} (from a run whose folder "
+            f"is gone, or saved from Python); choose another --name, or delete them first: "
+            f"python tools/query_experiments.py --delete {name}"
+        ) from None
+
+
+def annotate_run(
+    name: str,
+    folder: Path,
+    tags: Sequence[str],
+    note: str | None,
+    storage_dir: str | Path | None,
+) -> None:
+    """Give the run's experiment the tags and note asked for (before its first save too)."""
+    if not tags and note is None:
+        return
+    from common.experiments import (
+        ExperimentExistsError,
+        UnknownExperimentError,
+        claim_experiment,
+        set_note,
+        tag_experiment,
+    )
+
+    def apply() -> None:
+        if tags:
+            tag_experiment(name, *tags, storage_dir=storage_dir)
+        if note is not None:
+            set_note(name, note, storage_dir=storage_dir)
+
+    try:
+        apply()
+    except UnknownExperimentError:  # a resumed run that never stored a row nor claimed its name
+        with contextlib.suppress(ExperimentExistsError):  # claimed meanwhile: tag its holder
+            claim_experiment(name, str(folder.resolve()), storage_dir=storage_dir)
+        apply()

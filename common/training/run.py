@@ -450,55 +450,6 @@ def _environment_differences(name: str) -> list[str]:
     ]
 
 
-def _claim_name(run: Run, storage_dir: str | Path | None) -> None:
-    """Make the new run the owner of its experiment name, so that it never adds its rows to
-    another experiment's (one winner among runs, renames and first saves that want the name).
-    """
-    from common.experiments import ExperimentExistsError, claim_experiment, experiment_names
-    from common.experiments.errors import StoreNotFoundError
-
-    try:
-        claim_experiment(run.name, str(run.folder.resolve()), storage_dir=storage_dir)
-    except ExperimentExistsError as exc:
-        try:
-            stored = run.name in experiment_names(storage_dir=storage_dir)
-        except StoreNotFoundError:
-            stored = False
-        if not stored:
-            raise ConfigError(f"run name: {exc}") from None
-        raise ConfigError(
-            f"the experiment store already has rows named {run.name!r} (from a run whose folder "
-            f"is gone, or saved from Python); choose another --name, or delete them first: "
-            f"python tools/query_experiments.py --delete {run.name}"
-        ) from None
-
-
-def _annotate(run: Run, storage_dir: str | Path | None) -> None:
-    """Give the run's experiment the tags and note asked for (before its first save too)."""
-    if not run.tags and run.experiment_note is None:
-        return
-    from common.experiments import (
-        ExperimentExistsError,
-        UnknownExperimentError,
-        claim_experiment,
-        set_note,
-        tag_experiment,
-    )
-
-    def apply() -> None:
-        if run.tags:
-            tag_experiment(run.name, *run.tags, storage_dir=storage_dir)
-        if run.experiment_note is not None:
-            set_note(run.name, run.experiment_note, storage_dir=storage_dir)
-
-    try:
-        apply()
-    except UnknownExperimentError:  # a resumed run that never stored a row nor claimed its name
-        with contextlib.suppress(ExperimentExistsError):  # claimed meanwhile: tag its holder
-            claim_experiment(run.name, str(run.folder.resolve()), storage_dir=storage_dir)
-        apply()
-
-
 def train_run(
     run: Run,
     model_factory: ModelFactory,
@@ -527,12 +478,13 @@ def train_run(
     """
     from common.training.distributed import DistributedContext
     from common.training.lease import acquire_run_lease
+    from common.training.recorder import annotate_run, claim_run_name
 
     ctx = dist_ctx or DistributedContext()
     if not run.resume:
-        _claim_name(run, storage_dir)
+        claim_run_name(run.name, run.folder, storage_dir)
     if ctx.is_main:
-        _annotate(run, storage_dir)
+        annotate_run(run.name, run.folder, run.tags, run.experiment_note, storage_dir)
     # one trainer per run: taken before the first write to the run folder (run.json)
     new_folder = not run.folder.exists()
     lease = acquire_run_lease(run.folder, is_main=ctx.is_main, run=run.name)

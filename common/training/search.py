@@ -379,8 +379,10 @@ def run_search(
 
     from common.training import launch
     from common.training import sweep as sw
+    from common.training.run import validate_run_name
     from common.utils.config import load_config
 
+    validate_run_name(options.name)
     if options.seeds != 1:
         raise ConfigError("--seeds goes with grid and random sweeps; with --search sweep "
                           "training.seed as an axis")  # fmt: skip

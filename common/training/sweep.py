@@ -342,12 +342,6 @@ def run_sweep(
     from common.utils.config import load_config
 
     validate_run_name(options.name)
-    if options.search is not None:
-        from common.training.search import run_search
-
-        return run_search(
-            options, config_path, base_overrides, project=project, model_cls=model_cls
-        )
     base = load_config(config_path, list(base_overrides), model_cls=model_cls)
     runs = expand(
         options.name,

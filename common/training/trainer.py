@@ -59,11 +59,12 @@ from common.training.errors import (
     TrainingDivergedError,
     TrainingInterrupted,
 )
-from common.training.evaluator import seeded_samples, split_batch
+from common.training.evaluator import split_batch
+from common.training.health import is_healthy, watch_collapse
 from common.training.interrupt import InterruptHandler
 from common.training.lease import acquire_run_lease
 from common.training.optimizers import create_optimizer
-from common.training.progress import Progress
+from common.training.progress import Progress, generate_samples, run_summary
 from common.training.recorder import Recorder, evaluation_rows
 from common.training.records import count_parameters, loader_tokens, run_metadata
 from common.training.schedules import create_scheduler
@@ -296,11 +297,8 @@ class Trainer:
                 segments (a later ``train(resume=True)`` continues it).
 
         Returns:
-            The final metrics: ``step``, ``tokens_seen``, ``elapsed_s``, ``train_loss``,
-            ``val_loss``, ``val_perplexity``, ``val_bits_per_byte``, ``best_val_loss``,
-            ``best_val_step``, ``samples``, ``last_checkpoint``, ``checkpoint_dir``,
-            ``experiment_name``, ``num_parameters``, ``device``, ``world_size``, ``finished``,
-            ``collapsed_at``.
+            ``progress.run_summary``: name and folders, progress, last and best metrics (with
+            the floor and gap on the embedded corpus), samples, size, device, ``finished``.
 
         Raises:
             TrainingDivergedError: the loss or gradient norm became NaN or infinite.
@@ -413,9 +411,7 @@ class Trainer:
             )
             self._log(message)
             raise TrainingInterrupted(message, self.last_checkpoint)
-        samples: list[str] = []
-        if self.step >= max_steps and self.tokenizer is not None:
-            samples = self._generate_samples()
+        samples = generate_samples(self) if self.step >= max_steps else []
         if not self.recorder.flush(self.state):
             raise RowsNotStoredError(
                 f"{len(self.state.unstored_rows)} row(s) of run {self.experiment_name!r} could "
@@ -423,7 +419,7 @@ class Trainer:
                 f"{self.last_checkpoint}; once the store is writable, `--resume "
                 f"{self.experiment_name}` stores them"
             )
-        return self._summary(finished=self.step >= max_steps, samples=samples)
+        return run_summary(self, finished=self.step >= max_steps, samples=samples)
 
     def _train_step(self) -> dict[str, Any]:
         tcfg = self.config.training
@@ -489,7 +485,15 @@ class Trainer:
         state = self.state
         state.step += 1
         self._last_lr = lr
-        self._watch_collapse(loss_value, grad_norm, lr)
+        watch_collapse(
+            self.state,
+            loss_value,
+            grad_norm,
+            lr,
+            limit=self.config.training.collapse_steps,
+            last_good=self.last_good_checkpoint,
+            log=self._log,
+        )
         global_tokens = tokens * self.dist.world_size
         state.tokens_seen += global_tokens
         state.train_loss_sum += loss_value
@@ -504,32 +508,10 @@ class Trainer:
             "stop": stop > 0,
         }
 
-    def _watch_collapse(self, loss: float, grad_norm: float, lr: float) -> None:
-        """Count steps with an exactly zero gradient norm or an unchanged loss; warn once."""
-        state = self.state
-        flat = grad_norm == 0.0 or loss == state.previous_loss
-        state.previous_loss = loss
-        state.flat_steps = state.flat_steps + 1 if flat else 0
-        limit = self.config.training.collapse_steps
-        if limit <= 0 or state.flat_steps != limit or state.collapsed_at is not None:
-            return
-        state.collapsed_at = self.step
-        what = "gradient norm exactly 0" if grad_norm == 0.0 else f"loss stuck at {loss:.6g}"
-        kept = (
-            f"the last good checkpoint is {self.last_good_checkpoint}"
-            if self.last_good_checkpoint
-            else "no good checkpoint was written"
-        )
-        self._log(
-            f"warning: training collapsed at step {self.step}: {what} for {limit} steps "
-            f"(lr {lr:.3g}); {kept}. Try a lower learning rate (training.lr)."
-        )
-
     @property
     def healthy(self) -> bool:
         """Whether training is not collapsed now (checkpoints written now are "good" ones)."""
-        limit = self.config.training.collapse_steps
-        return limit <= 0 or self.state.flat_steps < limit
+        return is_healthy(self.state, self.config.training.collapse_steps)
 
     def elapsed(self) -> float:
         """Seconds spent training this run, over every segment."""
@@ -595,41 +577,6 @@ class Trainer:
                 row["pruned"] = True
         self.history.extend(rows)
         self.recorder.record(self.state, rows)
-
-    def _generate_samples(self) -> list[str]:
-        prompts, tokens = (
-            list(self.config.logging.sample_prompts),
-            self.config.logging.sample_tokens,
-        )
-        if not prompts or tokens <= 0 or not self.dist.is_main:
-            return []
-        evaluator, seed = self._get_evaluator(), self.config.training.seed
-        samples = seeded_samples(evaluator, prompts, self.tokenizer, max_length=tokens, seed=seed)
-        for prompt, text in zip(prompts, samples):
-            self._log(f"sample [{prompt}] {text!r}")
-        return samples
-
-    def _summary(self, finished: bool, samples: list[str]) -> dict[str, Any]:
-        return {
-            "experiment_name": self.experiment_name,
-            "checkpoint_dir": str(self.checkpoint_dir),
-            "last_checkpoint": str(self.last_checkpoint) if self.last_checkpoint else None,
-            "step": self.step,
-            "tokens_seen": self.tokens_seen,
-            "elapsed_s": self.elapsed(),
-            **{k: self.last_metrics.get(k) for k in ("train_loss", "val_loss", "val_perplexity")},
-            "val_bits_per_byte": self.last_metrics.get("val_bits_per_byte"),
-            "val_floor_bits_per_byte": self.last_metrics.get("val_floor_bits_per_byte"),
-            "val_gap_bits_per_byte": self.last_metrics.get("val_gap_bits_per_byte"),
-            "best_val_loss": self.state.best_val_loss,
-            "best_val_step": self.best_val_step,
-            "samples": samples,
-            "num_parameters": count_parameters(self.model),
-            "device": str(self.device),
-            "world_size": self.dist.world_size,
-            "finished": finished,
-            "collapsed_at": self.collapsed_at,
-        }
 
     # ------------------------------------------------------------------ checkpoints
 
