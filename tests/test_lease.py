@@ -166,6 +166,7 @@ def test_two_trainers_on_one_run_exactly_one_trains(isolated_assets: Path, confi
     assert holder["pid"] == first.pid
     second = _start("--resume", "dup", "--max-steps", "400")
     out2, err2 = second.communicate(timeout=180)
+    _wait_for(folder / "step_0000005", first)  # the first has trained and stored rows
     assert first.poll() is None  # still training
     first.send_signal(signal.SIGINT)  # Ctrl-C: checkpoint, exit 130, the lease released
     out1, err1 = first.communicate(timeout=300)
