@@ -304,7 +304,7 @@ def test_compare_shows_exactly_the_differing_config_keys(page, url, trained):
         "#compare-table thead th a", "as => as.map(a => a.textContent)"
     )
     assert heads == names
-    assert page.is_visible("#plot-loss")  # their curves together
+    page.wait_for_selector("#plot-loss", state="visible")  # their curves together
 
 
 def test_sql_box_answers_with_a_table_and_chart_and_refuses_writes(page, url, trained):
