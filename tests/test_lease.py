@@ -154,6 +154,33 @@ def test_the_heartbeat_renews_and_a_lost_lease_is_noticed(tmp_path: Path) -> Non
     assert (folder / LEASE_FILE).exists()  # not ours any more: never removed
 
 
+def test_the_lease_of_an_ended_but_unreaped_holder_is_taken_over(tmp_path: Path) -> None:
+    import psutil
+
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])  # never waited for: a zombie
+    deadline = time.monotonic() + 30
+    while psutil.Process(ended.pid).status() != psutil.STATUS_ZOMBIE:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    folder = tmp_path / "run"
+    folder.mkdir()
+    record = {
+        "host": __import__("socket").gethostname(),
+        "pid": ended.pid,
+        "process_start": psutil.Process(ended.pid).create_time(),
+        "started_at": "2026-01-01T00:00:00Z",
+        "token": "e" * 32,
+    }
+    (folder / LEASE_FILE).write_text(json.dumps(record), encoding="utf-8")
+    notes: list[str] = []
+    try:
+        with acquire_lease(folder, heartbeat=False, log=notes.append) as lease:
+            assert lease.held()
+        assert notes and "no longer running" in notes[0]
+    finally:
+        ended.wait()
+
+
 # ---------------------------------------------------------------------------- real trainers
 
 

@@ -67,15 +67,28 @@ def _process_start(pid: int) -> float | None:
         return None
 
 
+def _zombie(pid: int) -> bool:
+    """Whether process ``pid`` has ended but is not yet reaped (it trains nothing any more)."""
+    try:
+        import psutil
+
+        return bool(psutil.Process(pid).status() == psutil.STATUS_ZOMBIE)
+    except Exception:  # noqa: BLE001 - psutil missing, no such process, no access
+        return False
+
+
 def _alive(holder: Holder) -> bool:
-    """Whether the holder process (on this host) still runs: its pid exists and, when recorded,
-    started when the holder did (a reused pid is another process)."""
+    """Whether the holder process (on this host) still runs: its pid exists, has not ended
+    (a killed trainer whose parent died too stays a zombie until it is reaped) and, when
+    recorded, started when the holder did (a reused pid is another process)."""
     try:
         os.kill(holder.pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         pass  # exists, owned by someone else
+    if _zombie(holder.pid):
+        return False
     if holder.process_start is None:
         return True
     started = _process_start(holder.pid)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -292,8 +293,8 @@ class Search:
                 tell(self.study, trial.number, state=optuna.trial.TrialState.FAIL)
                 continue
             holder = _read(run_dir(name) / LEASE_FILE)
-            if holder is not None and _alive(holder):
-                continue
+            if holder is not None and (holder.host != socket.gethostname() or _alive(holder)):
+                continue  # trained now (another host's lease: its own timeout decides)
             left.append(trial)
         return left
 
